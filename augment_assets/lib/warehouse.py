@@ -67,11 +67,16 @@ class Warehouse:
 
     def write_table(self, name: str, frame: pd.DataFrame) -> int:
         """Create or replace table `name` with the frame's rows; returns the row count."""
-        with self.publish() as con:
-            con.register("_incoming", frame)
-            con.execute(f"CREATE OR REPLACE TABLE {_quote(name)} AS SELECT * FROM _incoming")
-            con.unregister("_incoming")
+        self.write_tables({name: frame})
         return len(frame)
+
+    def write_tables(self, frames: dict[str, pd.DataFrame]) -> None:
+        """Create or replace several tables in one publish: readers see all of them change at once."""
+        with self.publish() as con:
+            for name, frame in frames.items():
+                con.register("_incoming", frame)
+                con.execute(f"CREATE OR REPLACE TABLE {_quote(name)} AS SELECT * FROM _incoming")
+                con.unregister("_incoming")
 
     def replace_rows(self, name: str, frame: pd.DataFrame, where: dict[str, object]) -> int:
         """Replace the rows of `name` matching `where` (e.g. one partition) with the frame's rows.

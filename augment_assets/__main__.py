@@ -1,0 +1,3 @@
+from augment_assets.cli import main
+
+raise SystemExit(main())

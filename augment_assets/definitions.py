@@ -1,0 +1,49 @@
+"""The code location: assembles the domains under defs/; nothing is defined here."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from augment_assets.defs.evaluate.assets import classifier_metrics, evaluation_resource, training_set
+from augment_assets.defs.generate.assets import prompt_table, sentiment_generator, synthetic_reviews
+from augment_assets.defs.generate.resources import language_model_resource
+from augment_assets.defs.ingest.assets import gold_holdout, pizza_reviews, review_source, review_split
+from augment_assets.defs.ingest.resources import review_source_resource
+from augment_assets.defs.leakage.checks import leakage_checks
+from augment_assets.defs.ops.jobs import jobs
+from augment_assets.defs.ops.schedules import schedules
+from augment_assets.defs.ops.sensors import sensors
+from augment_assets.defs.resources import experiment_resource, warehouse_resource
+
+assets = [
+    review_source,
+    pizza_reviews,
+    gold_holdout,
+    review_split,
+    prompt_table,
+    sentiment_generator,
+    synthetic_reviews,
+    training_set,
+    classifier_metrics,
+]
+
+
+def build_definitions() -> dg.Definitions:
+    """Definitions with resources read from the environment at load time."""
+    return dg.Definitions(
+        assets=assets,
+        asset_checks=leakage_checks,
+        jobs=jobs,
+        schedules=schedules,
+        sensors=sensors,
+        resources={
+            "warehouse": warehouse_resource(),
+            "source": review_source_resource(),
+            "language_model": language_model_resource(),
+            "experiment": experiment_resource(),
+            "evaluation": evaluation_resource(),
+        },
+    )
+
+
+defs = build_definitions()

@@ -1,0 +1,157 @@
+"""Ingest: the review source -> `pizza_reviews` -> `training_reviews` / `holdout_reviews`, and `gold_holdout`."""
+
+
+from collections import Counter
+
+import dagster as dg
+import pandas as pd
+
+from augment_assets.defs.ingest.resources import ReviewSourceResource
+from augment_assets.defs.metadata import counts_table, review_table_metadata
+from augment_assets.defs.resources import ExperimentResource, WarehouseResource
+from augment_assets.lib.errors import InputError
+from augment_assets.lib.reviews import label_reviews
+from augment_assets.lib.split import exclude_texts, split_reviews
+from augment_assets.lib.yelp import read_reviews_csv
+
+REVIEW_COLUMNS = ["review_id", "business_id", "stars", "sentiment", "text", "date"]
+
+review_source = dg.AssetSpec(
+    "review_source",
+    group_name="ingest",
+    description=(
+        "External review data: the Yelp Open Dataset JSON files in YELP_DATASET_DIR, "
+        "else the CSV in REVIEWS_CSV, else the embedded demonstration sample (data/sample/)."
+    ),
+    kinds={"json", "csv"},
+)
+
+
+@dg.asset(
+    deps=[review_source],
+    group_name="ingest",
+    kinds={"duckdb"},
+    pool="warehouse",
+    description="Labelled, deduplicated reviews of businesses in the configured categories (1-2 stars negative, 4-5 positive).",
+)
+def pizza_reviews(
+    context: dg.AssetExecutionContext, source: ReviewSourceResource, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    raw, report = source.read_reviews()
+    context.log.info(f"Read {len(raw)} reviews from {report.source} ({report.path})")
+    reviews, rejected, duplicates_removed = label_reviews(raw)
+    if reviews.empty:
+        raise InputError(
+            f"No labelled reviews left from {report.path}: {len(raw)} rows read, rejected {rejected}. "
+            f"Check the source's stars/sentiment column and the categories {source.categories}."
+        )
+    rejected = dict(Counter(report.rejected) + Counter(rejected))  # source-level and label-level reasons
+    warehouse.get().write_table("pizza_reviews", reviews[REVIEW_COLUMNS])
+    bad_lines = pd.DataFrame(report.bad_lines[:20], columns=["file", "line", "reason"])
+    return dg.MaterializeResult(
+        metadata={
+            **review_table_metadata(reviews),
+            "source": report.source,
+            "source_path": report.path,
+            "categories": ", ".join(source.categories),
+            "lines_read": report.lines_read,
+            "businesses_matched": report.businesses_matched if report.businesses_matched is not None else -1,
+            "duplicates_removed": duplicates_removed,
+            "rows_rejected": sum(rejected.values()),
+            "rejected_by_reason": counts_table(rejected),
+            "bad_json_lines": report.bad_line_count,
+            "bad_json_line_examples": dg.MetadataValue.md(
+                bad_lines.to_markdown(index=False) if len(bad_lines) else "none"
+            ),
+        }
+    )
+
+
+@dg.asset(
+    group_name="ingest",
+    kinds={"duckdb"},
+    pool="warehouse",
+    description="Optional extra holdout from GOLD_HOLDOUT_CSV, evaluated in classifier_metrics and excluded from all training.",
+)
+def gold_holdout(context: dg.AssetExecutionContext, source: ReviewSourceResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    if not source.gold_holdout_csv:
+        gold = pd.DataFrame({c: pd.Series(dtype="float64" if c == "stars" else "object") for c in REVIEW_COLUMNS})
+        warehouse.get().write_table("gold_holdout", gold)
+        return dg.MaterializeResult(metadata={"configured": False, "dagster/row_count": 0})
+    raw, report = read_reviews_csv(source.gold_holdout_csv)
+    gold, rejected, duplicates_removed = label_reviews(raw)
+    gold["review_id"] = "gold-" + gold["review_id"].astype(str).str.removeprefix("csv-")
+    warehouse.get().write_table("gold_holdout", gold[REVIEW_COLUMNS])
+    return dg.MaterializeResult(
+        metadata={
+            "configured": True,
+            "source_path": report.path,
+            **review_table_metadata(gold),
+            "duplicates_removed": duplicates_removed,
+            "rejected_by_reason": counts_table(dict(Counter(report.rejected) + Counter(rejected))),
+        }
+    )
+
+
+class SplitConfig(dg.Config):
+    """Sizes of the independent split; defaults are close to the study (225 per class, ~200 held out)."""
+
+    train_per_class: int = 225
+    holdout_size: int = 200
+    min_train_per_class: int = 20
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            "training_reviews",
+            deps=[pizza_reviews, gold_holdout],
+            group_name="ingest",
+            kinds={"duckdb"},
+            description="The balanced training pool: the only genuine reviews any generator, prompt or classifier may learn from.",
+        ),
+        dg.AssetSpec(
+            "holdout_reviews",
+            deps=[pizza_reviews],
+            group_name="ingest",
+            kinds={"duckdb"},
+            description="The independent holdout: flows only into classifier_metrics and the leakage checks.",
+        ),
+    ],
+    pool="warehouse",
+)
+def review_split(
+    context: dg.AssetExecutionContext,
+    config: SplitConfig,
+    experiment: ExperimentResource,
+    warehouse: WarehouseResource,
+):
+    store = warehouse.get()
+    reviews = store.read_table("pizza_reviews")
+    training, holdout, report = split_reviews(
+        reviews,
+        train_per_class=config.train_per_class,
+        holdout_size=config.holdout_size,
+        seed=experiment.seed,
+        min_train_per_class=config.min_train_per_class,
+    )
+    gold = store.read_table("gold_holdout") if store.has_table("gold_holdout") else pd.DataFrame(columns=["text"])
+    training, gold_removed = exclude_texts(training, gold["text"].tolist())
+    # Both tables are published together: a reader never sees a training pool from one split
+    # beside a holdout from another.
+    store.write_tables({"training_reviews": training[REVIEW_COLUMNS], "holdout_reviews": holdout[REVIEW_COLUMNS]})
+    businesses = lambda f: int(f["business_id"].dropna().nunique())  # noqa: E731
+    split_report = pd.DataFrame([{"key": k, "value": str(v)} for k, v in report.items()])
+    yield dg.MaterializeResult(
+        asset_key="training_reviews",
+        metadata={
+            **review_table_metadata(training),
+            "gold_reviews_removed": gold_removed,
+            "businesses": businesses(training),
+            "split_report": dg.MetadataValue.md(split_report.to_markdown(index=False)),
+        },
+    )
+    yield dg.MaterializeResult(
+        asset_key="holdout_reviews",
+        metadata={**review_table_metadata(holdout), "businesses": businesses(holdout)},
+    )

@@ -1,0 +1,36 @@
+"""Where the reviews come from: `YELP_DATASET_DIR`, else `REVIEWS_CSV`, else the embedded sample."""
+
+
+import dagster as dg
+import pandas as pd
+
+from augment_assets.defs.resources import env_or
+from augment_assets.lib.yelp import SAMPLE_DIR, SourceReport, read_reviews_csv, read_yelp_reviews
+
+
+class ReviewSourceResource(dg.ConfigurableResource):
+    """The review source, in order of precedence: the Yelp JSON files, a CSV, the embedded sample."""
+
+    yelp_dataset_dir: str | None = None
+    reviews_csv: str | None = None
+    gold_holdout_csv: str | None = None
+    categories: list[str] = ["Pizza"]
+    # A truncated last line of a download is fine; more than this share of bad lines is not.
+    max_bad_line_share: float = 0.001
+
+    def read_reviews(self) -> tuple[pd.DataFrame, SourceReport]:
+        if self.yelp_dataset_dir:
+            return read_yelp_reviews(self.yelp_dataset_dir, self.categories, self.max_bad_line_share)
+        if self.reviews_csv:
+            return read_reviews_csv(self.reviews_csv)
+        raw, report = read_yelp_reviews(SAMPLE_DIR, self.categories, self.max_bad_line_share)
+        report.source = "sample"
+        return raw, report
+
+
+def review_source_resource() -> ReviewSourceResource:
+    return ReviewSourceResource(
+        yelp_dataset_dir=env_or("YELP_DATASET_DIR"),
+        reviews_csv=env_or("REVIEWS_CSV"),
+        gold_holdout_csv=env_or("GOLD_HOLDOUT_CSV"),
+    )

@@ -1,0 +1,73 @@
+"""Metadata the Dagster UI shows for every table asset: counts, a preview, plots."""
+
+from __future__ import annotations
+
+import base64
+
+import dagster as dg
+import pandas as pd
+
+
+def preview(frame: pd.DataFrame, rows: int = 5, text_chars: int = 120) -> dg.MetadataValue:
+    """A markdown preview with long text columns shortened so the table stays readable."""
+    shown = frame.head(rows).copy()
+    for column in shown.columns:
+        if shown[column].dtype == object:
+            shown[column] = shown[column].map(
+                lambda v: v if not isinstance(v, str) or len(v) <= text_chars else v[: text_chars - 1] + "…"
+            )
+    return dg.MetadataValue.md(shown.to_markdown(index=False))
+
+
+def per_sentiment_counts(frame: pd.DataFrame, prefix: str = "rows") -> dict[str, int]:
+    counts = frame["sentiment"].value_counts() if len(frame) else pd.Series(dtype=int)
+    return {f"{prefix}_{s}": int(counts.get(s, 0)) for s in ("negative", "positive")}
+
+
+def review_table_metadata(frame: pd.DataFrame) -> dict:
+    return {
+        "dagster/row_count": len(frame),
+        **per_sentiment_counts(frame),
+        "preview": preview(frame),
+    }
+
+
+def png_markdown(png: bytes, title: str) -> dg.MetadataValue:
+    """A PNG embedded in markdown: the UI shows it under the entry's [Show Markdown] link."""
+    return images_markdown([(title, png)])
+
+
+def images_markdown(images: list[tuple[str, bytes]]) -> dg.MetadataValue:
+    """Several titled PNGs in one markdown entry."""
+    parts = [
+        f"**{title}**\n\n![{title}](data:image/png;base64,{base64.b64encode(png).decode('ascii')})"
+        for title, png in images
+    ]
+    return dg.MetadataValue.md("\n\n".join(parts) or "nothing to show")
+
+
+def counts_table(counts: dict[str, int], key: str = "reason") -> dg.MetadataValue:
+    if not counts:
+        return dg.MetadataValue.md("none")
+    frame = pd.DataFrame({key: list(counts), "rows": list(counts.values())})
+    return dg.MetadataValue.md(frame.to_markdown(index=False))
+
+
+def line_plot_png(values: list[float], title: str, xlabel: str, ylabel: str) -> bytes:
+    """A small line plot as PNG bytes (matplotlib, no display)."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3), dpi=100)
+    ax.plot(range(1, len(values) + 1), values)
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    return buffer.getvalue()

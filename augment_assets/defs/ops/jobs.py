@@ -1,0 +1,31 @@
+"""Jobs: one per partitions definition, so each can be launched from the UI, a schedule or a sensor."""
+
+
+import dagster as dg
+
+from augment_assets.defs.generate.partitions import sentiment_partitions, synthetic_partitions
+
+ingest_job = dg.define_asset_job(
+    "ingest_job",
+    selection=dg.AssetSelection.groups("ingest"),
+    description="Read the source, label and dedup, split into training and holdout; leakage checks.",
+)
+generators_job = dg.define_asset_job(
+    "generators_job",
+    selection=dg.AssetSelection.assets("prompt_table", "sentiment_generator"),
+    partitions_def=sentiment_partitions,
+    description="Prompt table and fine-tuned generator of one sentiment.",
+)
+synthetic_job = dg.define_asset_job(
+    "synthetic_job",
+    selection=dg.AssetSelection.assets("synthetic_reviews"),
+    partitions_def=synthetic_partitions,
+    description="Synthetic reviews of one sentiment at one temperature.",
+)
+evaluate_job = dg.define_asset_job(
+    "evaluate_job",
+    selection=dg.AssetSelection.groups("evaluate"),
+    description="Merged training set and classifier metrics with the headline gain; leakage checks.",
+)
+
+jobs = [ingest_job, generators_job, synthetic_job, evaluate_job]

@@ -1,0 +1,80 @@
+"""The warehouse's contract: readers never wait for the writer; a failed write loses nothing."""
+
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from augment_assets.lib.warehouse import Warehouse
+
+
+def test_write_and_read_back(tmp_path):
+    store = Warehouse(tmp_path / "w.duckdb")
+    store.write_table("reviews", pd.DataFrame({"review_id": ["a", "b"], "stars": [1.0, 5.0]}))
+    assert store.has_table("reviews")
+    assert store.read_table("reviews")["review_id"].tolist() == ["a", "b"]
+    assert not store.has_table("missing")
+    with pytest.raises(LookupError, match="materialize the asset 'missing'"):
+        store.read_table("missing")
+
+
+def test_replace_rows_touches_only_its_partition(tmp_path):
+    store = Warehouse(tmp_path / "w.duckdb")
+    store.replace_rows("synthetic", pd.DataFrame({"sentiment": ["negative"] * 2, "text": ["a", "b"]}), {"sentiment": "negative"})
+    store.replace_rows("synthetic", pd.DataFrame({"sentiment": ["positive"], "text": ["c"]}), {"sentiment": "positive"})
+    store.replace_rows("synthetic", pd.DataFrame({"sentiment": ["negative"], "text": ["d"]}), {"sentiment": "negative"})
+    rows = store.read("SELECT sentiment, text FROM synthetic ORDER BY text")
+    assert rows.values.tolist() == [["positive", "c"], ["negative", "d"]]
+
+
+def test_failed_write_leaves_published_tables_intact(tmp_path):
+    store = Warehouse(tmp_path / "w.duckdb")
+    store.write_table("reviews", pd.DataFrame({"x": [1, 2, 3]}))
+    with pytest.raises(RuntimeError):
+        with store.publish() as con:
+            con.execute("DROP TABLE reviews")
+            raise RuntimeError("the asset failed half-way")
+    assert store.read_table("reviews")["x"].tolist() == [1, 2, 3]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.duckdb", "w.duckdb.lock"]  # no staging left over
+
+
+def test_a_reader_in_another_process_is_never_locked_out_by_a_writing_run(tmp_path):
+    """While a writer holds its connection open mid-write, a separate read-only process still queries."""
+    path = tmp_path / "w.duckdb"
+    store = Warehouse(path)
+    store.write_table("reviews", pd.DataFrame({"x": [1, 2, 3]}))
+    reader = textwrap.dedent(
+        f"""
+        import duckdb
+        con = duckdb.connect({str(path)!r}, read_only=True)
+        print(con.execute("select count(*) from reviews").fetchone()[0])
+        """
+    )
+    with store.publish() as con:
+        con.execute("INSERT INTO reviews VALUES (4)")
+        # The run is mid-write, its connection open: a downstream team queries now.
+        out = subprocess.run([sys.executable, "-c", reader], capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.strip() == "3"  # the last published version, not a lock error
+    assert store.read("select count(*) as n from reviews")["n"].iloc[0] == 4
+
+
+def test_the_bare_duckdb_client_can_read_it(tmp_path):
+    """The README promises `duckdb -readonly data/warehouse.duckdb`: the file format must match the CLI."""
+    store = Warehouse(tmp_path / "w.duckdb")
+    store.write_table("reviews", pd.DataFrame({"x": [7]}))
+    duckdb_cli = shutil.which("duckdb", path=str(Path(sys.executable).parent)) or shutil.which("duckdb")
+    assert duckdb_cli, "the duckdb CLI (PyPI duckdb-cli) is a declared dependency"
+    cli = subprocess.run(
+        [duckdb_cli, "-readonly", str(tmp_path / "w.duckdb"), "select x from reviews"],
+        capture_output=True,
+        text=True,
+    )
+    assert cli.returncode == 0, cli.stderr
+    assert "7" in cli.stdout
+    assert duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True).execute("select x from reviews").fetchone() == (7,)

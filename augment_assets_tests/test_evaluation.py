@@ -1,0 +1,329 @@
+"""Training set, baselines' data, and the whole evaluation (augment_assets.lib.{augment,evaluation,plots})."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from augment_assets.lib.augment import duplicate, perturb
+from augment_assets.lib.errors import InputError
+from augment_assets.lib.evaluation import (
+    BASELINES,
+    EvaluationConfig,
+    build_training_set,
+    evaluate,
+    temperature_selections,
+)
+from augment_assets.lib.plots import accuracy_curve_png, confusion_png
+from augment_assets.lib.text import text_key, words
+
+from .test_classify import toy_corpus
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+PNG = b"\x89PNG"
+
+FAST = EvaluationConfig(
+    ratios=(0, 1, 2),
+    draws=2,
+    bootstrap=200,
+    low_data_per_class=15,
+    nb_alphas=(1.0, 0.3),
+    lr_cs=(1.0, 10.0),
+    vectorizer_grid=({"ngram_range": (1, 1), "sublinear_tf": False}, {"ngram_range": (1, 2), "sublinear_tf": True}),
+    duplicate_ks=(2,),
+    perturbation_shares=(0.1,),
+    filter_thresholds=(0.5, 0.8),
+)
+
+
+def reviews_frame(n: int, seed: int, prefix: str) -> pd.DataFrame:
+    texts, labels = toy_corpus(n, seed)
+    return pd.DataFrame(
+        {
+            "review_id": [f"{prefix}{i:04d}" for i in range(n)],
+            "business_id": None,
+            "stars": np.where(labels == 1, 5, 1),
+            "sentiment": np.where(labels == 1, "positive", "negative"),
+            "text": texts,
+        }
+    )
+
+
+def synthetic_frame(per_cell: int = 10, temperatures=(0.7, 1.1), seed: int = 5) -> pd.DataFrame:
+    parts = []
+    for j, temperature in enumerate(temperatures):
+        texts, labels = toy_corpus(2 * per_cell, seed + j, noise=0.1)
+        parts.append(
+            pd.DataFrame(
+                {
+                    "sentiment": np.where(labels == 1, "positive", "negative"),
+                    "temperature": temperature,
+                    "prompt": "the pizza",
+                    "text": texts,
+                    "generator_version": "test",
+                    "seed": 0,
+                    "created_at": pd.Timestamp("2026-01-01"),
+                }
+            )
+        )
+    frame = pd.concat(parts, ignore_index=True)
+    return frame.assign(synthetic_id=[f"s{i:04d}" for i in range(len(frame))])
+
+
+@pytest.fixture(scope="module")
+def toy():
+    return reviews_frame(100, 11, "t"), synthetic_frame(), reviews_frame(60, 12, "h")
+
+
+@pytest.fixture(scope="module")
+def toy_result(toy):
+    train, synthetic, holdout = toy
+    reference = synthetic_frame(per_cell=15, temperatures=(1.0,), seed=40)[["sentiment", "text"]]
+    return evaluate(train, synthetic, {"holdout": holdout}, reference=reference, config=FAST, generator_train_per_class=15)
+
+
+# ------------------------------------------------------------ augment
+
+
+def test_duplicate_shapes():
+    frame = reviews_frame(6, 0, "d")
+    doubled = duplicate(frame, 3)
+    assert len(doubled) == 18 and doubled["copy"].tolist() == [0] * 6 + [1] * 6 + [2] * 6
+    assert (doubled.groupby("review_id").size() == 3).all()
+    with pytest.raises(ValueError):
+        duplicate(frame, 0)
+
+
+def test_perturb_shapes_determinism_and_subset_consistency():
+    frame = reviews_frame(20, 0, "p")
+    copies = perturb(frame, 0.2, copies=2, seed=0, draw=0)
+    assert len(copies) == 40 and set(copies["copy"]) == {1, 2}
+    assert copies["review_id"].tolist() == frame["review_id"].tolist() * 2
+    assert copies.equals(perturb(frame, 0.2, copies=2, seed=0, draw=0))
+    assert not copies["text"].equals(perturb(frame, 0.2, copies=2, seed=0, draw=1)["text"])
+    # A review's copy depends on its own id only: the copies of a subset are a subset of the copies.
+    subset = perturb(frame.iloc[5:9], 0.2, copies=1, seed=0, draw=0)
+    assert subset["text"].tolist() == copies[copies["copy"] == 1]["text"].iloc[5:9].tolist()
+    for original, copy in zip(frame["text"], copies[copies["copy"] == 1]["text"]):
+        orig_words, copy_words = words(original), copy.split()
+        assert 0 < len(copy_words) <= len(orig_words)
+        assert set(copy_words) <= set(orig_words)
+    assert (copies[copies["copy"] == 1]["text"].to_numpy() != frame["text"].map(lambda t: " ".join(words(t))).to_numpy()).any()
+
+
+# ------------------------------------------------------------ training set
+
+
+def test_temperature_selections():
+    assert temperature_selections(synthetic_frame()) == ["0.7", "1.1", "all"]
+    assert temperature_selections(synthetic_frame(temperatures=(1.0,))) == ["1.0"]
+    assert temperature_selections(None) == []
+
+
+def test_build_training_set_caps_balance_and_provenance():
+    train = reviews_frame(20, 0, "g")
+    synthetic = synthetic_frame(per_cell=10)  # 10 per sentiment per temperature
+    table = build_training_set(train, synthetic, [0, 0.5, 1, 5], seed=0, draw=0)
+    assert set(table["temperature_selection"]) == {"0.7", "1.1", "all"}
+    for (ratio, selection), group in table.groupby(["ratio", "temperature_selection"]):
+        genuine = group[group["source"] == "genuine"]
+        synth = group[group["source"] == "synthetic"]
+        assert genuine["review_id"].tolist() == train["review_id"].tolist()
+        assert genuine["synthetic_id"].isna().all() and genuine["temperature"].isna().all()
+        assert synth["review_id"].isna().all() and synth["synthetic_id"].notna().all()
+        supply = 10 if selection != "all" else 20
+        requested = int(round(ratio * 20 / 2))
+        assert (group["requested_synthetic"] == 2 * requested).all()
+        assert len(synth) == 2 * min(requested, supply)
+        assert (synth["sentiment"] == "negative").sum() == (synth["sentiment"] == "positive").sum()
+        assert (group["capped"] == (requested > supply)).all()
+        if selection != "all":
+            assert np.allclose(synth["temperature"], float(selection))
+        # Provenance: every synthetic row is the synthetic review its id names.
+        merged = synth.merge(synthetic, on="synthetic_id", suffixes=("", "_src"))
+        assert (merged["text"] == merged["text_src"]).all() and (merged["sentiment"] == merged["sentiment_src"]).all()
+    # Samples are nested across ratios and deterministic per (seed, draw).
+    ids = lambda t, r: set(t[(t["ratio"] == r) & (t["temperature_selection"] == "all")]["synthetic_id"].dropna())
+    assert ids(table, 0.5) <= ids(table, 1.0)
+    assert table.equals(build_training_set(train, synthetic, [0, 0.5, 1, 5], seed=0, draw=0))
+    other = build_training_set(train, synthetic, [0.5], seed=0, draw=1)
+    assert ids(other, 0.5) != ids(table, 0.5)
+
+
+def test_build_training_set_without_synthetic_and_unbalanced_supply():
+    train = reviews_frame(10, 0, "g")
+    table = build_training_set(train, None, [0, 1])
+    assert (table["source"] == "genuine").all() and table["capped"].tolist() == [False] * 10 + [True] * 10
+    lopsided = synthetic_frame(per_cell=10, temperatures=(1.0,))
+    lopsided = lopsided[(lopsided["sentiment"] == "positive") | (lopsided.index < 3)]
+    table = build_training_set(train, lopsided, [1])
+    synth = table[table["source"] == "synthetic"]
+    assert synth["sentiment"].value_counts().to_dict() == {"negative": 2, "positive": 2}  # balanced at the scarcer side
+    assert table["capped"].all()
+
+
+# ------------------------------------------------------------ evaluate
+
+
+def test_metrics_table_contract(toy_result):
+    metrics = toy_result.metrics
+    for column in ("eval_set", "classifier", "variant", "data_size", "genuine_per_class", "synthetic_per_genuine",
+                   "temperature_selection", "hyperparameters", "n_train", "draws", "accuracy", "accuracy_std",
+                   "accuracy_ci_low", "accuracy_ci_high", "precision_weighted", "recall_weighted", "f1_weighted",
+                   "f1_macro", "validation_accuracy", "selected", "baseline_selected", "gain_vs_baseline",
+                   "gain_ci_low", "gain_ci_high"):
+        assert column in metrics.columns, column
+    groups = metrics.groupby(["classifier", "eval_set", "data_size"])
+    assert len(groups) == 4
+    for _, group in groups:
+        assert group["selected"].sum() == 1
+        assert group["baseline_selected"].sum() == 1
+        assert set(BASELINES) <= set(group["variant"])
+        baseline = group[group["baseline_selected"]].iloc[0]
+        assert baseline["variant"] in BASELINES
+        assert baseline["validation_accuracy"] == group[group["variant"].isin(BASELINES)]["validation_accuracy"].max()
+        chosen = group[group["selected"]].iloc[0]
+        assert chosen["variant"] in ("genuine+synthetic", "genuine+synthetic_filtered")
+        assert chosen["gain_ci_low"] <= chosen["gain_vs_baseline"] <= chosen["gain_ci_high"]
+        assert chosen["gain_vs_baseline"] == pytest.approx(chosen["accuracy"] - baseline["accuracy"])
+        assert group[~group["selected"]]["gain_vs_baseline"].isna().all()
+    assert (metrics["accuracy_ci_low"] <= metrics["accuracy"]).all()
+    assert (metrics["accuracy"] <= metrics["accuracy_ci_high"]).all()
+    base = metrics[metrics["variant"].isin(BASELINES)]
+    assert (base["synthetic_per_genuine"] == 0).all() and base["temperature_selection"].isna().all()
+    assert metrics[metrics["data_size"] == "full"]["genuine_per_class"].isna().all()
+    assert (metrics[metrics["data_size"] == "low"]["genuine_per_class"] == 15).all()
+    genuine = metrics[metrics["variant"] == "genuine"]
+    assert all(json.loads(h).get("alpha", json.loads(h).get("C")) == "default" for h in genuine["hyperparameters"])
+    assert (metrics[metrics["variant"] == "genuine+perturbed"]["draws"] == 2).all()
+    assert (metrics[metrics["variant"] == "genuine_tuned"]["draws"] == 1).all()
+    assert set(metrics["variant"]) >= {"genuine+synthetic", "genuine+synthetic_filtered", "genuine+reference"}
+    headline = toy_result.headline
+    assert len(headline) == 4 and headline["gain_vs_baseline"].notna().all()
+    assert set(toy_result.confusion) == {(c, "holdout", d) for c in ("nb", "lr") for d in ("full", "low")}
+    cm = toy_result.confusion[("nb", "holdout", "full")]["selected"]
+    assert np.asarray(cm).sum() == pytest.approx(60)
+    assert any("low data" in w and "reference" in w for w in toy_result.warnings)
+
+
+def test_selection_never_looks_at_the_holdout(toy, toy_result):
+    """Flip every holdout label: accuracies change, every choice stays the same."""
+    train, synthetic, holdout = toy
+    reference = synthetic_frame(per_cell=15, temperatures=(1.0,), seed=40)[["sentiment", "text"]]
+    flipped = holdout.assign(sentiment=np.where(holdout["sentiment"] == "positive", "negative", "positive"))
+    other = evaluate(train, synthetic, {"holdout": flipped}, reference=reference, config=FAST, generator_train_per_class=15)
+    keys = ["classifier", "data_size", "variant", "synthetic_per_genuine", "temperature_selection"]
+    cols = keys + ["hyperparameters", "validation_accuracy", "selected", "baseline_selected", "n_train"]
+    a = toy_result.metrics[cols].sort_values(keys).reset_index(drop=True)
+    b = other.metrics[cols].sort_values(keys).reset_index(drop=True)
+    pd.testing.assert_frame_equal(a, b)
+    sorted_acc = lambda r: r.metrics.sort_values(keys)["accuracy"].to_numpy()
+    np.testing.assert_allclose(sorted_acc(toy_result) + sorted_acc(other), 1.0)
+
+
+def test_low_data_skip_rule(toy):
+    train, synthetic, holdout = toy
+    config = EvaluationConfig(**{**FAST.__dict__, "classifiers": ("nb",), "filter_thresholds": (0.5,)})
+    variants = lambda r: set(r.metrics[r.metrics["data_size"] == "low"]["variant"])
+    for seen in (None, 40):
+        result = evaluate(train, synthetic, {"holdout": holdout}, config=config, generator_train_per_class=seen)
+        assert "genuine+synthetic" not in variants(result)
+        assert "genuine+synthetic" in set(result.metrics[result.metrics["data_size"] == "full"]["variant"])
+        assert any("low data" in w and "smuggle" in w for w in result.warnings)
+        assert result.metrics[result.metrics["data_size"] == "low"]["selected"].sum() == 0
+    allowed = evaluate(train, synthetic, {"holdout": holdout}, config=config, generator_train_per_class=15)
+    assert "genuine+synthetic" in variants(allowed)
+
+
+def test_no_synthetic_reports_baselines_with_warning(toy):
+    train, _, holdout = toy
+    config = EvaluationConfig(**{**FAST.__dict__, "classifiers": ("nb",), "low_data_per_class": None})
+    result = evaluate(train, None, {"holdout": holdout}, config=config)
+    assert set(result.metrics["variant"]) == set(BASELINES)
+    assert result.metrics["baseline_selected"].sum() == 1 and result.metrics["selected"].sum() == 0
+    assert any("no synthetic" in w for w in result.warnings)
+
+
+def test_ratios_beyond_supply_are_capped_with_warning(toy):
+    train, synthetic, holdout = toy
+    config = EvaluationConfig(**{**FAST.__dict__, "classifiers": ("nb",), "low_data_per_class": None, "ratios": (0, 1, 25)})
+    result = evaluate(train, synthetic, {"holdout": holdout}, config=config)
+    capped = result.metrics[result.metrics["synthetic_per_genuine"] == 25]
+    assert capped["synthetic_capped"].all()
+    unfiltered = capped[(capped["variant"] == "genuine+synthetic") & (capped["temperature_selection"] == "all")]
+    assert len(unfiltered) == 1 and unfiltered["n_synthetic"].iloc[0] == 40  # all that exists, 20 per sentiment
+    assert any("capped" in w and "25" in w for w in result.warnings)
+
+
+def test_bad_input_errors(toy):
+    train, synthetic, holdout = toy
+    run = lambda **kw: evaluate(
+        kw.get("train", train), synthetic, kw.get("holdouts", {"holdout": holdout}), reference=kw.get("reference"), config=FAST
+    )
+    with pytest.raises(InputError, match="empty"):
+        run(holdouts={"holdout": holdout.iloc[:0]})
+    with pytest.raises(InputError, match="single class"):
+        run(holdouts={"holdout": holdout[holdout["sentiment"] == "positive"]})
+    with pytest.raises(InputError, match="no holdout"):
+        run(holdouts={})
+    with pytest.raises(InputError, match="missing column"):
+        run(reference=pd.DataFrame({"label": ["positive"], "review": ["good"]}))
+    with pytest.raises(InputError, match="sentiment must be"):
+        run(reference=pd.DataFrame({"sentiment": ["positive", "neutral"], "text": ["good", "meh"]}))
+    with pytest.raises(InputError, match="sentiment must be"):
+        run(holdouts={"gold": holdout.assign(sentiment="5 stars")})
+
+
+def test_plots_are_pngs(toy_result):
+    assert accuracy_curve_png(toy_result.curve, toy_result.metrics, "holdout").startswith(PNG)
+    assert accuracy_curve_png(toy_result.curve, toy_result.metrics, "gold").startswith(PNG)  # absent set: a note
+    assert confusion_png(toy_result.confusion[("lr", "holdout", "low")], "lr low").startswith(PNG)
+    curve = toy_result.curve
+    assert {"validation_accuracy", "validation_low", "validation_high", "accuracy", "accuracy_ci_low"} <= set(curve.columns)
+    assert 0.0 in set(curve["ratio"]) and 2.0 in set(curve["ratio"])
+
+
+# ------------------------------------------------------------ real data
+
+
+def _real_split():
+    reviews_csv = DATA / "yelp_pizza" / "pizza_reviews.csv"
+    reference_csv = DATA / "reference_synthetic" / "gpt2_355m_pizza_synthetic.csv"
+    if not reviews_csv.exists() or not reference_csv.exists():
+        pytest.skip(f"real data absent: needs {reviews_csv} and {reference_csv}")
+    reviews = pd.read_csv(reviews_csv)
+    reviews = reviews[reviews["stars"] != 3].copy()
+    reviews["sentiment"] = np.where(reviews["stars"] >= 4, "positive", "negative")
+    reviews["review_id"] = [f"r{i:04d}" for i in range(len(reviews))]
+    reviews["business_id"] = None
+    # Deterministic stratified holdout of 200: order by the normalized-text hash, first 100 per class.
+    ordered = reviews.assign(_key=reviews["text"].map(text_key)).sort_values("_key")
+    holdout = ordered.groupby("sentiment", group_keys=False).head(100)
+    train = reviews.drop(holdout.index).reset_index(drop=True)
+    return train, holdout.drop(columns="_key").reset_index(drop=True), pd.read_csv(reference_csv)
+
+
+def test_real_data_evaluation():
+    train, holdout, reference = _real_split()
+    sample = reference.dropna(subset=["text"]).sample(n=600, random_state=0)
+    synthetic = sample.assign(synthetic_id=[f"ref{i}" for i in range(len(sample))], temperature=1.0)
+    config = EvaluationConfig(
+        ratios=(0, 1), draws=2, bootstrap=300, low_data_per_class=50, filter_thresholds=(0.5, 0.9),
+        duplicate_ks=(2, 3), perturbation_shares=(0.1,),
+    )
+    started = time.perf_counter()
+    result = evaluate(train, synthetic, {"holdout": holdout}, reference=sample[["sentiment", "text"]], config=config)
+    assert time.perf_counter() - started < 120
+    metrics = result.metrics
+    genuine_nb = metrics[(metrics["variant"] == "genuine") & (metrics["classifier"] == "nb") & (metrics["data_size"] == "full")]
+    assert 0.75 <= float(genuine_nb["accuracy"].iloc[0]) <= 0.95
+    full = metrics[metrics["data_size"] == "full"]
+    assert set(full["variant"]) == set(BASELINES) | {"genuine+synthetic", "genuine+synthetic_filtered", "genuine+reference"}
+    for _, group in metrics.groupby(["classifier", "eval_set", "data_size"]):
+        assert group["baseline_selected"].sum() == 1
+    assert metrics[metrics["data_size"] == "full"].groupby("classifier")["selected"].sum().eq(1).all()

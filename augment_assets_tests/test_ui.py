@@ -1,0 +1,280 @@
+"""The Dagster UI, driven by a real headless Chromium against a real `dagster-webserver`.
+
+Real parts only: the ingest stage is materialized by the project's own CLI into a fresh
+Dagster instance (temporary DAGSTER_HOME) and warehouse (temporary AUGMENT_WAREHOUSE) on
+the embedded sample data; the webserver serves `workspace.yaml` from the repository root;
+Debian's Chromium (`scripts/install_browser.sh`) renders the React app. The tests check
+what a person would look at after `make demo`: the materialization's metadata on an asset
+page, the ingest group's asset graph, and the leakage check's result on the checks tab.
+
+Screenshots of every page land in the pytest tmp dir (printed with `-s`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = Path("/usr/bin/chromium")
+# The code location's name: `python_module` in workspace.yaml.
+LOCATION = "augment_assets.definitions"
+# Without the background-networking flags Chromium's own connections (updates, sync, field
+# trials) are refused by the closed network and slow or break the launch.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+# Source settings that would replace the embedded sample: the test must not read them.
+SOURCE_ENV = ("YELP_DATASET_DIR", "REVIEWS_CSV", "GOLD_HOLDOUT_CSV", "REFERENCE_SYNTHETIC_CSV")
+FIRST_LOAD_MS = 60_000  # the first load compiles nothing but fetches a large SPA bundle
+LOAD_MS = 30_000
+SERVER_START_S = 90
+INGEST_TIMEOUT_S = 600
+
+
+def _require_browser() -> None:
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing: run `bash scripts/install_browser.sh` (Debian's chromium)")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        pytest.skip("the Python package playwright is missing: run `bash scripts/install_browser.sh`")
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _tail(path: Path, chars: int = 4000) -> str:
+    try:
+        return path.read_text(errors="replace")[-chars:]
+    except OSError:
+        return "<no log>"
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """Terminate the webserver's whole process group (it spawns a code server child)."""
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def instance_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """A fresh Dagster instance and warehouse, with the ingest stage materialized into them."""
+    _require_browser()
+    root = tmp_path_factory.mktemp("ui")
+    home = root / "dagster_home"
+    home.mkdir()
+    shutil.copy(REPO_ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    # The "Join the Dagster community" dialog covers every page until dismissed once per
+    # DAGSTER_HOME; the webserver records that dismissal in this file.
+    (home / ".nux").mkdir()
+    (home / ".nux" / "nux.yaml").write_text("seen: 1\n")
+    env = {key: value for key, value in os.environ.items() if key not in SOURCE_ENV}
+    env.update(
+        DAGSTER_HOME=str(home),
+        AUGMENT_WAREHOUSE=str(root / "warehouse.duckdb"),
+        AUGMENT_WORK_DIR=str(root / "work"),
+        PYTHONUNBUFFERED="1",
+    )
+    started = time.perf_counter()
+    ingest = subprocess.run(
+        [sys.executable, "-m", "augment_assets", "materialize", "--stage", "ingest"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=INGEST_TIMEOUT_S,
+    )
+    assert ingest.returncode == 0, (
+        f"`augment-assets materialize --stage ingest` failed ({ingest.returncode}):\n"
+        f"{ingest.stdout[-3000:]}\n{ingest.stderr[-6000:]}"
+    )
+    print(f"\ningest stage materialized in {time.perf_counter() - started:.1f} s into {home}")
+    env["UI_TEST_ROOT"] = str(root)
+    return env
+
+
+@pytest.fixture(scope="module")
+def webserver(instance_env: dict[str, str]) -> Iterator[str]:
+    """`dagster-webserver -w workspace.yaml` on a free port; yields its base URL."""
+    root = Path(instance_env["UI_TEST_ROOT"])
+    port = _free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    log_path = root / "webserver.log"
+    webserver_bin = Path(sys.executable).with_name("dagster-webserver")
+    command = [str(webserver_bin)] if webserver_bin.exists() else [sys.executable, "-m", "dagster_webserver"]
+    command += ["-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)]
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            command,
+            cwd=REPO_ROOT,
+            env=instance_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, so teardown reaches the code server too
+        )
+    try:
+        started = time.perf_counter()
+        deadline = started + SERVER_START_S
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"dagster-webserver exited with {process.returncode}:\n{_tail(log_path)}")
+            try:
+                with urllib.request.urlopen(f"{base_url}/server_info", timeout=5) as response:
+                    if response.status == 200:
+                        break
+            except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+                pass
+            if time.perf_counter() > deadline:
+                pytest.fail(f"dagster-webserver did not answer within {SERVER_START_S} s:\n{_tail(log_path)}")
+            time.sleep(0.5)
+        print(f"webserver up in {time.perf_counter() - started:.1f} s at {base_url} (log: {log_path})")
+        yield base_url
+    finally:
+        _stop(process)
+
+
+@pytest.fixture(scope="module")
+def browser(webserver: str):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def page(browser, webserver: str, tmp_path: Path):
+    context = browser.new_context(base_url=webserver, viewport={"width": 1600, "height": 1000})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    # Fallback should the community dialog show anyway: dismiss it whenever it blocks an action.
+    page.add_locator_handler(
+        page.get_by_text("Join the Dagster community"),
+        lambda: page.get_by_role("button", name="Skip").click(),
+    )
+    yield page
+    # Always leave a picture of where the page stood (on a failure above all).
+    try:
+        page.screenshot(path=str(tmp_path / "final.png"), full_page=True)
+    finally:
+        context.close()
+    assert not errors, f"uncaught errors in the UI: {errors}"
+
+
+def _screenshot(page, tmp_path: Path, name: str) -> Path:
+    path = tmp_path / f"{name}.png"
+    # animations="disabled" finishes fade-ins (dialogs) so the picture shows the settled page.
+    page.screenshot(path=str(path), full_page=True, animations="disabled")
+    print(f"screenshot: {path}")
+    return path
+
+
+def test_asset_page_shows_the_materialization_metadata(page, tmp_path: Path):
+    from playwright.sync_api import expect
+
+    page.goto("/assets/pizza_reviews")
+    # The metadata table of the latest materialization: keys written by the ingest asset.
+    expect(page.get_by_text("duplicates_removed", exact=True).first).to_be_visible(timeout=FIRST_LOAD_MS)
+    for key in ("rows_negative", "rows_positive", "rows_rejected", "source", "preview"):
+        expect(page.get_by_text(key, exact=True).first).to_be_visible(timeout=LOAD_MS)
+    # `dagster/row_count` is shown in the Status panel, not in the metadata table.
+    expect(page.get_by_text("Row count", exact=True).first).to_be_visible()
+    expect(page.get_by_text("pizza_reviews", exact=True).first).to_be_visible()
+    expect(page.get_by_text("Latest materialization").first).to_be_visible()
+    # The embedded sample was read (no source env vars were set): the `source` value.
+    source_row = page.get_by_role("row").filter(has=page.get_by_text("source", exact=True))
+    expect(source_row.first).to_contain_text("sample")
+    # Definition panel: the asset's group; lineage panel: its downstream split.
+    expect(page.get_by_text("ingest", exact=True).first).to_be_visible()
+    expect(page.get_by_text("training_reviews", exact=True).first).to_be_visible()
+    expect(page.get_by_text("holdout_reviews", exact=True).first).to_be_visible()
+    _screenshot(page, tmp_path, "pizza_reviews")
+
+    # A markdown metadata value opens in a dialog and renders as markdown (a table).
+    preview_row = page.get_by_role("row").filter(has=page.get_by_text("preview", exact=True))
+    preview_row.get_by_text("[Show Markdown]").first.click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_be_visible(timeout=LOAD_MS)
+    expect(dialog.locator("table").first).to_be_visible(timeout=LOAD_MS)
+    _screenshot(page, tmp_path, "pizza_reviews_markdown")
+
+
+def test_ingest_group_graph_lists_the_split(page, tmp_path: Path):
+    from playwright.sync_api import expect
+
+    page.goto(f"/locations/{LOCATION}/asset-groups/ingest")
+    expect(page.get_by_text("training_reviews", exact=True).first).to_be_visible(timeout=FIRST_LOAD_MS)
+    for asset in ("holdout_reviews", "pizza_reviews", "gold_holdout", "review_source"):
+        expect(page.get_by_text(asset, exact=True).first).to_be_visible(timeout=LOAD_MS)
+    expect(page.get_by_text("ingest", exact=True).first).to_be_visible()
+    # Each node's live status loads after the graph ("Loading..." first).
+    expect(page.get_by_text("Materialized").first).to_be_visible(timeout=LOAD_MS)
+    # training_reviews' leakage checks, summarized on its node (e.g. "3 / 3 Passed").
+    expect(page.get_by_text(re.compile(r"^\s*(\d+) / \1 Passed\s*$")).first).to_be_visible(timeout=LOAD_MS)
+    _screenshot(page, tmp_path, "ingest_graph")
+
+    # The catalog lists the same assets, each with a link to its group (a virtualized grid of
+    # links, not an ARIA table): e.g. /asset-groups~group:"ingest"/training_reviews.
+    page.goto("/assets")
+    for asset in ("training_reviews", "holdout_reviews"):
+        expect(page.locator(f'a[href="/assets/{asset}"]').first).to_be_visible(timeout=LOAD_MS)
+        group_link = page.locator(f'a[href$="/{asset}"]').filter(has_text=re.compile(r"^\s*ingest\s*$"))
+        expect(group_link.first).to_be_visible(timeout=LOAD_MS)
+    expect(page.get_by_text("Materialized").first).to_be_visible(timeout=LOAD_MS)
+    _screenshot(page, tmp_path, "catalog")
+
+
+def test_checks_tab_shows_no_holdout_text_passed(page, tmp_path: Path):
+    from playwright.sync_api import expect
+
+    page.goto("/assets/training_reviews?view=checks")
+    check = page.get_by_text("no_holdout_text", exact=True).first
+    expect(check).to_be_visible(timeout=FIRST_LOAD_MS)
+    check.click()
+    expect(page.get_by_text("Evaluation result").first).to_be_visible(timeout=LOAD_MS)
+    expect(page.get_by_text("Passed", exact=True).first).to_be_visible(timeout=LOAD_MS)
+    expect(page.get_by_text("This is a blocking asset check.").first).to_be_visible()
+    # The check's own description of what it found.
+    expect(page.get_by_text("no holdout reviews found verbatim in training_reviews").first).to_be_visible()
+    _screenshot(page, tmp_path, "training_reviews_checks")

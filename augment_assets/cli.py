@@ -39,12 +39,21 @@ def _plan(stages: list[str]):
     return plan
 
 
-def _failures(result) -> list[str]:
+def _root_message(error) -> str:
+    """The innermost cause: the project's own error message, not Dagster's wrapper."""
+    while error is not None and error.cause is not None:
+        error = error.cause
+    return error.message.strip() if error else "unknown error"
+
+
+def run_problems(result) -> list[str]:
+    """What went wrong in a run, in words a user can act on: failed steps and failed blocking checks."""
     problems = []
     for event in result.all_events:
-        if event.is_step_failure:
-            error = event.step_failure_data.error
-            problems.append(f"step {event.step_key} failed: {error.message.strip() if error else 'unknown error'}")
+        if event.is_step_failure and not isinstance(event.step_failure_data.error, type(None)):
+            if event.step_failure_data.error.cls_name == "DagsterAssetCheckFailedError":
+                continue  # reported below, per check
+            problems.append(f"step {event.step_key} failed: {_root_message(event.step_failure_data.error)}")
     for evaluation in result.get_asset_check_evaluations():
         if not evaluation.passed and evaluation.severity.value == "ERROR":
             problems.append(
@@ -81,7 +90,7 @@ def materialize_all(stages: list[str]) -> int:
                 run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
                 tags={"augment_assets/stage": label.split("[")[0]},
             )
-            problems = _failures(result)
+            problems = run_problems(result)
             if problems or not result.success:
                 print(f"\nStopped at {label} (run {result.run_id}):", file=sys.stderr)
                 for problem in problems or ["the run failed; see its logs in the Dagster UI"]:

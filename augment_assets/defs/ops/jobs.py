@@ -1,9 +1,7 @@
-"""Jobs: one per partitions definition, so each can be launched from the UI, a schedule or a sensor."""
+"""Jobs: one per partitions definition (inferred from the selected assets), each launchable from the UI, a schedule or a sensor."""
 
 
 import dagster as dg
-
-from augment_assets.defs.generate.partitions import sentiment_partitions, synthetic_partitions
 
 ingest_job = dg.define_asset_job(
     "ingest_job",
@@ -13,13 +11,11 @@ ingest_job = dg.define_asset_job(
 generators_job = dg.define_asset_job(
     "generators_job",
     selection=dg.AssetSelection.assets("prompt_table", "sentiment_generator"),
-    partitions_def=sentiment_partitions,
     description="Prompt table and fine-tuned generator of one sentiment.",
 )
 synthetic_job = dg.define_asset_job(
     "synthetic_job",
     selection=dg.AssetSelection.assets("synthetic_reviews"),
-    partitions_def=synthetic_partitions,
     description="Synthetic reviews of one sentiment at one temperature.",
 )
 evaluate_job = dg.define_asset_job(

@@ -167,3 +167,42 @@ def test_bad_input_names_the_problem_and_keeps_the_published_tables(project, mon
     message = step_errors(result)
     assert "bad.csv" in message and "body" in message, message
     pd.testing.assert_frame_equal(store.read_table("pizza_reviews"), before)
+
+
+def test_one_partition_of_every_asset_through_dagster(project, monkeypatch, tiny_model_dir):
+    """ingest -> prompt_table/sentiment_generator[each sentiment] -> synthetic_reviews[one per sentiment]
+    -> training_set -> classifier_metrics, with a tiny model so the whole graph runs in about a minute."""
+    monkeypatch.setenv("BASE_MODEL", str(tiny_model_dir))
+    monkeypatch.setenv("LOW_DATA_PER_CLASS", "0")
+    assert run(dg.AssetSelection.groups("ingest")).success
+    finetune = {"ops": {"sentiment_generator": {"config": {"epochs": 1, "max_length": 64}}}}
+    for sentiment in ("negative", "positive"):
+        result = run(dg.AssetSelection.assets("prompt_table", "sentiment_generator"), sentiment, finetune)
+        assert result.success, step_errors(result)
+    generation = {"ops": {"synthetic_reviews": {"config": {"n": 12, "max_new_tokens": 24, "batch_size": 6}}}}
+    for sentiment in ("negative", "positive"):
+        result = run(dg.AssetSelection.assets("synthetic_reviews"), f"{sentiment}|0.9", generation)
+        assert result.success, step_errors(result)
+    evaluation = {"ops": {name: {"config": {"ratios": [0, 1], "draws": 1, "bootstrap": 200}} for name in ("training_set", "classifier_metrics")}}
+    result = run(dg.AssetSelection.groups("evaluate"), None, evaluation)
+    assert result.success, step_errors(result)
+
+    store = Warehouse(project / "warehouse.duckdb")
+    generators = store.read_table("sentiment_generator")
+    assert sorted(generators["sentiment"]) == ["negative", "positive"]
+    assert all(Path(p, "config.json").exists() for p in generators["path"])
+    # The fine-tuning corpus is the fit part of the training pool: never a holdout review.
+    corpus = store.read_table("fine_tuning_corpus")
+    assert set(corpus["review_id"]) <= set(store.read_table("training_reviews")["review_id"])
+    synthetic = store.read_table("synthetic_reviews")
+    assert set(synthetic.columns) >= {"synthetic_id", "sentiment", "temperature", "prompt", "text", "generator_version", "seed", "created_at"}
+    assert set(zip(synthetic["sentiment"], synthetic["temperature"])) <= {("negative", 0.9), ("positive", 0.9)}
+    assert synthetic["synthetic_id"].is_unique
+    metrics = store.read_table("classifier_metrics")
+    for (classifier, eval_set, data_size), group in metrics.groupby(["classifier", "eval_set", "data_size"]):
+        assert group["baseline_selected"].sum() == 1, (classifier, eval_set, data_size)
+    assert {"genuine", "genuine_tuned", "genuine+duplicates", "genuine+perturbed"} <= set(metrics["variant"])
+    # A second run with unchanged inputs reuses the saved generator instead of retraining.
+    result = run(dg.AssetSelection.assets("sentiment_generator"), "negative", finetune)
+    event = result.get_asset_materialization_events()[0]
+    assert event.materialization.metadata["reused_saved_model"].value is True

@@ -52,22 +52,3 @@ def counts_table(counts: dict[str, int], key: str = "reason") -> dg.MetadataValu
     frame = pd.DataFrame({key: list(counts), "rows": list(counts.values())})
     return dg.MetadataValue.md(frame.to_markdown(index=False))
 
-
-def line_plot_png(values: list[float], title: str, xlabel: str, ylabel: str) -> bytes:
-    """A small line plot as PNG bytes (matplotlib, no display)."""
-    import io
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 3), dpi=100)
-    ax.plot(range(1, len(values) + 1), values)
-    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    plt.close(fig)
-    return buffer.getvalue()

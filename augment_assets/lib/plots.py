@@ -124,3 +124,13 @@ def confusion_png(confusions: dict, title: str = "") -> bytes:
         fig.suptitle(title)
     fig.tight_layout()
     return _png(fig)
+
+
+def line_plot_png(values: list[float], title: str, xlabel: str, ylabel: str) -> bytes:
+    """A small line plot, e.g. the fine-tuning loss per step."""
+    fig, ax = plt.subplots(figsize=(5, 3))
+    ax.plot(range(1, len(values) + 1), values)
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return _png(fig)

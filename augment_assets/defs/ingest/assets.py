@@ -75,7 +75,8 @@ def pizza_reviews(
 )
 def gold_holdout(context: dg.AssetExecutionContext, source: ReviewSourceResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
     if not source.gold_holdout_csv:
-        gold = pd.DataFrame({c: pd.Series(dtype="float64" if c == "stars" else "object") for c in REVIEW_COLUMNS})
+        # Typed columns: an empty object column would land in DuckDB as INTEGER.
+        gold = pd.DataFrame({c: pd.Series(dtype="float64" if c == "stars" else "string") for c in REVIEW_COLUMNS})
         warehouse.get().write_table("gold_holdout", gold)
         return dg.MaterializeResult(metadata={"configured": False, "dagster/row_count": 0})
     raw, report = read_reviews_csv(source.gold_holdout_csv)

@@ -1,0 +1,359 @@
+"""Fine-tuning one causal LM per sentiment (LoRA through peft, or full), and perplexity.
+
+The training format (`training_text`) is what generation must reproduce: a short
+conditioning prefix (default ``"Yelp pizza review, 1-2 stars:"`` for negative,
+``"... 4-5 stars:"`` for positive) followed by the review and the end-of-text token.
+Generation prompts are ``generation_prefix(...) + " " + <opening words>``, so the
+model continues a review exactly as it was trained to.
+
+Loss and perplexity count the review tokens only (the conditioning prefix is masked):
+the prefix is constant and would otherwise flatter the after-training perplexity.
+
+Determinism: `torch.manual_seed(seed)`, a seeded batch order (length-grouped within
+seeded mega-batches) and single-process data: the same inputs and seed give the
+same losses and weights on the same machine.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from augment_assets.lib.errors import InputError
+from augment_assets.lib.model import choose_device_dtype, dtype_name, load_model
+
+log = logging.getLogger(__name__)
+
+CONFIG_FILE = "finetune_config.json"
+DEFAULT_TEMPLATE = "Yelp pizza review, {stars} stars:"
+STARS = {"negative": "1-2", "positive": "4-5"}
+PROMPT_FORMATS = ("prefix", "chat", "none")
+METHODS = ("lora", "full")
+LLAMA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
+@dataclass
+class FinetuneConfig:
+    """Fine-tuning settings; defaults chosen by measurement on the 2-core CPU.
+
+    Full fine-tuning (lr 1e-4) vs LoRA (r=16 on every attention and MLP projection, lr 1e-3),
+    same reviews and seed (`python bench/finetune.py`: 96 positive reviews, max_length 192,
+    1 epoch): 154 vs 160 tokens/s, peak RSS 7.2 vs 8.5 GB, validation perplexity
+    39.3 -> 29.4 (full) vs 39.3 -> 30.3 (LoRA). 64 negative reviews, 2 epochs: 45.7 -> 34.1
+    (full) vs 45.7 -> 34.7 (LoRA). On a CPU the activation backward dominates, so LoRA
+    saves almost no time here; full fine-tuning is the default for its lower perplexity at
+    equal cost. `max_length` 128 tokens covers the median review (99 tokens) and keeps the
+    demo within budget; use 192-256 and 3-4 epochs for the full data set.
+    """
+
+    method: str = "full"
+    epochs: float = 2.0
+    learning_rate: float = 1e-4  # full fine-tuning
+    lora_learning_rate: float = 1e-3  # LoRA (used when method == "lora")
+    batch_size: int = 8
+    max_length: int = 128
+    seed: int = 0
+    prompt_format: str = "prefix"
+    prefix_template: str = DEFAULT_TEMPLATE
+    chat_instruction: str = "Write a {sentiment} Yelp review of a pizza restaurant."
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    target_modules: tuple[str, ...] = LLAMA_TARGETS
+    weight_decay: float = 0.0
+    warmup_ratio: float = 0.05
+    max_grad_norm: float = 1.0
+    min_train_reviews: int = 8
+    eval_batch_size: int = 16
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+        if self.prompt_format not in PROMPT_FORMATS:
+            raise ValueError(f"prompt_format must be one of {PROMPT_FORMATS}, got {self.prompt_format!r}")
+        if not self.epochs > 0:
+            raise ValueError(f"epochs must be > 0, got {self.epochs}")
+        if not self.learning_rate > 0 or not self.lora_learning_rate > 0:
+            raise ValueError("learning rates must be > 0")
+        if self.batch_size < 1 or self.max_length < 8:
+            raise ValueError(f"batch_size must be >= 1 and max_length >= 8, got {self.batch_size}, {self.max_length}")
+        self.target_modules = tuple(self.target_modules)
+
+    @property
+    def effective_learning_rate(self) -> float:
+        return self.lora_learning_rate if self.method == "lora" else self.learning_rate
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["target_modules"] = list(self.target_modules)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> FinetuneConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+def generation_prefix(sentiment: str, config: FinetuneConfig | None, tokenizer=None) -> str:
+    """The conditioning text that precedes a review (training) or a prompt (generation)."""
+    if config is None or config.prompt_format == "none":
+        return ""
+    if config.prompt_format == "prefix":
+        return config.prefix_template.format(stars=STARS.get(sentiment, sentiment), sentiment=sentiment)
+    instruction = config.chat_instruction.format(sentiment=sentiment, stars=STARS.get(sentiment, sentiment))
+    if tokenizer is not None and getattr(tokenizer, "chat_template", None):
+        return tokenizer.apply_chat_template(
+            [{"role": "user", "content": instruction}], tokenize=False, add_generation_prompt=True
+        ).rstrip("\n") + "\n"
+    return f"<|im_start|>user\n{instruction}<|im_end|>\n<|im_start|>assistant\n"
+
+
+def join_prefix(prefix: str, text: str) -> str:
+    """prefix + text with one separating space (none after a newline or an empty prefix)."""
+    if not prefix:
+        return text
+    return prefix + text if prefix.endswith("\n") else f"{prefix} {text}"
+
+
+def training_text(review_text: str, sentiment: str, config: FinetuneConfig, tokenizer=None) -> str:
+    """The exact text trained on (the end-of-text token is appended at tokenization)."""
+    return join_prefix(generation_prefix(sentiment, config, tokenizer), " ".join(str(review_text).split()))
+
+
+def _encode(tokenizer, texts: list[str], sentiment: str, config: FinetuneConfig) -> list[tuple[list[int], int]]:
+    """(token ids incl. eos, number of prefix tokens to mask) per text, truncated to max_length."""
+    prefix = generation_prefix(sentiment, config, tokenizer)
+    n_prefix = len(tokenizer(prefix, add_special_tokens=False)["input_ids"]) if prefix else 0
+    out = []
+    for t in texts:
+        ids = tokenizer(training_text(t, sentiment, config, tokenizer), add_special_tokens=False)["input_ids"]
+        if len(ids) < config.max_length:
+            ids = ids + [tokenizer.eos_token_id]
+        else:  # truncated: no end-of-text, so the model does not learn to stop mid-sentence
+            ids = ids[: config.max_length]
+        out.append((ids, n_prefix))
+    return out
+
+
+def _collate(items: list[tuple[list[int], int]], pad_id: int, device: str):
+    width = max(len(ids) for ids, _ in items)
+    input_ids = torch.full((len(items), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(items), width), -100, dtype=torch.long)
+    attn = torch.zeros((len(items), width), dtype=torch.long)
+    for r, (ids, n_prefix) in enumerate(items):
+        input_ids[r, : len(ids)] = torch.tensor(ids)
+        attn[r, : len(ids)] = 1
+        labels[r, n_prefix: len(ids)] = torch.tensor(ids[n_prefix:])
+    return input_ids.to(device), attn.to(device), labels.to(device)
+
+
+def _batches(n: int, batch_size: int, lengths: list[int], generator: torch.Generator) -> list[list[int]]:
+    """Seeded shuffle, then length-sorted inside mega-batches of 16 batches (less padding)."""
+    order = torch.randperm(n, generator=generator).tolist()
+    mega = batch_size * 16
+    batches = []
+    for start in range(0, n, mega):
+        block = sorted(order[start: start + mega], key=lambda i: lengths[i])
+        batches.extend(block[i: i + batch_size] for i in range(0, len(block), batch_size))
+    perm = torch.randperm(len(batches), generator=generator).tolist()
+    return [batches[i] for i in perm]
+
+
+@torch.inference_mode()
+def _perplexity_encoded(model, encoded, pad_id: int, device: str, batch_size: int) -> float:
+    was_training = model.training
+    model.eval()
+    total_nll, total_tokens = 0.0, 0
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]))
+    for start in range(0, len(order), batch_size):
+        items = [encoded[i] for i in order[start: start + batch_size]]
+        input_ids, attn, labels = _collate(items, pad_id, device)
+        logits = model(input_ids=input_ids, attention_mask=attn).logits.float()
+        shift_logits, shift_labels = logits[:, :-1], labels[:, 1:]
+        nll = torch.nn.functional.cross_entropy(
+            shift_logits.reshape(-1, shift_logits.size(-1)), shift_labels.reshape(-1),
+            ignore_index=-100, reduction="sum",
+        )
+        total_nll += float(nll)
+        total_tokens += int((shift_labels != -100).sum())
+    if was_training:
+        model.train()
+    return math.exp(total_nll / total_tokens) if total_tokens else float("nan")
+
+
+def perplexity(model, tokenizer, texts: list[str], sentiment: str = "positive",
+               config: FinetuneConfig | None = None, batch_size: int = 16) -> float:
+    """Perplexity of the review tokens of `texts` in the training format of `config`."""
+    config = config or FinetuneConfig()
+    device = next(model.parameters()).device.type
+    encoded = _encode(tokenizer, texts, sentiment, config)
+    return _perplexity_encoded(model, encoded, tokenizer.pad_token_id, device, batch_size)
+
+
+def _count_params(model) -> tuple[int, int]:
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    return trainable, total
+
+
+def finetune(
+    base_path: Path | str,
+    train_texts: list[str],
+    sentiment: str,
+    out_dir: Path,
+    config: FinetuneConfig | None = None,
+    validation_texts: list[str] | None = None,
+    progress: Callable[[dict], None] | None = None,
+    device: str | None = None,
+    on_epoch_end: Callable[[int, object, object], None] | None = None,
+) -> dict:
+    """Fine-tune the base model on one sentiment's reviews; save a plain model folder to out_dir.
+
+    LoRA adapters are merged into the weights before saving, so generation loads a plain
+    model either way. Writes `finetune_config.json` (config + sentiment + report) next to
+    the weights. Returns the report (see module docstring of the assets for the keys).
+    """
+    config = config or FinetuneConfig()
+    train_texts = [t for t in train_texts if isinstance(t, str) and t.strip()]
+    validation_texts = [t for t in (validation_texts or []) if isinstance(t, str) and t.strip()]
+    if len(train_texts) < config.min_train_reviews:
+        raise InputError(
+            f"sentiment '{sentiment}': {len(train_texts)} training reviews, fewer than the minimum "
+            f"{config.min_train_reviews} needed to fine-tune a generator"
+        )
+    t_start = time.perf_counter()
+    if device is None:
+        device, _ = choose_device_dtype(for_training=True)
+    dtype = torch.float32
+    torch.manual_seed(config.seed)
+    model, tokenizer = load_model(base_path, device, dtype, for_training=True)
+    pad_id = tokenizer.pad_token_id
+
+    train_enc = _encode(tokenizer, train_texts, sentiment, config)
+    val_enc = _encode(tokenizer, validation_texts, sentiment, config) if validation_texts else []
+    ppl_before = _perplexity_encoded(model, val_enc, pad_id, device, config.eval_batch_size) if val_enc else None
+
+    if config.method == "lora":
+        from peft import LoraConfig, get_peft_model
+
+        present = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
+        targets = [t for t in config.target_modules if t in present] or None
+        if targets is None:  # another architecture (e.g. GPT-2's c_attn): peft's default mapping
+            log.info("LoRA targets %s not in %s; using peft's defaults", config.target_modules, base_path)
+        model = get_peft_model(model, LoraConfig(
+            r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+            target_modules=targets, task_type="CAUSAL_LM", bias="none",
+        ))
+    trainable, total = _count_params(model)
+    model.train()
+
+    gen = torch.Generator().manual_seed(config.seed)
+    lengths = [len(ids) for ids, _ in train_enc]
+    full_epochs = int(math.floor(config.epochs))
+    epoch_plan: list[list[list[int]]] = []
+    for _ in range(full_epochs):
+        epoch_plan.append(_batches(len(train_enc), config.batch_size, lengths, gen))
+    frac = config.epochs - full_epochs
+    if frac > 1e-9:
+        batches = _batches(len(train_enc), config.batch_size, lengths, gen)
+        epoch_plan.append(batches[: max(1, int(round(len(batches) * frac)))])
+    steps = sum(len(b) for b in epoch_plan)
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=config.effective_learning_rate, weight_decay=config.weight_decay)
+    warmup = max(1, int(steps * config.warmup_ratio))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / max(1, steps - warmup)))
+    )
+
+    losses: list[float] = []
+    n_tokens = 0
+    t_train = time.perf_counter()
+    step = 0
+    for epoch, batches in enumerate(epoch_plan):
+        for batch in batches:
+            input_ids, attn, labels = _collate([train_enc[i] for i in batch], pad_id, device)
+            out = model(input_ids=input_ids, attention_mask=attn, labels=labels)
+            out.loss.backward()
+            if config.max_grad_norm:
+                torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            losses.append(round(float(out.loss.detach()), 5))
+            n_tokens += int(attn.sum())
+            step += 1
+            if progress is not None:
+                elapsed = time.perf_counter() - t_train
+                progress({"step": step, "steps": steps, "epoch": epoch + 1, "loss": losses[-1],
+                          "tokens_per_s": n_tokens / elapsed if elapsed else 0.0,
+                          "eta_s": elapsed / step * (steps - step)})
+        if on_epoch_end is not None:  # experiments: inspect the model after each epoch
+            t_pause = time.perf_counter()
+            on_epoch_end(epoch + 1, model, tokenizer)
+            model.train()
+            t_train += time.perf_counter() - t_pause
+    train_s = time.perf_counter() - t_train
+
+    if config.method == "lora":
+        model = model.merge_and_unload()
+    model.eval()
+    ppl_after = _perplexity_encoded(model, val_enc, pad_id, device, config.eval_batch_size) if val_enc else None
+
+    report = {
+        "losses": losses,
+        "perplexity_before": ppl_before,
+        "perplexity_after": ppl_after,
+        "tokens_per_s": round(n_tokens / train_s, 1) if train_s else None,
+        "train_tokens": n_tokens,
+        "steps": steps,
+        "wall_s": None,
+        "train_s": round(train_s, 2),
+        "trainable_params": trainable,
+        "total_params": total,
+        "device": device,
+        "dtype": dtype_name(dtype),
+        "method": config.method,
+        "epochs": config.epochs,
+        "learning_rate": config.effective_learning_rate,
+        "n_train": len(train_texts),
+        "n_validation": len(validation_texts),
+        "sentiment": sentiment,
+    }
+
+    out_dir = Path(out_dir)
+    tmp = out_dir.with_name(out_dir.name + f".tmp-{os.getpid()}")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    model.save_pretrained(tmp)
+    tokenizer.padding_side = "left"
+    tokenizer.save_pretrained(tmp)
+    report["wall_s"] = round(time.perf_counter() - t_start, 2)
+    (tmp / CONFIG_FILE).write_text(json.dumps(
+        {"finetune_config": config.to_dict(), "sentiment": sentiment, "base_path": str(base_path),
+         "report": {k: v for k, v in report.items() if k != "losses"}}, indent=2))
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(tmp, out_dir)
+    return report
+
+
+def read_finetune_config(model_dir: Path | str) -> tuple[FinetuneConfig | None, str | None]:
+    """(config, sentiment) saved by `finetune`, or (None, None) for a plain base model."""
+    path = Path(model_dir) / CONFIG_FILE
+    if not path.exists():
+        return None, None
+    data = json.loads(path.read_text())
+    return FinetuneConfig.from_dict(data["finetune_config"]), data.get("sentiment")

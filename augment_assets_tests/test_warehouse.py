@@ -78,3 +78,13 @@ def test_the_bare_duckdb_client_can_read_it(tmp_path):
     assert cli.returncode == 0, cli.stderr
     assert "7" in cli.stdout
     assert duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True).execute("select x from reviews").fetchone() == (7,)
+
+
+def test_all_null_text_columns_stay_text(tmp_path):
+    """A CSV source has no business ids: the column must still be VARCHAR, not DuckDB's guess INTEGER."""
+    store = Warehouse(tmp_path / "w.duckdb")
+    store.write_table("reviews", pd.DataFrame({"review_id": ["a"], "business_id": [None]}))
+    types = dict(store.read("SELECT column_name, data_type FROM information_schema.columns").values.tolist())
+    assert types == {"review_id": "VARCHAR", "business_id": "VARCHAR"}
+    store.replace_rows("reviews", pd.DataFrame({"review_id": ["b"], "business_id": ["biz-1"]}), {"review_id": "b"})
+    assert store.read_table("reviews")["business_id"].tolist()[1] == "biz-1"

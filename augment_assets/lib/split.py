@@ -183,7 +183,7 @@ def split_reviews(
     first_row: dict[tuple[str, str], int] = {}
     for row in range(n):
         for key in (
-            ("business", str(business[row])) if business[row] is not None and business[row] == business[row] else None,
+            ("business", str(business[row])) if pd.notna(business[row]) else None,
             ("text", text_key(texts[row])),
         ):
             if key is None:

@@ -30,6 +30,13 @@ import pandas as pd
 DEFAULT_WAREHOUSE = "data/warehouse.duckdb"
 
 
+def _typed(frame: pd.DataFrame) -> pd.DataFrame:
+    """All-null object columns (e.g. `business_id` of a CSV source) as strings: DuckDB would
+    otherwise create them as INTEGER, and a later non-null id would not fit."""
+    empty_objects = [c for c in frame.columns if frame[c].dtype == object and frame[c].isna().all()]
+    return frame.astype({c: "string" for c in empty_objects}) if empty_objects else frame
+
+
 def _quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
@@ -74,7 +81,7 @@ class Warehouse:
         """Create or replace several tables in one publish: readers see all of them change at once."""
         with self.publish() as con:
             for name, frame in frames.items():
-                con.register("_incoming", frame)
+                con.register("_incoming", _typed(frame))
                 con.execute(f"CREATE OR REPLACE TABLE {_quote(name)} AS SELECT * FROM _incoming")
                 con.unregister("_incoming")
 
@@ -83,15 +90,20 @@ class Warehouse:
 
         The table is created from the frame's schema when it does not exist yet.
         """
-        with self.publish() as con:
-            con.register("_incoming", frame)
-            con.execute(f"CREATE TABLE IF NOT EXISTS {_quote(name)} AS SELECT * FROM _incoming LIMIT 0")
-            if where:
-                clause = " AND ".join(f"{_quote(col)} = ?" for col in where)
-                con.execute(f"DELETE FROM {_quote(name)} WHERE {clause}", list(where.values()))
-            con.execute(f"INSERT INTO {_quote(name)} BY NAME SELECT * FROM _incoming")
-            con.unregister("_incoming")
+        self.replace_rows_in({name: frame}, where)
         return len(frame)
+
+    def replace_rows_in(self, frames: dict[str, pd.DataFrame], where: dict[str, object]) -> None:
+        """`replace_rows` for several tables in one publish (readers see them change together)."""
+        with self.publish() as con:
+            for name, frame in frames.items():
+                con.register("_incoming", _typed(frame))
+                con.execute(f"CREATE TABLE IF NOT EXISTS {_quote(name)} AS SELECT * FROM _incoming LIMIT 0")
+                if where:
+                    clause = " AND ".join(f"{_quote(col)} = ?" for col in where)
+                    con.execute(f"DELETE FROM {_quote(name)} WHERE {clause}", list(where.values()))
+                con.execute(f"INSERT INTO {_quote(name)} BY NAME SELECT * FROM _incoming")
+                con.unregister("_incoming")
 
     # ---- reading -----------------------------------------------------------------
     def connect_read_only(self) -> duckdb.DuckDBPyConnection:

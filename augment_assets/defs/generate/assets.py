@@ -187,13 +187,9 @@ def sentiment_generator(
         ]
     )
     fine_tuning_corpus = corpus[["review_id", "sentiment", "text"]].assign(generator_version=version)
-    with store.publish() as con:
-        for name, frame in (("sentiment_generator", registry), ("fine_tuning_corpus", fine_tuning_corpus)):
-            con.register("_incoming", frame)
-            con.execute(f"CREATE TABLE IF NOT EXISTS {name} AS SELECT * FROM _incoming LIMIT 0")
-            con.execute(f"DELETE FROM {name} WHERE sentiment = ?", [sentiment])
-            con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM _incoming")
-            con.unregister("_incoming")
+    store.replace_rows_in(
+        {"sentiment_generator": registry, "fine_tuning_corpus": fine_tuning_corpus}, {"sentiment": sentiment}
+    )
     losses = report.get("losses") or []
     return dg.MaterializeResult(
         metadata={

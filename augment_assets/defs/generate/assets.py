@@ -268,7 +268,9 @@ def synthetic_reviews(
         batch_size=config.batch_size,
         seed=experiment.seed,
     )
-    chunk_dir = Path(language_model.work_dir) / "synthetic" / generator["generator_version"] / f"t{temperature_key}-n{config.n}-s{experiment.seed}"
+    # Chunk files are named by a fingerprint of every setting that shapes the output, so a
+    # stopped run resumes and a larger `n` extends what exists; changed settings start afresh.
+    chunk_dir = Path(language_model.work_dir) / "synthetic" / generator["generator_version"]
 
     def log_progress(update: dict) -> None:
         context.log.info(

@@ -52,34 +52,31 @@ def _result(findings: pd.DataFrame, what: str, *, blocking_severity=dg.AssetChec
     )
 
 
-def exact_leak_check(asset: str, corpus: Loader, corpus_name: str) -> dg.AssetChecksDefinition:
-    @dg.asset_check(
-        asset=asset,
-        name="no_holdout_text",
-        blocking=True,
-        description=f"No holdout or gold review (normalized text) appears in {corpus_name}.",
-    )
+def _holdout_comparison_check(asset: str, corpus: Loader, corpus_name: str, name: str, find, what: str, description: str):
+    """A blocking check comparing every holdout/gold review with one corpus through `find`."""
+
+    @dg.asset_check(asset=asset, name=name, blocking=True, description=description)
     def _check(warehouse: WarehouseResource) -> dg.AssetCheckResult:
         store = warehouse.get()
-        findings = exact_leaks(holdouts(store), {corpus_name: corpus(store)})
-        return _result(findings, f"holdout reviews found verbatim in {corpus_name}")
+        return _result(find(holdouts(store), {corpus_name: corpus(store)}), what)
 
     return _check
+
+
+def exact_leak_check(asset: str, corpus: Loader, corpus_name: str) -> dg.AssetChecksDefinition:
+    return _holdout_comparison_check(
+        asset, corpus, corpus_name, "no_holdout_text", exact_leaks,
+        f"holdout reviews found verbatim in {corpus_name}",
+        f"No holdout or gold review (normalized text) appears in {corpus_name}.",
+    )
 
 
 def near_duplicate_check(asset: str, corpus: Loader, corpus_name: str) -> dg.AssetChecksDefinition:
-    @dg.asset_check(
-        asset=asset,
-        name="no_holdout_near_duplicate",
-        blocking=True,
-        description=f"No holdout or gold review is a near-duplicate (MinHash, verified Jaccard) of a review in {corpus_name}.",
+    return _holdout_comparison_check(
+        asset, corpus, corpus_name, "no_holdout_near_duplicate", near_duplicate_leaks,
+        f"near-duplicates of holdout reviews in {corpus_name}",
+        f"No holdout or gold review is a near-duplicate (Jaccard of word 3-shingles >= 0.3, exact) of a review in {corpus_name}.",
     )
-    def _check(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-        store = warehouse.get()
-        findings = near_duplicate_leaks(holdouts(store), {corpus_name: corpus(store)})
-        return _result(findings, f"near-duplicates of holdout reviews in {corpus_name}")
-
-    return _check
 
 
 @dg.asset_check(

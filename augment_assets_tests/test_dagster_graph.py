@@ -206,3 +206,15 @@ def test_one_partition_of_every_asset_through_dagster(project, monkeypatch, tiny
     result = run(dg.AssetSelection.assets("sentiment_generator"), "negative", finetune)
     event = result.get_asset_materialization_events()[0]
     assert event.materialization.metadata["reused_saved_model"].value is True
+
+
+def test_a_holdout_review_given_as_a_prompt_fails_the_prompt_checks(project):
+    assert run(dg.AssetSelection.groups("ingest")).success
+    store = Warehouse(project / "warehouse.duckdb")
+    clean = run(dg.AssetSelection.assets("prompt_table"), "negative")
+    assert clean.success and all(checks_by_name(clean).values()), checks_by_name(clean)
+    holdout_text = store.read("SELECT text FROM holdout_reviews WHERE sentiment = 'negative' LIMIT 1")["text"][0]
+    planted = {"ops": {"prompt_table": {"config": {"extra_prompts": [holdout_text]}}}}
+    result = run(dg.AssetSelection.assets("prompt_table"), "negative", planted)
+    checks = checks_by_name(result)
+    assert checks == {"prompt_table:no_holdout_text": False, "prompt_table:no_holdout_only_ngrams": False}, checks

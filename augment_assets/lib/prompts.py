@@ -137,11 +137,16 @@ def build_prompt_table(
     return frame
 
 
+# The kinds of rows generation is prompted with; word/bigram/trigram rows are statistics
+# (counted with stop words removed, so not contiguous text) and never reach the model.
+PROMPT_KINDS = ("prefix", "user")
+
+
 def prompts_for_generation(table: pd.DataFrame) -> list[str]:
     """The prompts generation samples from: prefix rows then user rows, in rank order."""
     if table is None or len(table) == 0:
         raise InputError("the prompt table is empty: no prompts to generate from")
-    rows = table[table["kind"].isin(["prefix", "user"])]
+    rows = table[table["kind"].isin(PROMPT_KINDS)]
     rows = rows.assign(_k=rows["kind"].map({"prefix": 0, "user": 1})).sort_values(["_k", "rank"])
     prompts = [p for p in rows["text"].tolist() if isinstance(p, str) and p.strip()]
     if not prompts:

@@ -22,6 +22,7 @@ from augment_assets.lib.leakage import (
     near_duplicate_leaks,
     prompt_leaks,
 )
+from augment_assets.lib.prompts import PROMPT_KINDS
 from augment_assets.lib.warehouse import Warehouse
 
 Loader = Callable[[Warehouse], pd.DataFrame]
@@ -95,11 +96,16 @@ def no_business_overlap(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     asset="prompt_table",
     name="no_holdout_only_ngrams",
     blocking=True,
-    description="No prompt contains an n-gram that occurs in holdout reviews but never in the training reviews.",
+    description=(
+        "No prompt (prefix or user row) contains a 2-3-word n-gram that occurs in holdout reviews "
+        "but never in the training reviews."
+    ),
 )
 def no_holdout_only_ngrams(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     store = warehouse.get()
-    findings = prompt_leaks(store.read_table("prompt_table"), holdouts(store), _training_texts(store))
+    table = store.read_table("prompt_table")
+    prompts = table[table["kind"].isin(PROMPT_KINDS)]  # what generation is actually prompted with
+    findings = prompt_leaks(prompts, holdouts(store), _training_texts(store))
     return _result(findings, "prompts with holdout-only n-grams")
 
 

@@ -202,6 +202,17 @@ def test_one_partition_of_every_asset_through_dagster(project, monkeypatch, tiny
     for (classifier, eval_set, data_size), group in metrics.groupby(["classifier", "eval_set", "data_size"]):
         assert group["baseline_selected"].sum() == 1, (classifier, eval_set, data_size)
     assert {"genuine", "genuine_tuned", "genuine+duplicates", "genuine+perturbed"} <= set(metrics["variant"])
+    # A synthetic review that copies 20 words of a holdout review fails the span check.
+    checks = checks_by_name(run(dg.AssetSelection.checks_for_assets(dg.AssetKey("synthetic_reviews"))))
+    assert checks["synthetic_reviews:no_copied_holdout_spans"] is True, checks
+    _plant(
+        store,
+        "INSERT INTO synthetic_reviews BY NAME SELECT 'planted' AS synthetic_id, sentiment, 0.9 AS temperature, "
+        "'' AS prompt, array_to_string(list_slice(string_split(text, ' '), 1, 20), ' ') || ' and more words of my own' AS text "
+        "FROM holdout_reviews WHERE length(text) > 300 LIMIT 1",
+    )
+    checks = checks_by_name(run(dg.AssetSelection.checks_for_assets(dg.AssetKey("synthetic_reviews"))))
+    assert checks["synthetic_reviews:no_copied_holdout_spans"] is False, checks
     # A second run with unchanged inputs reuses the saved generator instead of retraining.
     result = run(dg.AssetSelection.assets("sentiment_generator"), "negative", finetune)
     event = result.get_asset_materialization_events()[0]

@@ -109,19 +109,45 @@ def no_holdout_only_ngrams(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     return _result(findings, "prompts with holdout-only n-grams")
 
 
+# A generator that never saw the holdout still meets it in stock phrases ("this is one of my
+# go to places"): the study's honest GPT-2 output shares an 8-word span with 0.6% of its
+# reviews (findings.md), while a generator that saw the holdout copies it far more often
+# (its output vs a holdout cut from its own training data: 43% of reviews) and in long runs
+# (up to 127 words). So the check blocks on a share above 1% or on any run of 16+ words,
+# and lists every shorter match in its metadata.
+MAX_COPIED_SHARE = 0.01
+LONG_COPY_WORDS = 16
+
+
 @dg.asset_check(
     asset="synthetic_reviews",
     name="no_copied_holdout_spans",
     blocking=True,
     description=(
-        "No synthetic review shares an 8-word span with a holdout review unless the span also occurs "
-        "in the training reviews (a stock phrase learned legitimately)."
+        "Synthetic reviews sharing an 8-word span with a holdout review that no training review has: "
+        f"fails above {MAX_COPIED_SHARE:.0%} of synthetic reviews or on any copied run of {LONG_COPY_WORDS}+ words."
     ),
 )
 def no_copied_holdout_spans(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     store = warehouse.get()
-    findings = copied_span_leaks(store.read_table("synthetic_reviews"), holdouts(store), _training_texts(store))
-    return _result(findings, "synthetic reviews copying a holdout-only span")
+    synthetic = store.read_table("synthetic_reviews")
+    findings = copied_span_leaks(synthetic, holdouts(store), _training_texts(store))
+    share = findings["synthetic_id"].nunique() / len(synthetic) if len(synthetic) else 0.0
+    longest = int(findings["span_words"].max()) if len(findings) else 0
+    return dg.AssetCheckResult(
+        passed=share <= MAX_COPIED_SHARE and longest < LONG_COPY_WORDS,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=(
+            f"{findings['synthetic_id'].nunique()} synthetic reviews ({share:.2%}) share a holdout-only "
+            f"8-word span; longest copied run {longest} words"
+        ),
+        metadata={
+            "findings": len(findings),
+            "copied_share": share,
+            "longest_copied_run": longest,
+            "examples": preview(findings, rows=20) if len(findings) else "none",
+        },
+    )
 
 
 @dg.asset_check(

@@ -81,7 +81,7 @@ def materialize_all(stages: list[str], run_config: dict | None = None) -> int:
     from augment_assets.definitions import build_definitions
 
     defs = build_definitions()
-    resolved = defs.resolve_all_asset_specs()  # noqa: F841  (fails fast on a broken graph)
+    defs.resolve_all_asset_specs()  # fails fast on a broken graph, before any run starts
     assets = [*defs.assets, *defs.asset_checks]
     instance = dg.DagsterInstance.get()
     plan = _plan(stages)

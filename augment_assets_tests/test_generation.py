@@ -22,13 +22,7 @@ from augment_assets.lib.finetune import (
     training_text,
 )
 from augment_assets.lib.generate import COLUMNS, GenerationConfig, generate_reviews, synthetic_id
-from augment_assets.lib.model import (
-    EMBEDDED_MODEL,
-    choose_device_dtype,
-    embedded_gguf_path,
-    load_model,
-    resolve_base_model,
-)
+from augment_assets.lib.model import choose_device_dtype, load_model, resolve_base_model
 from augment_assets.lib.synthetic_quality import (
     REASONS,
     filter_synthetic,

@@ -577,7 +577,6 @@ class _Evaluation:
 
     # -- select and refit -------------------------------------------------
     def run_row(self, data_size, fit, val_name, genuine, spec: _Spec, clf: str) -> _Row | None:
-        c = self.config
         gridpoints = [(0, clf, None)] if spec.variant == "genuine" else self.grid(clf)
         best = None  # (mean validation accuracy, option, gridpoint, per-draw accuracies)
         val_labels = self.val_labels[data_size]

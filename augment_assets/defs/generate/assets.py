@@ -32,7 +32,6 @@ from augment_assets.lib.validation import cap_per_class, validation_split
 
 # Bump when a change to fine-tuning or generation code should invalidate saved models.
 GENERATOR_CODE_VERSION = "1"
-MIN_TRAIN_REVIEWS = 10
 
 
 def generator_corpus(
@@ -136,13 +135,13 @@ def sentiment_generator(
     sentiment = context.partition_key
     store = warehouse.get()
     corpus, validation = generator_corpus(store.read_table("training_reviews"), sentiment, experiment)
-    if len(corpus) < MIN_TRAIN_REVIEWS:
+    finetune_config = config.finetune_config(experiment.seed)
+    if len(corpus) < finetune_config.min_train_reviews:
         raise InputError(
-            f"Only {len(corpus)} {sentiment} training reviews to fine-tune on; at least {MIN_TRAIN_REVIEWS} are needed. "
+            f"Only {len(corpus)} {sentiment} training reviews to fine-tune on; at least {finetune_config.min_train_reviews} are needed. "
             "Point REVIEWS_CSV or YELP_DATASET_DIR at more data, or lower the split's holdout_size."
         )
     base_path, base_info = language_model.resolve()
-    finetune_config = config.finetune_config(experiment.seed)
     version = generator_version(base_info, corpus["text"].tolist(), finetune_config)
     out_dir = Path(language_model.models_dir) / sentiment / version
     report_path = out_dir / "finetune_report.json"

@@ -77,7 +77,7 @@ def training_set(
         .agg(rows=("text", "size"), synthetic=("source", lambda s: int((s == "synthetic").sum())))
         .reset_index()
     )
-    capped = table.loc[table.get("capped", pd.Series(False, index=table.index)).astype(bool), ["temperature_selection", "ratio"]].drop_duplicates()
+    capped = table.loc[table["capped"].astype(bool), ["temperature_selection", "ratio"]].drop_duplicates()
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": len(table),

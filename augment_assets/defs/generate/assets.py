@@ -294,9 +294,7 @@ def synthetic_reviews(
         else pd.DataFrame(columns=["text"])
     )
     kept, filtered = filter_synthetic(generated, existing_keys={text_key(t) for t in others["text"]})
-    training = store.read_table("training_reviews")
-    corpus, _ = generator_corpus(training, sentiment, experiment)
-    fit, _ = validation_split(training, experiment.validation_share, experiment.seed)
+    fit, _ = validation_split(store.read_table("training_reviews"), experiment.validation_share, experiment.seed)
     # Label fidelity is judged by a classifier fit on the fit part only; on-topic uses the
     # documented domain noun list of lib/synthetic_quality.py.
     quality = (
@@ -314,7 +312,7 @@ def synthetic_reviews(
             "filtered_out": counts_table(filtered),
             **{f"quality_{k}": float(v) for k, v in quality.items()},
             "generator_version": str(generator["generator_version"]),
-            "training_reviews_of_generator": len(corpus),
+            "training_reviews_of_generator": int(generator["n_train"]),
             "reviews_per_s": float(stats.get("reviews_per_s") or 0.0),
             "tokens_per_s": float(stats.get("tokens_per_s") or 0.0),
             "generation_seconds": float(stats.get("seconds") or 0.0),

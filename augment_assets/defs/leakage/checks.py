@@ -168,18 +168,14 @@ def synthetic_memorization(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     )
 
 
-def _fine_tuning_corpus(store: Warehouse) -> pd.DataFrame:
-    return _table("fine_tuning_corpus")(store)
-
-
 leakage_checks = [
     exact_leak_check("training_reviews", _table("training_reviews"), "training_reviews"),
     near_duplicate_check("training_reviews", _table("training_reviews"), "training_reviews"),
     no_business_overlap,
     exact_leak_check("prompt_table", _table("prompt_table"), "prompt_table"),
     no_holdout_only_ngrams,
-    exact_leak_check("sentiment_generator", _fine_tuning_corpus, "fine_tuning_corpus"),
-    near_duplicate_check("sentiment_generator", _fine_tuning_corpus, "fine_tuning_corpus"),
+    exact_leak_check("sentiment_generator", _table("fine_tuning_corpus"), "fine_tuning_corpus"),
+    near_duplicate_check("sentiment_generator", _table("fine_tuning_corpus"), "fine_tuning_corpus"),
     near_duplicate_check("synthetic_reviews", _table("synthetic_reviews"), "synthetic_reviews"),
     no_copied_holdout_spans,
     synthetic_memorization,

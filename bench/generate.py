@@ -5,7 +5,9 @@ through the project's prompt table) and exactly the same output length
 (min_new_tokens = max_new_tokens), so tokens/s compare like with like.
 
 - project: `augment_assets.lib.generate.generate_reviews` (batched, left padding, KV cache,
-  inference_mode, prompts sorted by length, dtype from `choose_device_dtype`: bfloat16 on CPU).
+  inference_mode, prompts sorted by length, dtype from `choose_device_dtype`: bfloat16 on CPU,
+  tokens drawn by `augment_assets.lib.sampling.SamplingProcessor`: the same temperature/top-p
+  distribution without sorting the 49k-token vocabulary each step).
 - baseline: `model.generate` on one prompt at a time in float32 (what the study's loop did).
 
 Usage:

@@ -53,7 +53,20 @@ class FinetuneConfig:
     (full) vs 45.7 -> 34.7 (LoRA). On a CPU the activation backward dominates, so LoRA
     saves almost no time here; full fine-tuning is the default for its lower perplexity at
     equal cost. `max_length` 128 tokens covers the median review (99 tokens) and keeps the
-    demo within budget; use 192-256 and 3-4 epochs for the full data set.
+    demo within budget.
+
+    Format, epochs and learning rate (`python scripts/generator_sweep.py --csv
+    pizza_reviews.csv`: 162 fit reviews per class, 48 generations per point at T 0.9, top_p
+    0.95, judged on the training reviews' validation split; +-0.05 per figure):
+    - format: prefix > chat template > none. Positive label fidelity 0.88 / 0.81 / 0.74,
+      on-topic 0.85 / 0.90 / 0.83; negative fidelity 0.98 / 1.00 / 0.96, on-topic
+      0.98 / 0.98 / 0.875. The prefix is also the shortest conditioning to train on.
+    - epochs: 4 epochs lift positive fidelity (0.79, 0.85, 0.93, 0.91 after epochs 1-4 of
+      a 4-epoch run) but raise validation perplexity (32.9 -> 39.5 negative, 33.2 -> 40.4
+      positive versus 2 epochs) and the 8-word copy rate (0 -> 0.02); the downstream
+      validation accuracy moves by none of it. 2 epochs stay the default: the lowest
+      held-out perplexity at half the cost.
+    - learning rate 3e-4 instead of 1e-4: perplexity 37.4 vs 32.9 (negative), no gain.
     """
 
     method: str = "full"

@@ -48,7 +48,7 @@ from augment_assets.lib.model import EMBEDDED_MODEL, resolve_base_model  # noqa:
 from augment_assets.lib.prompts import build_prompt_table, prompts_for_generation  # noqa: E402
 from augment_assets.lib.reviews import label_reviews  # noqa: E402
 from augment_assets.lib.split import split_reviews  # noqa: E402
-from augment_assets.lib.synthetic_quality import filter_synthetic, quality_report  # noqa: E402
+from augment_assets.lib.synthetic_quality import filter_synthetic, judge_pipeline, quality_report  # noqa: E402
 from augment_assets.lib.validation import validation_split  # noqa: E402
 from augment_assets.lib.yelp import read_reviews_csv  # noqa: E402
 
@@ -72,37 +72,33 @@ SAMPLING_POINTS = {
 
 
 def nb_accuracy(train: pd.DataFrame, test: pd.DataFrame) -> np.ndarray:
-    """Per-review correctness of TF-IDF + MultinomialNB, alpha by 5-fold CV on `train` only."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
+    """Per-review correctness of the label-fidelity judge, alpha by 5-fold CV on `train` only."""
     from sklearn.model_selection import GridSearchCV
-    from sklearn.naive_bayes import MultinomialNB
-    from sklearn.pipeline import make_pipeline
 
-    from augment_assets.lib.text import normalize_text
-
-    pipe = make_pipeline(TfidfVectorizer(preprocessor=normalize_text), MultinomialNB())
-    grid = GridSearchCV(pipe, {"multinomialnb__alpha": [0.01, 0.03, 0.1, 0.3, 1.0]}, cv=5)
+    grid = GridSearchCV(judge_pipeline(), {"multinomialnb__alpha": [0.01, 0.03, 0.1, 0.3, 1.0]}, cv=5)
     grid.fit(train["text"].tolist(), train["sentiment"].tolist())
     return (grid.predict(test["text"].tolist()) == test["sentiment"].to_numpy()).astype(float)
 
 
-def downstream(fit: pd.DataFrame, val: pd.DataFrame, synthetic: dict) -> pd.DataFrame:
-    """Per point: validation accuracy of fit + both sentiments' synthetic reviews vs fit alone."""
-    base_correct = nb_accuracy(fit, val)
+def downstream(fit: pd.DataFrame, val: pd.DataFrame, base_correct: np.ndarray, synthetic: dict,
+               done: dict) -> pd.DataFrame:
+    """Per point: validation accuracy of fit + both sentiments' synthetic reviews vs fit alone.
+
+    `done` keeps the rows of points already judged, so each point is fitted once.
+    """
     boot = bootstrap_indices(len(val), 2000, seed=0)
-    down = []
-    for (run, epoch, label) in sorted({k[:3] for k in synthetic}):
-        parts = [synthetic.get((run, epoch, label, s)) for s in SENTIMENTS]
+    for key in sorted({k[:3] for k in synthetic} - set(done)):
+        parts = [synthetic.get((*key, s)) for s in SENTIMENTS]
         if any(p is None for p in parts):
             continue
         aug = pd.concat([fit[["text", "sentiment"]], *parts], ignore_index=True)
         correct = nb_accuracy(aug, val)
         _, lo, hi = paired_bootstrap_gain(correct, base_correct, boot)
-        down.append({"run": run, "epoch": epoch, "sampling": label, "n_synthetic": sum(len(p) for p in parts),
+        done[key] = {"run": key[0], "epoch": key[1], "sampling": key[2], "n_synthetic": sum(len(p) for p in parts),
                      "val_acc_genuine": round(base_correct.mean(), 4), "val_acc_augmented": round(correct.mean(), 4),
                      "gain": round(correct.mean() - base_correct.mean(), 4), "gain_low": round(lo, 4),
-                     "gain_high": round(hi, 4)})
-    return pd.DataFrame(down)
+                     "gain_high": round(hi, 4)}
+    return pd.DataFrame([done[k] for k in sorted(done)])
 
 
 def main() -> None:
@@ -137,7 +133,8 @@ def main() -> None:
             prompt_tables[(s, w)] = prompts_for_generation(
                 build_prompt_table(fit.loc[fit.sentiment == s, "text"].tolist(), s, prefix_words=w))
 
-    rows, samples, synthetic = [], [], {}
+    rows, samples, synthetic, judged_points = [], [], {}, {}
+    base_correct = nb_accuracy(fit, val)  # genuine fit reviews alone, on validation
 
     def judge(run: str, epoch: int, sentiment: str, model, tokenizer, cfg: FinetuneConfig, points) -> None:
         gen_model = copy.deepcopy(model).to(torch.bfloat16).eval()
@@ -201,12 +198,12 @@ def main() -> None:
             for r in rows:
                 if r["run"] == run and r["sentiment"] == sentiment and r["epoch"] == final:
                     r["perplexity_after"] = round(report["perplexity_after"], 2)
-        down = downstream(fit, val, synthetic)  # after every run, so a stopped sweep keeps its results
+        # after every run, so a stopped sweep keeps its results
+        down = downstream(fit, val, base_correct, synthetic, judged_points)
         pd.DataFrame(rows).to_csv(out / "sweep.csv", index=False)
         down.to_csv(out / "downstream.csv", index=False)
         pd.DataFrame(samples).to_csv(out / "samples.csv", index=False)
 
-    base_correct = nb_accuracy(fit, val)
     lo, hi = bootstrap_interval(base_correct, bootstrap_indices(len(val), 2000, seed=0))
     print(f"\nvalidation: {len(val)} reviews; genuine-only NB accuracy {base_correct.mean():.3f} [{lo:.3f}, {hi:.3f}]")
     table = pd.DataFrame(rows)

@@ -121,12 +121,17 @@ def filter_synthetic(
     return kept.reset_index(drop=True), counts
 
 
-def _fit_classifier(train_texts: list[str], train_sentiments: list[str]):
+def judge_pipeline():
+    """The unfitted TF-IDF (project normalization) + MultinomialNB that judges label fidelity."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.naive_bayes import MultinomialNB
     from sklearn.pipeline import make_pipeline
 
-    clf = make_pipeline(TfidfVectorizer(preprocessor=normalize_text), MultinomialNB())
+    return make_pipeline(TfidfVectorizer(preprocessor=normalize_text), MultinomialNB())
+
+
+def _fit_classifier(train_texts: list[str], train_sentiments: list[str]):
+    clf = judge_pipeline()
     clf.fit(list(train_texts), list(train_sentiments))
     return clf
 

@@ -1,4 +1,4 @@
-"""Training set, baselines' data, and the whole evaluation (augment_assets.lib.{augment,evaluation,plots})."""
+"""Training sets, baselines' data, and the whole evaluation (augment_assets.lib.{augment,folds,training_sets,evaluation,plots})."""
 
 from __future__ import annotations
 
@@ -12,13 +12,9 @@ import pytest
 
 from augment_assets.lib.augment import duplicate, perturb
 from augment_assets.lib.errors import InputError
-from augment_assets.lib.evaluation import (
-    BASELINES,
-    EvaluationConfig,
-    build_training_set,
-    evaluate,
-    temperature_selections,
-)
+from augment_assets.lib.evaluation import BASELINES, EvaluationConfig, evaluate
+from augment_assets.lib.folds import build_folds
+from augment_assets.lib.training_sets import TrainingSets, build_training_set, build_training_sets, temperature_selections
 from augment_assets.lib.plots import accuracy_curve_png, confusion_png
 from augment_assets.lib.text import text_key, words
 
@@ -31,7 +27,6 @@ FAST = EvaluationConfig(
     ratios=(0, 1, 2),
     draws=2,
     bootstrap=200,
-    low_data_per_class=15,
     nb_alphas=(1.0, 0.3),
     lr_cs=(1.0, 10.0),
     vectorizer_grid=({"ngram_range": (1, 1), "sublinear_tf": False}, {"ngram_range": (1, 2), "sublinear_tf": True}),
@@ -75,6 +70,29 @@ def synthetic_frame(per_cell: int = 10, temperatures=(0.7, 1.1), seed: int = 5) 
     return frame.assign(synthetic_id=[f"s{i:04d}" for i in range(len(frame))])
 
 
+def run_evaluation(train, synthetic, holdouts, reference=None, config=FAST, sizes=(None, 15), synthetic_sizes=None):
+    """Folds -> training sets -> the stored tables' round trip -> evaluate, as the assets do it.
+
+    `synthetic` stands for the reviews of every data size's generators (`synthetic_sizes`,
+    default: all sizes); each size gets its own copy with its own ids.
+    """
+    folds = build_folds(train, list(sizes), 0.2, config.seed)
+    labels = [("all" if s is None else str(s)) for s in sizes]
+    pools = None
+    if synthetic is not None:
+        pools = pd.concat(
+            [synthetic.assign(data_size=size, synthetic_id=synthetic["synthetic_id"] + f"@{size}")
+             for size in (synthetic_sizes or labels)],
+            ignore_index=True,
+        )
+    if reference is not None and "synthetic_id" not in reference:
+        reference = reference.assign(synthetic_id=[f"reference-{i:06d}" for i in range(len(reference))])
+    sets = build_training_sets(train, folds, pools, reference, config)
+    stored = TrainingSets.from_tables(sets.member_table(), sets.configs, sets.items, folds)
+    stored.warnings = sets.warnings
+    return evaluate(stored, holdouts, config)
+
+
 @pytest.fixture(scope="module")
 def toy():
     return reviews_frame(100, 11, "t"), synthetic_frame(), reviews_frame(60, 12, "h")
@@ -84,7 +102,7 @@ def toy():
 def toy_result(toy):
     train, synthetic, holdout = toy
     reference = synthetic_frame(per_cell=15, temperatures=(1.0,), seed=40)[["sentiment", "text"]]
-    return evaluate(train, synthetic, {"holdout": holdout}, reference=reference, config=FAST, generator_train_per_class=15)
+    return run_evaluation(train, synthetic, {"holdout": holdout}, reference=reference)
 
 
 # ------------------------------------------------------------ augment
@@ -196,8 +214,8 @@ def test_metrics_table_contract(toy_result):
     assert (metrics["accuracy"] <= metrics["accuracy_ci_high"]).all()
     base = metrics[metrics["variant"].isin(BASELINES)]
     assert (base["synthetic_per_genuine"] == 0).all() and base["temperature_selection"].isna().all()
-    assert metrics[metrics["data_size"] == "full"]["genuine_per_class"].isna().all()
-    assert (metrics[metrics["data_size"] == "low"]["genuine_per_class"] == 15).all()
+    assert metrics[metrics["data_size"] == "all"]["genuine_per_class"].isna().all()
+    assert (metrics[metrics["data_size"] == "15"]["genuine_per_class"] == 15).all()
     genuine = metrics[metrics["variant"] == "genuine"]
     assert all(json.loads(h).get("alpha", json.loads(h).get("C")) == "default" for h in genuine["hyperparameters"])
     assert (metrics[metrics["variant"] == "genuine+perturbed"]["draws"] == 2).all()
@@ -205,8 +223,8 @@ def test_metrics_table_contract(toy_result):
     assert set(metrics["variant"]) >= {"genuine+synthetic", "genuine+synthetic_filtered", "genuine+reference"}
     headline = toy_result.headline
     assert len(headline) == 4 and headline["gain_vs_baseline"].notna().all()
-    assert set(toy_result.confusion) == {(c, "holdout", d) for c in ("nb", "lr") for d in ("full", "low")}
-    cm = toy_result.confusion[("nb", "holdout", "full")]["selected"]
+    assert set(toy_result.confusion) == {(c, "holdout", d) for c in ("nb", "lr") for d in ("all", "15")}
+    cm = toy_result.confusion[("nb", "holdout", "all")]["selected"]
     assert np.asarray(cm).sum() == pytest.approx(60)
     assert any("low data" in w and "reference" in w for w in toy_result.warnings)
 
@@ -216,7 +234,7 @@ def test_selection_never_looks_at_the_holdout(toy, toy_result):
     train, synthetic, holdout = toy
     reference = synthetic_frame(per_cell=15, temperatures=(1.0,), seed=40)[["sentiment", "text"]]
     flipped = holdout.assign(sentiment=np.where(holdout["sentiment"] == "positive", "negative", "positive"))
-    other = evaluate(train, synthetic, {"holdout": flipped}, reference=reference, config=FAST, generator_train_per_class=15)
+    other = run_evaluation(train, synthetic, {"holdout": flipped}, reference=reference)
     keys = ["classifier", "data_size", "variant", "synthetic_per_genuine", "temperature_selection"]
     cols = keys + ["hyperparameters", "validation_accuracy", "selected", "baseline_selected", "n_train"]
     a = toy_result.metrics[cols].sort_values(keys).reset_index(drop=True)
@@ -226,24 +244,36 @@ def test_selection_never_looks_at_the_holdout(toy, toy_result):
     np.testing.assert_allclose(sorted_acc(toy_result) + sorted_acc(other), 1.0)
 
 
-def test_low_data_skip_rule(toy):
+def test_a_data_size_trains_only_on_synthetic_reviews_of_its_own_generators(toy):
+    """Synthetic rows of a data size come from generators of that size; a size without its own
+    generators gets no synthetic candidate, and says so."""
     train, synthetic, holdout = toy
     config = EvaluationConfig(**{**FAST.__dict__, "classifiers": ("nb",), "filter_thresholds": (0.5,)})
-    variants = lambda r: set(r.metrics[r.metrics["data_size"] == "low"]["variant"])
-    for seen in (None, 40):
-        result = evaluate(train, synthetic, {"holdout": holdout}, config=config, generator_train_per_class=seen)
-        assert "genuine+synthetic" not in variants(result)
-        assert "genuine+synthetic" in set(result.metrics[result.metrics["data_size"] == "full"]["variant"])
-        assert any("low data" in w and "smuggle" in w for w in result.warnings)
-        assert result.metrics[result.metrics["data_size"] == "low"]["selected"].sum() == 0
-    allowed = evaluate(train, synthetic, {"holdout": holdout}, config=config, generator_train_per_class=15)
-    assert "genuine+synthetic" in variants(allowed)
+    folds = build_folds(train, [None, 15], 0.2, 0)
+    pools = synthetic.assign(data_size="all")
+    sets = build_training_sets(train, folds, pools, None, config)
+    members = sets.member_table().merge(sets.configs, on="training_set_id")
+    assert set(members.loc[members["data_size"] == "15", "source"]) == {"genuine", "perturbed"}
+    assert set(members.loc[members["data_size"] == "all", "source"]) == {"genuine", "perturbed", "synthetic"}
+    # every genuine member of a select set lies in that size's fit fold; of a refit set, in its pool
+    fold_of = folds.set_index(["data_size", "review_id"])["fold"]
+    genuine = members[members["source"] == "genuine"]
+    roles = fold_of.reindex(pd.MultiIndex.from_arrays([genuine["data_size"], genuine["item_id"]])).to_numpy()
+    assert (roles[genuine["phase"].to_numpy() == "select"] == "fit").all()
+    assert pd.notna(roles).all()
+    result = evaluate(TrainingSets.from_tables(sets.member_table(), sets.configs, sets.items, folds), {"holdout": holdout}, config)
+    low = result.metrics[result.metrics["data_size"] == "15"]
+    assert "genuine+synthetic" not in set(low["variant"]) and low["selected"].sum() == 0
+    assert "genuine+synthetic" in set(result.metrics[result.metrics["data_size"] == "all"]["variant"])
+    assert any("15 data" in w and "no synthetic" in w for w in result.warnings + sets.warnings)
+    allowed = run_evaluation(train, synthetic, {"holdout": holdout}, config=config)
+    assert "genuine+synthetic" in set(allowed.metrics[allowed.metrics["data_size"] == "15"]["variant"])
 
 
 def test_no_synthetic_reports_baselines_with_warning(toy):
     train, _, holdout = toy
-    config = EvaluationConfig(**{**FAST.__dict__, "classifiers": ("nb",), "low_data_per_class": None})
-    result = evaluate(train, None, {"holdout": holdout}, config=config)
+    config = EvaluationConfig(**{**FAST.__dict__, "classifiers": ("nb",)})
+    result = run_evaluation(train, None, {"holdout": holdout}, config=config, sizes=(None,))
     assert set(result.metrics["variant"]) == set(BASELINES)
     assert result.metrics["baseline_selected"].sum() == 1 and result.metrics["selected"].sum() == 0
     assert any("no synthetic" in w for w in result.warnings)
@@ -251,8 +281,8 @@ def test_no_synthetic_reports_baselines_with_warning(toy):
 
 def test_ratios_beyond_supply_are_capped_with_warning(toy):
     train, synthetic, holdout = toy
-    config = EvaluationConfig(**{**FAST.__dict__, "classifiers": ("nb",), "low_data_per_class": None, "ratios": (0, 1, 25)})
-    result = evaluate(train, synthetic, {"holdout": holdout}, config=config)
+    config = EvaluationConfig(**{**FAST.__dict__, "classifiers": ("nb",), "ratios": (0, 1, 25)})
+    result = run_evaluation(train, synthetic, {"holdout": holdout}, config=config, sizes=(None,))
     capped = result.metrics[result.metrics["synthetic_per_genuine"] == 25]
     assert capped["synthetic_capped"].all()
     unfiltered = capped[(capped["variant"] == "genuine+synthetic") & (capped["temperature_selection"] == "all")]
@@ -262,27 +292,48 @@ def test_ratios_beyond_supply_are_capped_with_warning(toy):
 
 def test_bad_input_errors(toy):
     train, synthetic, holdout = toy
-    run = lambda **kw: evaluate(
-        kw.get("train", train), synthetic, kw.get("holdouts", {"holdout": holdout}), reference=kw.get("reference"), config=FAST
-    )
+    folds = build_folds(train, [None], 0.2, 0)
+    sets = build_training_sets(train, folds, None, None, FAST)
+    run = lambda holdouts: evaluate(sets, holdouts, FAST)
     with pytest.raises(InputError, match="empty"):
-        run(holdouts={"holdout": holdout.iloc[:0]})
+        run({"holdout": holdout.iloc[:0]})
     with pytest.raises(InputError, match="single class"):
-        run(holdouts={"holdout": holdout[holdout["sentiment"] == "positive"]})
+        run({"holdout": holdout[holdout["sentiment"] == "positive"]})
     with pytest.raises(InputError, match="no holdout"):
-        run(holdouts={})
-    with pytest.raises(InputError, match="missing column"):
-        run(reference=pd.DataFrame({"label": ["positive"], "review": ["good"]}))
+        run({})
     with pytest.raises(InputError, match="sentiment must be"):
-        run(reference=pd.DataFrame({"sentiment": ["positive", "neutral"], "text": ["good", "meh"]}))
-    with pytest.raises(InputError, match="sentiment must be"):
-        run(holdouts={"gold": holdout.assign(sentiment="5 stars")})
+        run({"gold": holdout.assign(sentiment="5 stars")})
+
+
+def test_a_bad_reference_csv_names_the_file_and_what_it_holds(tmp_path):
+    from augment_assets.lib.reference import read_reference_synthetic
+
+    def read(content: str):
+        path = tmp_path / "reference.csv"
+        path.write_text(content)
+        return read_reference_synthetic(path)
+
+    with pytest.raises(InputError, match=r"reference.csv.*lacks column\(s\) \['sentiment', 'text'\]; it has \['label', 'review'\]"):
+        read("label,review\npositive,good\n")
+    with pytest.raises(InputError, match=r"reference.csv line 3: sentiment 'neutral'"):
+        read("sentiment,text\npositive,good\nneutral,meh\n")
+    with pytest.raises(InputError, match="reference.csv.*is empty"):
+        read("")
+    with pytest.raises(InputError, match="no row with a non-empty"):
+        read("sentiment,text\npositive,\n")
+    with pytest.raises(InputError, match="no negative reviews"):
+        read("sentiment,text\npositive,good\n")
+    with pytest.raises(InputError, match="does not exist"):
+        read_reference_synthetic(tmp_path / "missing.csv")
+    good = read("sentiment,text\npositive,good pizza\nNegative ,cold pizza\n")
+    assert good["synthetic_id"].tolist() == ["reference-000002", "reference-000003"]
+    assert good["sentiment"].tolist() == ["positive", "negative"]
 
 
 def test_plots_are_pngs(toy_result):
     assert accuracy_curve_png(toy_result.curve, toy_result.metrics, "holdout").startswith(PNG)
     assert accuracy_curve_png(toy_result.curve, toy_result.metrics, "gold").startswith(PNG)  # absent set: a note
-    assert confusion_png(toy_result.confusion[("lr", "holdout", "low")], "lr low").startswith(PNG)
+    assert confusion_png(toy_result.confusion[("lr", "holdout", "15")], "lr low").startswith(PNG)
     curve = toy_result.curve
     assert {"validation_accuracy", "validation_low", "validation_high", "accuracy", "accuracy_ci_low"} <= set(curve.columns)
     assert 0.0 in set(curve["ratio"]) and 2.0 in set(curve["ratio"])
@@ -313,17 +364,19 @@ def test_real_data_evaluation():
     sample = reference.dropna(subset=["text"]).sample(n=600, random_state=0)
     synthetic = sample.assign(synthetic_id=[f"ref{i}" for i in range(len(sample))], temperature=1.0)
     config = EvaluationConfig(
-        ratios=(0, 1), draws=2, bootstrap=300, low_data_per_class=50, filter_thresholds=(0.5, 0.9),
+        ratios=(0, 1), draws=2, bootstrap=300, filter_thresholds=(0.5, 0.9),
         duplicate_ks=(2, 3), perturbation_shares=(0.1,),
     )
     started = time.perf_counter()
-    result = evaluate(train, synthetic, {"holdout": holdout}, reference=sample[["sentiment", "text"]], config=config)
+    result = run_evaluation(
+        train, synthetic, {"holdout": holdout}, reference=sample[["sentiment", "text"]], config=config, sizes=(None, 50)
+    )
     assert time.perf_counter() - started < 120
     metrics = result.metrics
-    genuine_nb = metrics[(metrics["variant"] == "genuine") & (metrics["classifier"] == "nb") & (metrics["data_size"] == "full")]
+    genuine_nb = metrics[(metrics["variant"] == "genuine") & (metrics["classifier"] == "nb") & (metrics["data_size"] == "all")]
     assert 0.75 <= float(genuine_nb["accuracy"].iloc[0]) <= 0.95
-    full = metrics[metrics["data_size"] == "full"]
+    full = metrics[metrics["data_size"] == "all"]
     assert set(full["variant"]) == set(BASELINES) | {"genuine+synthetic", "genuine+synthetic_filtered", "genuine+reference"}
     for _, group in metrics.groupby(["classifier", "eval_set", "data_size"]):
         assert group["baseline_selected"].sum() == 1
-    assert metrics[metrics["data_size"] == "full"].groupby("classifier")["selected"].sum().eq(1).all()
+    assert metrics.groupby(["classifier", "data_size"])["selected"].sum().eq(1).all()

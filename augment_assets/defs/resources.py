@@ -5,6 +5,7 @@ import os
 
 import dagster as dg
 
+from augment_assets.lib.errors import InputError
 from augment_assets.lib.warehouse import DEFAULT_WAREHOUSE, Warehouse
 
 
@@ -28,30 +29,17 @@ def warehouse_resource() -> WarehouseResource:
 
 
 class ExperimentResource(dg.ConfigurableResource):
-    """Settings that generation and evaluation must share to stay honest.
-
-    The generators are fine-tuned on the *fit* part of `validation_split(training_reviews,
-    validation_share, seed)`, and the evaluation makes every choice on its *validation*
-    part, so no synthetic review can have been learned from a validation review.
-    """
+    """Settings every stage of one experiment shares: the seed of every draw, and the share of each
+    data size's pool held out as its validation fold (lib/folds.py)."""
 
     seed: int = 0
     validation_share: float = 0.2
-    # Low-data mode of the evaluation (genuine training capped per class); None turns it off.
-    low_data_per_class: int | None = 50
-    # Fine-tune the generators on the low-data subset only, so their synthetic reviews are a
-    # fair low-data candidate (a generator that saw more reviews would smuggle them in).
-    generators_on_low_data: bool = False
-
-    def generator_train_per_class(self) -> int | None:
-        return self.low_data_per_class if self.generators_on_low_data else None
 
 
 def experiment_resource() -> ExperimentResource:
-    low_data = os.environ.get("LOW_DATA_PER_CLASS", "50")
-    return ExperimentResource(
-        seed=dg.EnvVar.int("AUGMENT_SEED") if os.environ.get("AUGMENT_SEED") else 0,
-        # LOW_DATA_PER_CLASS=0 (or "off") turns the low-data comparison off.
-        low_data_per_class=None if low_data.strip().lower() in ("0", "off", "none", "") else int(low_data),
-        generators_on_low_data=os.environ.get("GENERATORS_ON_LOW_DATA", "0").strip().lower() in ("1", "true", "yes"),
-    )
+    seed = os.environ.get("AUGMENT_SEED", "0").strip() or "0"
+    try:
+        int(seed)
+    except ValueError:
+        raise InputError(f"AUGMENT_SEED={seed!r} is not a whole number; unset it or give e.g. AUGMENT_SEED=1") from None
+    return ExperimentResource(seed=dg.EnvVar.int("AUGMENT_SEED") if os.environ.get("AUGMENT_SEED", "").strip() else 0)

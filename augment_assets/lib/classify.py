@@ -28,7 +28,9 @@ from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 from sklearn.naive_bayes import MultinomialNB
 from sklearn.pipeline import Pipeline
 
-LABELS = ("negative", "positive")  # label 0, label 1
+from .reviews import SENTIMENTS
+
+LABELS = SENTIMENTS  # label 0, label 1
 CLASSIFIERS = ("nb", "lr")
 PARAM_NAME = {"nb": "alpha", "lr": "C"}
 

@@ -45,9 +45,9 @@ import pandas as pd
 
 from augment_assets.lib.errors import InputError
 from augment_assets.lib.leakage import DEFAULT_NEAR_DUP_THRESHOLD, near_duplicate_leaks, tokenize
+from augment_assets.lib.reviews import SENTIMENTS
 from augment_assets.lib.text import text_key
 
-SENTIMENTS = ("negative", "positive")
 HOLDOUT_SHARE_PER_BUSINESS = 0.1  # default cap: a tenth of the holdout from any one business
 
 

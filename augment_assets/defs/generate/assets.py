@@ -1,6 +1,8 @@
-"""Generate: `prompt_table[sentiment]`, `sentiment_generator[sentiment]`, `synthetic_reviews[sentiment x temperature]`.
+"""Generate: `prompt_table[generator]`, `sentiment_generator[generator]`, `synthetic_reviews[generator x temperature]`.
 
-Thin wiring over augment_assets.lib.{prompts,finetune,generate,synthetic_quality}.
+A generator is one (sentiment, data size) pair (defs/partitions.py). It learns from the
+`fit` fold of its own data size only, read from `review_folds`; nothing here re-derives
+a split. Thin wiring over augment_assets.lib.{prompts,finetune,generate,synthetic_quality}.
 """
 
 
@@ -13,9 +15,10 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from augment_assets.defs.generate.partitions import (
-    sentiment_partitions,
-    same_sentiment,
+from augment_assets.defs.partitions import (
+    generator_partitions,
+    parse_generator_key,
+    same_generator,
     synthetic_partitions,
 )
 from augment_assets.defs.generate.resources import LanguageModelResource
@@ -27,23 +30,20 @@ from augment_assets.lib.generate import GenerationConfig, generate_reviews
 from augment_assets.lib.plots import line_plot_png
 from augment_assets.lib.prompts import build_prompt_table, prompts_for_generation
 from augment_assets.lib.synthetic_quality import filter_synthetic, quality_report
+from augment_assets.lib.folds import FIT, VALIDATION, fold_reviews
 from augment_assets.lib.text import text_key
-from augment_assets.lib.validation import cap_per_class, validation_split
+from augment_assets.lib.warehouse import Warehouse
 
 # Bump when a change to fine-tuning or generation code should invalidate saved models.
 GENERATOR_CODE_VERSION = "1"
 
 
-def generator_corpus(
-    training: pd.DataFrame, sentiment: str, experiment: ExperimentResource
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(fine-tuning reviews, perplexity-validation reviews) of one sentiment.
-
-    Only the *fit* part of the evaluation's validation split: a generator never sees a
-    review the evaluation later chooses hyperparameters, ratios or temperatures on.
-    """
-    pool = cap_per_class(training, experiment.generator_train_per_class(), experiment.seed)
-    fit, validation = validation_split(pool, experiment.validation_share, experiment.seed)
+def generator_corpus(store: Warehouse, generator: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(fine-tuning reviews, perplexity-validation reviews) of one generator: its sentiment's
+    `fit` and `validation` folds of its data size, as stored in `review_folds`."""
+    sentiment, data_size = parse_generator_key(generator)
+    training, folds = store.read_table("training_reviews"), store.read_table("review_folds")
+    fit, validation = (fold_reviews(training, folds, data_size, fold) for fold in (FIT, VALIDATION))
     return fit[fit["sentiment"] == sentiment], validation[validation["sentiment"] == sentiment]
 
 
@@ -54,22 +54,25 @@ class PromptTableConfig(dg.Config):
 
 
 @dg.asset(
-    partitions_def=sentiment_partitions,
-    deps=["training_reviews"],
+    partitions_def=generator_partitions,
+    deps=["training_reviews", "review_folds"],
     group_name="generate",
     kinds={"duckdb"},
     pool="warehouse",
-    description="Ranked words, bigrams, trigrams (stop words out) and prefix prompts from the training reviews of one sentiment.",
+    description=(
+        "Ranked words, bigrams, trigrams (stop words out) and prefix prompts from one generator's reviews: "
+        "its sentiment in the fit fold of its data size."
+    ),
 )
 def prompt_table(
     context: dg.AssetExecutionContext,
     config: PromptTableConfig,
-    experiment: ExperimentResource,
     warehouse: WarehouseResource,
 ) -> dg.MaterializeResult:
-    sentiment = context.partition_key
+    key = context.partition_key
+    sentiment, data_size = parse_generator_key(key)
     store = warehouse.get()
-    corpus, _ = generator_corpus(store.read_table("training_reviews"), sentiment, experiment)
+    corpus, _ = generator_corpus(store, key)
     if corpus.empty:
         raise InputError(f"No {sentiment} training reviews to build prompts from: materialize training_reviews first.")
     table = build_prompt_table(
@@ -79,7 +82,8 @@ def prompt_table(
         prefix_words=config.prefix_words,
         extra_prompts=tuple(config.extra_prompts),
     )
-    store.replace_rows("prompt_table", table, {"sentiment": sentiment})
+    table = table.assign(generator=key, data_size=data_size)
+    store.replace_rows("prompt_table", table, {"generator": key})
     counts = table["kind"].value_counts().to_dict()
     return dg.MaterializeResult(
         metadata={
@@ -118,12 +122,15 @@ def generator_version(base_info: dict, texts: list[str], config: FinetuneConfig)
 
 
 @dg.asset(
-    partitions_def=sentiment_partitions,
-    deps=["training_reviews"],
+    partitions_def=generator_partitions,
+    deps=["training_reviews", "review_folds"],
     group_name="generate",
     kinds={"pytorch"},
     pool="language_model",
-    description="The base model fine-tuned on one sentiment's training reviews (fit part only), saved under data/models/.",
+    description=(
+        "The base model fine-tuned on one generator's reviews (its sentiment in the fit fold of its data size), "
+        "saved under data/models/<generator>/<version>/."
+    ),
 )
 def sentiment_generator(
     context: dg.AssetExecutionContext,
@@ -132,18 +139,20 @@ def sentiment_generator(
     experiment: ExperimentResource,
     warehouse: WarehouseResource,
 ) -> dg.MaterializeResult:
-    sentiment = context.partition_key
+    key = context.partition_key
+    sentiment, data_size = parse_generator_key(key)
     store = warehouse.get()
-    corpus, validation = generator_corpus(store.read_table("training_reviews"), sentiment, experiment)
+    corpus, validation = generator_corpus(store, key)
     finetune_config = config.finetune_config(experiment.seed)
     if len(corpus) < finetune_config.min_train_reviews:
         raise InputError(
-            f"Only {len(corpus)} {sentiment} training reviews to fine-tune on; at least {finetune_config.min_train_reviews} are needed. "
-            "Point REVIEWS_CSV or YELP_DATASET_DIR at more data, or lower the split's holdout_size."
+            f"Generator {key}: only {len(corpus)} {sentiment} reviews in the fit fold of data size {data_size} to fine-tune "
+            f"on; at least {finetune_config.min_train_reviews} are needed. Raise the size in DATA_SIZES, point "
+            "REVIEWS_CSV or YELP_DATASET_DIR at more data, or lower the split's holdout_size."
         )
     base_path, base_info = language_model.resolve()
     version = generator_version(base_info, corpus["text"].tolist(), finetune_config)
-    out_dir = Path(language_model.models_dir) / sentiment / version
+    out_dir = Path(language_model.models_dir) / key / version
     report_path = out_dir / "finetune_report.json"
     if report_path.exists():
         report = json.loads(report_path.read_text())
@@ -169,14 +178,16 @@ def sentiment_generator(
     registry = pd.DataFrame(
         [
             {
+                "generator": key,
                 "sentiment": sentiment,
+                "data_size": data_size,
                 "generator_version": version,
                 "path": str(out_dir),
                 "base_model": str(base_info.get("base_model")),
                 "method": report.get("method"),
                 "epochs": report.get("epochs"),
                 "n_train": len(corpus),
-                "train_per_class_cap": experiment.generator_train_per_class(),
+                "genuine_per_class": None if data_size == "all" else int(data_size),
                 "perplexity_before": report.get("perplexity_before"),
                 "perplexity_after": report.get("perplexity_after"),
                 "device": report.get("device"),
@@ -185,14 +196,17 @@ def sentiment_generator(
             }
         ]
     )
-    fine_tuning_corpus = corpus[["review_id", "sentiment", "text"]].assign(generator_version=version)
+    registry["genuine_per_class"] = registry["genuine_per_class"].astype("Int64")
+    fine_tuning_corpus = corpus[["review_id", "sentiment", "text"]].assign(generator=key, generator_version=version)
     store.replace_rows_in(
-        {"sentiment_generator": registry, "fine_tuning_corpus": fine_tuning_corpus}, {"sentiment": sentiment}
+        {"sentiment_generator": registry, "fine_tuning_corpus": fine_tuning_corpus}, {"generator": key}
     )
     losses = report.get("losses") or []
     return dg.MaterializeResult(
+        data_version=dg.DataVersion(version),
         metadata={
             "generator_version": version,
+            "data_size": data_size,
             "path": dg.MetadataValue.path(str(out_dir)),
             "base_model": str(base_info.get("base_model")),
             "reused_saved_model": reused,
@@ -231,13 +245,20 @@ class GenerationSettings(dg.Config):
 @dg.asset(
     partitions_def=synthetic_partitions,
     deps=[
-        dg.AssetDep("sentiment_generator", partition_mapping=same_sentiment),
-        dg.AssetDep("prompt_table", partition_mapping=same_sentiment),
+        dg.AssetDep("sentiment_generator", partition_mapping=same_generator),
+        dg.AssetDep("prompt_table", partition_mapping=same_generator),
+        # the label-fidelity judge learns from the generator's own fit fold
+        "training_reviews",
+        "review_folds",
     ],
     group_name="generate",
     kinds={"pytorch", "duckdb"},
     pool="language_model",
-    description="Synthetic reviews from the sentiment's fine-tuned generator at the partition's temperature, filtered.",
+    description=(
+        "Synthetic reviews from one generator (sentiment x data size) at the partition's temperature, filtered. "
+        "A partition depends on its own generator and settings only; duplicates across partitions are removed "
+        "where the union is formed (training_set)."
+    ),
 )
 def synthetic_reviews(
     context: dg.AssetExecutionContext,
@@ -247,16 +268,25 @@ def synthetic_reviews(
     warehouse: WarehouseResource,
 ) -> dg.MaterializeResult:
     keys = context.partition_key.keys_by_dimension
-    sentiment, temperature_key = keys["sentiment"], keys["temperature"]
+    key, temperature_key = keys["generator"], keys["temperature"]
+    sentiment, data_size = parse_generator_key(key)
     temperature = float(temperature_key)
     store = warehouse.get()
-    generators = store.read("SELECT * FROM sentiment_generator WHERE sentiment = ?", [sentiment])
+    generators = (
+        store.read("SELECT * FROM sentiment_generator WHERE generator = ?", [key])
+        if store.has_table("sentiment_generator")
+        else pd.DataFrame()
+    )
     if generators.empty:
-        raise InputError(f"No fine-tuned {sentiment} generator: materialize sentiment_generator[{sentiment}] first.")
+        raise InputError(f"No fine-tuned generator {key}: materialize the generators first (sentiment_generator[{key}]).")
     generator = generators.iloc[0]
-    prompts = prompts_for_generation(store.read("SELECT * FROM prompt_table WHERE sentiment = ?", [sentiment]))
+    prompts = (
+        prompts_for_generation(store.read("SELECT * FROM prompt_table WHERE generator = ?", [key]))
+        if store.has_table("prompt_table")
+        else []
+    )
     if not prompts:
-        raise InputError(f"The prompt table has no prompts for {sentiment}: materialize prompt_table[{sentiment}] first.")
+        raise InputError(f"No prompts for generator {key}: materialize the generators first (prompt_table[{key}]).")
     generation_config = GenerationConfig(
         n=config.n,
         temperature=temperature,
@@ -273,7 +303,7 @@ def synthetic_reviews(
 
     def log_progress(update: dict) -> None:
         context.log.info(
-            f"{sentiment}|{temperature_key}: {update.get('done')}/{update.get('total')} reviews, "
+            f"{key}|{temperature_key}: {update.get('done')}/{update.get('total')} reviews, "
             f"{update.get('reviews_per_s') or 0:.2f} reviews/s, ETA {update.get('eta_s') or 0:.0f} s"
         )
 
@@ -286,23 +316,18 @@ def synthetic_reviews(
         generator_version=generator["generator_version"],
         progress=log_progress,
     )
-    others = (
-        store.read(
-            "SELECT text FROM synthetic_reviews WHERE NOT (sentiment = ? AND temperature = ?)", [sentiment, temperature]
-        )
-        if store.has_table("synthetic_reviews")
-        else pd.DataFrame(columns=["text"])
-    )
-    kept, filtered = filter_synthetic(generated, existing_keys={text_key(t) for t in others["text"]})
-    fit, _ = validation_split(store.read_table("training_reviews"), experiment.validation_share, experiment.seed)
-    # Label fidelity is judged by a classifier fit on the fit part only; on-topic uses the
-    # documented domain noun list of lib/synthetic_quality.py.
+    # Dedup within the partition only: what other partitions hold must not change this one's rows.
+    kept, filtered = filter_synthetic(generated)
+    judge = fold_reviews(store.read_table("training_reviews"), store.read_table("review_folds"), data_size, FIT)
+    # Label fidelity is judged by a classifier fit on the generator's own fit fold (both
+    # sentiments); on-topic uses the documented domain noun list of lib/synthetic_quality.py.
     quality = (
-        quality_report(kept["text"].tolist(), sentiment, fit["text"].tolist(), fit["sentiment"].tolist())
+        quality_report(kept["text"].tolist(), sentiment, judge["text"].tolist(), judge["sentiment"].tolist())
         if len(kept)
         else {}
     )
-    store.replace_rows("synthetic_reviews", kept, {"sentiment": sentiment, "temperature": temperature})
+    kept = kept.assign(generator=key)
+    store.replace_rows("synthetic_reviews", kept, {"generator": key, "temperature": temperature})
     samples = "\n\n".join(f"> {t[:400]}" for t in kept["text"].head(3))
     stats = generated.attrs.get("stats", {})
     return dg.MaterializeResult(

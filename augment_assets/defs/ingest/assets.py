@@ -1,4 +1,4 @@
-"""Ingest: the review source -> `pizza_reviews` -> `training_reviews` / `holdout_reviews`, and `gold_holdout`."""
+"""Ingest: the review source -> `pizza_reviews` -> `training_reviews` + `review_folds` / `holdout_reviews`, and `gold_holdout`."""
 
 
 from collections import Counter
@@ -8,13 +8,13 @@ import pandas as pd
 
 from augment_assets.defs.ingest.resources import ReviewSourceResource
 from augment_assets.defs.metadata import counts_table, review_table_metadata
+from augment_assets.defs.partitions import configured_data_sizes
 from augment_assets.defs.resources import ExperimentResource, WarehouseResource
 from augment_assets.lib.errors import InputError
-from augment_assets.lib.reviews import label_reviews
+from augment_assets.lib.folds import build_folds
+from augment_assets.lib.reviews import REVIEW_COLUMNS, label_reviews
 from augment_assets.lib.split import exclude_texts, split_reviews
 from augment_assets.lib.yelp import read_reviews_csv
-
-REVIEW_COLUMNS = ["review_id", "business_id", "stars", "sentiment", "text", "date"]
 
 review_source = dg.AssetSpec(
     "review_source",
@@ -118,6 +118,17 @@ class SplitConfig(dg.Config):
             kinds={"duckdb"},
             description="The independent holdout: flows only into classifier_metrics and the leakage checks.",
         ),
+        dg.AssetSpec(
+            "review_folds",
+            deps=["training_reviews"],
+            group_name="ingest",
+            kinds={"duckdb"},
+            description=(
+                "The nested folds: for each data size (DATA_SIZES), which training reviews belong to it and whether "
+                "each is `fit` (generators and classifiers learn from it) or `validation` (every choice is scored on "
+                "it). Each smaller size is drawn from the fit fold of the next larger one."
+            ),
+        ),
     ],
     pool="warehouse",
 )
@@ -138,9 +149,16 @@ def review_split(
     )
     gold = store.read_table("gold_holdout") if store.has_table("gold_holdout") else pd.DataFrame(columns=["text"])
     training, gold_removed = exclude_texts(training, gold["text"].tolist())
-    # Both tables are published together: a reader never sees a training pool from one split
-    # beside a holdout from another.
-    store.write_tables({"training_reviews": training[REVIEW_COLUMNS], "holdout_reviews": holdout[REVIEW_COLUMNS]})
+    folds = build_folds(training, configured_data_sizes(), experiment.validation_share, experiment.seed)
+    # Published together: a reader never sees a training pool from one split beside a
+    # holdout or folds from another.
+    store.write_tables(
+        {
+            "training_reviews": training[REVIEW_COLUMNS],
+            "holdout_reviews": holdout[REVIEW_COLUMNS],
+            "review_folds": folds,
+        }
+    )
     businesses = lambda f: int(f["business_id"].dropna().nunique())  # noqa: E731
     split_report = pd.DataFrame([{"key": k, "value": str(v)} for k, v in report.items()])
     yield dg.MaterializeResult(
@@ -155,4 +173,14 @@ def review_split(
     yield dg.MaterializeResult(
         asset_key="holdout_reviews",
         metadata={**review_table_metadata(holdout), "businesses": businesses(holdout)},
+    )
+    sizes = folds.groupby(["data_size", "fold", "sentiment"], sort=False).size().unstack("sentiment").reset_index()
+    yield dg.MaterializeResult(
+        asset_key="review_folds",
+        metadata={
+            "dagster/row_count": len(folds),
+            "data_sizes": ", ".join(folds["data_size"].unique()),
+            "validation_share": experiment.validation_share,
+            "reviews_per_fold": dg.MetadataValue.md(sizes.to_markdown(index=False)),
+        },
     )

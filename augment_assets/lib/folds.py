@@ -1,0 +1,126 @@
+"""The nested folds of `training_reviews`: which data sizes a review belongs to, and its role in each.
+
+A *data size* is how many genuine reviews per class a generator and a classifier may
+learn from: `None` ("all": the whole training pool) or a number per class (a low-data
+experiment). Each size's pool is split into a `fit` and a `validation` fold:
+
+- generators, prompt tables and every classifier configuration train on `fit` only;
+- every choice (hyperparameters, ratio, temperature, filter) is scored on `validation`;
+- the chosen configuration is refit on the whole pool (`fit` + `validation`).
+
+Sizes nest: each smaller size's pool is drawn from the `fit` fold of the next larger
+one. So a generator of any size never saw a validation review of its own size or of any
+larger size, and no candidate is chosen on a review its generator learned from.
+
+The folds are computed once (`build_folds`, materialized as `review_folds`) and read by
+everything after; nothing downstream re-derives them. Orders come from a seeded hash of
+review ids, so the same reviews, sizes and seed give the same folds in every process.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from augment_assets.lib.errors import InputError
+from augment_assets.lib.reviews import SENTIMENTS
+
+ALL = "all"
+FIT, VALIDATION = "fit", "validation"
+FOLD_COLUMNS = ["review_id", "sentiment", "data_size", "genuine_per_class", "fold"]
+MIN_PER_CLASS = 5  # smallest low-data size: at least one validation and four fit reviews per class
+
+
+def size_label(per_class: int | None) -> str:
+    """"all" for the whole pool, else the per-class count as text ("50")."""
+    return ALL if per_class is None else str(int(per_class))
+
+
+def parse_data_sizes(raw: str, variable: str = "DATA_SIZES") -> list[int | None]:
+    """Data sizes from a comma-separated list such as "all,50" or "25,50,all": largest first, "all" always included."""
+    sizes: set[int] = set()
+    for item in (part.strip().lower() for part in raw.split(",")):
+        if item in ("", ALL):
+            continue
+        try:
+            value = int(item)
+        except ValueError:
+            raise InputError(
+                f"{variable}={raw!r}: {item!r} is not a whole number or 'all'; give a list such as 'all,50' or '25,50,all'"
+            ) from None
+        if value < MIN_PER_CLASS:
+            raise InputError(f"{variable}={raw!r}: data size {value} is below the minimum of {MIN_PER_CLASS} reviews per class")
+        sizes.add(value)
+    return [None, *sorted(sizes, reverse=True)]
+
+
+def _seeded_order(frame: pd.DataFrame, seed: int, salt: str) -> pd.DataFrame:
+    """Rows in an order that depends only on their review_id and the seed, not on input order."""
+    keys = frame["review_id"].astype(str) + f"|{salt}|{seed}"
+    order = pd.util.hash_pandas_object(keys, index=False).to_numpy()
+    return frame.iloc[np.argsort(order, kind="stable")]
+
+
+def _split_pool(pool: pd.DataFrame, share: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(fit, validation): a stratified `share` of each sentiment, at least one review, for validation."""
+    ordered = _seeded_order(pool, seed, "validation")
+    fit, validation = [], []
+    for _, group in ordered.groupby("sentiment", sort=True):
+        n_val = max(1, int(round(len(group) * share))) if len(group) > 1 else 0
+        validation.append(group.iloc[:n_val])
+        fit.append(group.iloc[n_val:])
+    return pd.concat(fit), pd.concat(validation)
+
+
+def build_folds(
+    training: pd.DataFrame, sizes: list[int | None], validation_share: float = 0.2, seed: int = 0
+) -> pd.DataFrame:
+    """The `review_folds` table: one row per (review, data size it belongs to), with its fold.
+
+    `sizes` as `parse_data_sizes` returns them (None first, then decreasing). Raises
+    `InputError` when a size asks for more reviews per class than the next larger size's
+    `fit` fold holds.
+    """
+    if not 0 < validation_share < 1:
+        raise InputError(f"validation_share must be in (0, 1), got {validation_share}")
+    if sizes[:1] != [None] or any(b >= a for a, b in zip(sizes[1:], sizes[2:])):
+        raise ValueError(f"sizes must start with None and decrease, got {sizes}")
+    columns = ["review_id", "sentiment"]
+    pool = training[columns]
+    parts = []
+    larger = ALL
+    for per_class in sizes:
+        if per_class is not None:
+            have = pool["sentiment"].value_counts()
+            short = {s: int(have.get(s, 0)) for s in SENTIMENTS if have.get(s, 0) < per_class}
+            if short:
+                raise InputError(
+                    f"Data size {per_class} per class is larger than the pool it is drawn from: the fit fold of data "
+                    f"size {larger} holds {', '.join(f'{n} {s}' for s, n in short.items())} reviews. Lower the size in "
+                    "DATA_SIZES, or use more training reviews."
+                )
+            pool = _seeded_order(pool, seed, f"size-{per_class}").groupby("sentiment", sort=True).head(per_class)
+        fit, validation = _split_pool(pool, validation_share, seed)
+        for fold, rows in ((FIT, fit), (VALIDATION, validation)):
+            parts.append(rows.assign(data_size=size_label(per_class), genuine_per_class=per_class, fold=fold))
+        pool, larger = fit, size_label(per_class)
+    folds = pd.concat(parts, ignore_index=True)
+    folds["genuine_per_class"] = folds["genuine_per_class"].astype("Int64")
+    return folds.sort_values(["genuine_per_class", "fold", "review_id"], na_position="first", kind="stable")[
+        FOLD_COLUMNS
+    ].reset_index(drop=True)
+
+
+def fold_reviews(
+    training: pd.DataFrame, folds: pd.DataFrame, data_size: str, fold: str | None = None
+) -> pd.DataFrame:
+    """The training reviews of one data size (its whole pool, or one fold of it), in review_id order."""
+    chosen = folds[folds["data_size"] == data_size]
+    if fold is not None:
+        chosen = chosen[chosen["fold"] == fold]
+    if chosen.empty:
+        raise InputError(
+            f"review_folds has no rows for data size {data_size!r}{'' if fold is None else f' ({fold})'}: "
+            "re-materialize the ingest assets with the current DATA_SIZES."
+        )
+    return training[training["review_id"].isin(chosen["review_id"])].sort_values("review_id").reset_index(drop=True)

@@ -1,0 +1,389 @@
+"""Every training set a classifier is fit on, built once and stored as the `training_set` table.
+
+For each data size (its `fit` and `validation` folds from `review_folds`), each kind of
+training data (lib/variants.py), each option, ratio, temperature selection and draw,
+and each phase, one training set:
+
+- phase `select`: built on the data size's `fit` fold; its classifiers are scored on
+  the `validation` fold, where every choice is made;
+- phase `refit`: the same recipe on the data size's whole pool (`fit` + `validation`),
+  the set the chosen configuration is refit on and scored on the holdouts.
+
+Synthetic rows come only from generators of the same data size (a generator that saw
+more genuine reviews would smuggle them into a low-data classifier), and duplicates
+across synthetic partitions are removed here, where the union is formed. A set is a
+multiset of *items*: genuine reviews, perturbed copies, synthetic and reference
+reviews, each with a stable id, so the stored table holds ids, not copied text.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .augment import perturb
+from .classify import LABELS, encode_labels
+from .fitting import FitCache, Grid, select
+from .folds import FIT, VALIDATION
+from .text import text_key
+from .variants import TRAINING_DATA, EvaluationConfig
+
+CONFIG_COLUMNS = [
+    "training_set_id", "data_size", "genuine_per_class", "phase", "training_data", "option", "classifier",
+    "ratio", "temperature_selection", "draw", "seed", "n_genuine", "n_synthetic", "requested_synthetic",
+    "capped", "n_rows", "teacher_hyperparameters",
+]
+ITEM_COLUMNS = ["source", "item_id", "sentiment", "text"]
+PHASES = ("select", "refit")
+
+
+def option_key(option: dict) -> str:
+    return json.dumps(option, sort_keys=True)
+
+
+def _selection_label(temperature: float) -> str:
+    return repr(float(temperature))
+
+
+def temperature_selections(synthetic: pd.DataFrame | None) -> list[str]:
+    """Each temperature alone ("0.7", "0.9", ...) and "all" together; just the one when there is one."""
+    if synthetic is None or len(synthetic) == 0:
+        return []
+    temps = sorted(set(float(t) for t in synthetic["temperature"].dropna()))
+    labels = [_selection_label(t) for t in temps]
+    return labels + ["all"] if len(labels) > 1 else labels or ["all"]
+
+
+def _selection_pool(synthetic: pd.DataFrame, selection: str) -> pd.DataFrame:
+    if selection == "all":
+        return synthetic
+    return synthetic[np.isclose(synthetic["temperature"].astype(float), float(selection))]
+
+
+def _draw_order(pool: pd.DataFrame, seed: int, draw: int) -> pd.DataFrame:
+    """Pool rows in an order depending only on (synthetic_id, seed, draw).
+
+    Prefixes are the samples, so a larger ratio's sample contains a smaller one's,
+    and a filtered or single-temperature pool is sampled consistently with "all".
+    """
+    keys = pool["synthetic_id"].astype(str) + f"|draw|{seed}|{draw}"
+    order = pd.util.hash_pandas_object(keys, index=False).to_numpy()
+    return pool.iloc[np.argsort(order, kind="stable")]
+
+
+def build_training_set(
+    training_reviews: pd.DataFrame,
+    synthetic: pd.DataFrame | None,
+    ratios,
+    seed: int = 0,
+    draw: int = 0,
+    selections: list[str] | None = None,
+) -> pd.DataFrame:
+    """Genuine reviews + synthetic at each ratio and temperature selection, one row per review.
+
+    A ratio asks for `round(ratio * n_genuine / 2)` synthetic reviews per sentiment
+    (balanced). A request beyond what a sentiment has is capped to the smaller
+    sentiment's supply (still balanced) and flagged `capped`; it is not an error.
+    """
+    genuine = training_reviews
+    n_genuine = len(genuine)
+    has_synthetic = synthetic is not None and len(synthetic) > 0
+    if selections is None:
+        selections = temperature_selections(synthetic) if has_synthetic else [None]
+    genuine_part = pd.DataFrame(
+        {
+            "source": "genuine",
+            "review_id": genuine["review_id"].astype(object).to_numpy(),
+            "synthetic_id": None,
+            "temperature": np.nan,
+            "sentiment": genuine["sentiment"].astype(str).to_numpy(),
+            "text": genuine["text"].astype(str).to_numpy(),
+        }
+    )
+    parts = []
+    for selection in selections:
+        ordered = {}
+        if has_synthetic and selection is not None:
+            pool = _draw_order(_selection_pool(synthetic, selection), seed, draw)
+            ordered = {s: pool[pool["sentiment"] == s] for s in LABELS}
+        supply = min((len(ordered.get(s, ())) for s in LABELS), default=0)
+        for ratio in ratios:
+            per_class = int(round(float(ratio) * n_genuine / len(LABELS)))
+            take = min(per_class, supply)
+            meta = {
+                "ratio": float(ratio),
+                "temperature_selection": selection,
+                "requested_synthetic": per_class * len(LABELS),
+                "n_synthetic": take * len(LABELS),
+                "capped": take < per_class,
+                "draw": draw,
+                "seed": seed,
+            }
+            parts.append(genuine_part.assign(**meta))
+            if take:
+                chosen = pd.concat([ordered[s].iloc[:take] for s in LABELS])
+                parts.append(
+                    pd.DataFrame(
+                        {
+                            "source": "synthetic",
+                            "review_id": None,
+                            "synthetic_id": chosen["synthetic_id"].astype(str).to_numpy(),
+                            "temperature": chosen["temperature"].astype(float).to_numpy(),
+                            "sentiment": chosen["sentiment"].astype(str).to_numpy(),
+                            "text": chosen["text"].astype(str).to_numpy(),
+                        }
+                    ).assign(**meta)
+                )
+    columns = [
+        "ratio", "temperature_selection", "source", "review_id", "synthetic_id", "temperature",
+        "sentiment", "text", "requested_synthetic", "n_synthetic", "capped", "draw", "seed",
+    ]
+    if not parts:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(parts, ignore_index=True)[columns]
+
+
+@dataclass
+class TrainingSets:
+    """Items (every training-side text, once), one config row per set, and each set's members.
+
+    `members[training_set_id]` holds item indices (repeats count: duplicates are repeats);
+    `validation[data_size]` the item indices of that size's validation fold.
+    """
+
+    items: pd.DataFrame  # ITEM_COLUMNS
+    configs: pd.DataFrame  # CONFIG_COLUMNS
+    members: dict[int, np.ndarray]
+    validation: dict[str, np.ndarray]
+    warnings: list[str] = field(default_factory=list)
+
+    def member_table(self) -> pd.DataFrame:
+        """The `training_set` table: one row per (set, member), by id."""
+        ids = np.concatenate([np.full(len(m), i, dtype=np.int64) for i, m in self.members.items()] or [np.empty(0, np.int64)])
+        index = np.concatenate(list(self.members.values()) or [np.empty(0, np.int64)])
+        items = self.items.iloc[index]
+        return pd.DataFrame(
+            {
+                "training_set_id": ids,
+                "source": items["source"].to_numpy(),
+                "item_id": items["item_id"].to_numpy(),
+                "sentiment": items["sentiment"].to_numpy(),
+            }
+        )
+
+    @classmethod
+    def from_tables(cls, members: pd.DataFrame, configs: pd.DataFrame, items: pd.DataFrame, folds: pd.DataFrame) -> "TrainingSets":
+        """Rebuild from the stored tables (`items`: every member's text, by (source, item_id))."""
+        items = items.drop_duplicates(["source", "item_id"]).reset_index(drop=True)
+        position = pd.Series(np.arange(len(items)), index=pd.MultiIndex.from_frame(items[["source", "item_id"]]))
+        rows = position.reindex(pd.MultiIndex.from_frame(members[["source", "item_id"]])).to_numpy()
+        if np.isnan(rows.astype(float)).any():
+            raise LookupError("training_set names items whose text is gone: re-materialize training_set")
+        rows = rows.astype(np.int64)
+        set_ids = members["training_set_id"].to_numpy()
+        order = np.argsort(set_ids, kind="stable")
+        bounds = np.flatnonzero(np.diff(set_ids[order])) + 1
+        grouped = {int(set_ids[order][chunk[0]]): rows[order][chunk] for chunk in np.split(np.arange(len(order)), bounds) if len(chunk)}
+        genuine = position.loc["genuine"] if "genuine" in set(items["source"]) else pd.Series(dtype=np.int64)
+        validation = {
+            size: genuine.reindex(group["review_id"]).dropna().astype(np.int64).to_numpy()
+            for size, group in folds[folds["fold"] == VALIDATION].groupby("data_size", sort=False)
+        }
+        configs = configs.sort_values("training_set_id").reset_index(drop=True)
+        return cls(items[ITEM_COLUMNS], configs, grouped, validation)
+
+
+class _Builder:
+    def __init__(self, training, folds, synthetic, reference, config: EvaluationConfig, progress):
+        self.config = config
+        self.progress = progress
+        self.training = training.reset_index(drop=True)
+        self.folds = folds
+        self.grid = Grid.from_config(config.vectorizer_grid, config.nb_alphas, config.lr_cs)
+        self.synthetic = synthetic
+        self.reference = reference
+        self.item_parts: list[pd.DataFrame] = []
+        self.n_items = 0
+        self.configs: list[dict] = []
+        self.members: dict[int, np.ndarray] = {}
+        self.warnings: list[str] = []
+
+    def add_items(self, frame: pd.DataFrame, source: str, id_column: str) -> np.ndarray:
+        part = pd.DataFrame(
+            {
+                "source": source,
+                "item_id": frame[id_column].astype(str).to_numpy(),
+                "sentiment": frame["sentiment"].astype(str).to_numpy(),
+                "text": frame["text"].astype(str).to_numpy(),
+            }
+        )
+        self.item_parts.append(part)
+        index = np.arange(self.n_items, self.n_items + len(part))
+        self.n_items += len(part)
+        return index
+
+    def add_set(self, members: np.ndarray, config: dict) -> None:
+        set_id = len(self.configs)
+        self.members[set_id] = np.asarray(members, dtype=np.int64)
+        self.configs.append({"training_set_id": set_id, "n_rows": len(members), "seed": self.config.seed, **config})
+
+    def build(self) -> TrainingSets:
+        c = self.config
+        genuine_items = self.add_items(self.training, "genuine", "review_id")
+        self.genuine_index = pd.Series(genuine_items, index=self.training["review_id"].astype(str).to_numpy())
+        self.labels = {}
+        # Perturbed copies of every training review, per share and draw: a review's copy depends on
+        # its own id only, so the copies of a fold are the fold's rows of these.
+        self.perturbed = {}
+        for share in c.perturbation_shares:
+            for draw in range(c.draws):
+                copies = perturb(self.training, share, c.perturbation_copies, c.seed, draw)
+                copies = copies.assign(item_id=[f"{rid}~p{share:g}~d{draw}~c{k}" for rid, k in zip(copies["review_id"], copies["copy"])])
+                index = self.add_items(copies, "perturbed", "item_id")
+                self.perturbed[(share, draw)] = pd.Series(index, index=copies["review_id"].astype(str).to_numpy())
+        pools = self.synthetic_pools()
+        reference_index = None
+        if self.reference is not None and len(self.reference):
+            reference_index = self.add_items(self.reference, "reference", "synthetic_id")
+            self.reference_pool = self.reference.assign(_item=reference_index, temperature=np.nan)
+        self.items = pd.concat(self.item_parts, ignore_index=True)
+        self.cache = FitCache(self.grid.vec_options)
+        self.item_rows = self.cache.register(self.items["text"].tolist())
+        self.item_labels = encode_labels(self.items["sentiment"])
+        self.cache.freeze()
+        validation = {}
+        for size, group in self.folds.groupby("data_size", sort=False):
+            per_class = group["genuine_per_class"].iloc[0]
+            fit_ids = group.loc[group["fold"] == FIT, "review_id"].astype(str)
+            val_ids = group.loc[group["fold"] == VALIDATION, "review_id"].astype(str)
+            fit = np.sort(self.genuine_index.loc[fit_ids].to_numpy())
+            validation[size] = np.sort(self.genuine_index.loc[val_ids].to_numpy())
+            pool = np.sort(np.concatenate([fit, validation[size]]))
+            self.cache.add_eval(f"validation:{size}", rows=self.item_rows[validation[size]])
+            self.progress(f"training sets of data size {size}: fit {len(fit)}, validation {len(validation[size])}")
+            context = {"data_size": size, "genuine_per_class": None if pd.isna(per_class) else int(per_class)}
+            synthetic_pool = pools.get(size)
+            if synthetic_pool is None or synthetic_pool.empty:
+                self.warnings.append(
+                    f"{size} data: no synthetic reviews from generators of this data size; synthetic candidates skipped"
+                )
+            teachers = self.teachers(size, fit, validation[size], pool, synthetic_pool)
+            for phase, genuine in (("select", fit), ("refit", pool)):
+                self.sets_for(phase, genuine, synthetic_pool, teachers, context)
+        configs = pd.DataFrame(self.configs)
+        for column in CONFIG_COLUMNS:
+            if column not in configs:
+                configs[column] = None
+        configs["genuine_per_class"] = configs["genuine_per_class"].astype("Int64")
+        return TrainingSets(self.items, configs[CONFIG_COLUMNS], self.members, validation, self.warnings)
+
+    def synthetic_pools(self) -> dict[str, pd.DataFrame]:
+        """Each data size's synthetic reviews, duplicates across partitions removed (first synthetic_id kept)."""
+        if self.synthetic is None or self.synthetic.empty:
+            return {}
+        pools = {}
+        for size, group in self.synthetic.sort_values("synthetic_id").groupby("data_size", sort=False):
+            group = group[~group["text"].map(text_key).duplicated()]
+            pools[size] = group.assign(_item=self.add_items(group, "synthetic", "synthetic_id")).reset_index(drop=True)
+        return pools
+
+    def teachers(self, size, fit, validation, pool, synthetic_pool) -> dict:
+        """Per (phase, classifier): P(intended label) of every synthetic review of this size, by the
+        tuned classifier chosen on the validation fold and fit on the phase's genuine rows."""
+        if synthetic_pool is None or synthetic_pool.empty or not self.config.filter_thresholds:
+            return {}
+        val_labels = self.item_labels[validation]
+        self.cache.add_eval(f"synthetic:{size}", rows=self.item_rows[synthetic_pool["_item"].to_numpy()])
+        intended_positive = synthetic_pool["sentiment"].to_numpy() == LABELS[1]
+        teachers = {}
+        for clf in self.config.classifiers:
+            gridpoint, _, _ = select(
+                self.cache, self.item_rows[fit], self.item_labels[fit], self.grid.gridpoints(clf, True),
+                f"validation:{size}", val_labels,
+            )
+            for phase, genuine in (("select", fit), ("refit", pool)):
+                p_positive = self.cache.predict(
+                    self.item_rows[genuine], self.item_labels[genuine], [gridpoint], [f"synthetic:{size}"], proba=True
+                )[gridpoint][f"synthetic:{size}"]
+                teachers[(phase, clf)] = (
+                    np.where(intended_positive, p_positive, 1 - p_positive),
+                    self.grid.hyperparameters(gridpoint),
+                )
+        return teachers
+
+    def sets_for(self, phase, genuine, synthetic_pool, teachers, context) -> None:
+        c = self.config
+        base = {**context, "phase": phase, "n_genuine": len(genuine), "n_synthetic": 0, "requested_synthetic": 0,
+                "capped": False, "ratio": 0.0, "draw": 0}
+        genuine_ids = self.items["item_id"].to_numpy()[genuine]
+        for kind in TRAINING_DATA.values():
+            options = kind.options(c)
+            if kind.pool is None:
+                for option in options:
+                    for draw in range(c.draws if kind.random else 1):
+                        members = self.baseline_members(kind.name, option, genuine, genuine_ids, draw)
+                        self.add_set(members, {**base, "draw": draw, "training_data": kind.name, "option": option_key(option)})
+                continue
+            pool = synthetic_pool if kind.pool == "synthetic" else getattr(self, "reference_pool", None)
+            if pool is None or pool.empty or not [r for r in c.ratios if float(r) > 0]:
+                continue
+            for clf in c.classifiers if kind.teacher else [None]:
+                if kind.teacher and (phase, clf) not in teachers:
+                    continue
+                for option in options:
+                    chosen, teacher = pool, None
+                    if kind.teacher:
+                        p_intended, teacher = teachers[(phase, clf)]
+                        chosen = pool[p_intended >= option["filter_threshold"]]
+                    selections = temperature_selections(pool) if kind.pool == "synthetic" else ["all"]
+                    for draw in range(c.draws):
+                        self.sampled_sets(kind.name, option, clf, teacher, chosen, selections, genuine, draw, base)
+
+    def baseline_members(self, kind, option, genuine, genuine_ids, draw) -> np.ndarray:
+        if kind == "genuine":
+            return genuine
+        if kind == "duplicates":
+            return np.tile(genuine, option["duplicate_k"])
+        copies = self.perturbed[(option["perturb_share"], draw)]  # review_id -> item index
+        return np.concatenate([genuine, copies[copies.index.isin(genuine_ids)].to_numpy()])
+
+    def sampled_sets(self, kind, option, clf, teacher, pool, selections, genuine, draw, base) -> None:
+        genuine_frame = pd.DataFrame({"review_id": np.arange(len(genuine)), "sentiment": self.items["sentiment"].to_numpy()[genuine], "text": ""})
+        ratios = [float(r) for r in self.config.ratios if float(r) > 0]
+        table = build_training_set(genuine_frame, pool if len(pool) else None, ratios, self.config.seed, draw, selections=selections)
+        item_of = pd.Series(pool["_item"].to_numpy(), index=pool["synthetic_id"].astype(str).to_numpy()) if len(pool) else None
+        for (ratio, selection), group in table.groupby(["ratio", "temperature_selection"], sort=False, dropna=False):
+            synthetic = group[group["source"] == "synthetic"]
+            if synthetic.empty:
+                continue  # e.g. a filter threshold that leaves no synthetic review of this selection
+            members = np.concatenate([genuine, item_of.loc[synthetic["synthetic_id"]].to_numpy()])
+            self.add_set(
+                members,
+                {
+                    **base, "draw": draw, "training_data": kind, "option": option_key(option), "classifier": clf,
+                    "ratio": float(ratio), "temperature_selection": selection, "n_synthetic": len(synthetic),
+                    "requested_synthetic": int(group["requested_synthetic"].iloc[0]),
+                    "capped": bool(group["capped"].iloc[0]), "teacher_hyperparameters": teacher,
+                },
+            )
+
+
+def build_training_sets(
+    training: pd.DataFrame,
+    folds: pd.DataFrame,
+    synthetic: pd.DataFrame | None,
+    reference: pd.DataFrame | None = None,
+    config: EvaluationConfig = EvaluationConfig(),
+    progress: Callable[[str], None] | None = None,
+) -> TrainingSets:
+    """Every training set of every data size and phase (see the module docstring).
+
+    `synthetic` needs `synthetic_id`, `sentiment`, `temperature`, `text` and `data_size`
+    (the data size of the generator that wrote it, from the generator registry);
+    `reference` needs `synthetic_id`, `sentiment`, `text`.
+    """
+    return _Builder(training, folds, synthetic, reference, config, progress or (lambda message: None)).build()

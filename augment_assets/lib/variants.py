@@ -1,0 +1,94 @@
+"""What the evaluation compares, declared once: its settings, the kinds of training data, the variants.
+
+A *variant* is a row family of `classifier_metrics`: a kind of training data plus a
+hyperparameter grid (the library defaults, or the tuned grid). A *kind of training
+data* says how its training sets are built from a data size's genuine rows:
+
+| kind | sets | options searched on validation | repeated over draws |
+| --- | --- | --- | --- |
+| `genuine` | the genuine rows | - | no |
+| `duplicates` | the genuine rows k times (for Multinomial NB nearly alpha / k) | k | no |
+| `perturbed` | genuine + EDA-style copies (`augment.perturb`) | share | yes |
+| `synthetic` | genuine + synthetic reviews of this data size's generators at each ratio and temperature selection | - | yes |
+| `synthetic_filtered` | the same, keeping reviews a teacher (the tuned classifier fit on the genuine rows) gives their intended label with probability >= threshold (LAMBADA) | threshold | yes |
+| `reference` | genuine + the reference generator's reviews at each ratio | - | yes |
+
+Ties on validation accuracy keep the earlier entry: library defaults before tuned
+values, smaller k / share / ratio / threshold first, baselines in the order below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .classify import DEFAULT_LR_CS, DEFAULT_NB_ALPHAS, DEFAULT_VECTORIZER_GRID
+
+
+@dataclass
+class EvaluationConfig:
+    ratios: tuple[float, ...] = (0, 1, 2, 5, 10, 25)  # synthetic reviews per genuine review
+    draws: int = 5  # repeats of every random training set (synthetic sampling, perturbation)
+    bootstrap: int = 1000
+    seed: int = 0
+    classifiers: tuple[str, ...] = ("nb", "lr")
+    nb_alphas: tuple[float, ...] = DEFAULT_NB_ALPHAS
+    lr_cs: tuple[float, ...] = DEFAULT_LR_CS
+    vectorizer_grid: tuple[dict, ...] = DEFAULT_VECTORIZER_GRID
+    duplicate_ks: tuple[int, ...] = (2, 3, 5)
+    perturbation_shares: tuple[float, ...] = (0.1, 0.2)
+    perturbation_copies: int = 1
+    filter_thresholds: tuple[float, ...] = (0.5, 0.7, 0.9)
+    # The headline is about *our* generators: the reference is reported (and gets its own
+    # paired gain in `headline`) but is not a candidate for `selected` unless this is set.
+    select_reference: bool = False
+    confidence: float = 0.95
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    name: str
+    options: Callable[[EvaluationConfig], list[dict]]
+    random: bool  # one set per draw
+    pool: str | None = None  # "synthetic" or "reference": the pool sampled at each ratio
+    teacher: bool = False  # the pool is filtered by a per-classifier teacher
+
+
+TRAINING_DATA = {
+    kind.name: kind
+    for kind in (
+        TrainingData("genuine", lambda c: [{}], random=False),
+        TrainingData("duplicates", lambda c: [{"duplicate_k": int(k)} for k in c.duplicate_ks], random=False),
+        TrainingData("perturbed", lambda c: [{"perturb_share": float(s)} for s in c.perturbation_shares], random=True),
+        TrainingData("synthetic", lambda c: [{}], random=True, pool="synthetic"),
+        TrainingData(
+            "synthetic_filtered",
+            lambda c: [{"filter_threshold": float(t)} for t in c.filter_thresholds],
+            random=True,
+            pool="synthetic",
+            teacher=True,
+        ),
+        TrainingData("reference", lambda c: [{}], random=True, pool="reference"),
+    )
+}
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    role: str  # "baseline", "candidate" or "reference"
+    data: str  # a TRAINING_DATA key
+    tuned: bool  # search the hyperparameter grid (else the library defaults only)
+
+
+VARIANTS = (
+    Variant("genuine", "baseline", "genuine", tuned=False),
+    Variant("genuine_tuned", "baseline", "genuine", tuned=True),
+    Variant("genuine+duplicates", "baseline", "duplicates", tuned=True),
+    Variant("genuine+perturbed", "baseline", "perturbed", tuned=True),
+    Variant("genuine+synthetic", "candidate", "synthetic", tuned=True),
+    Variant("genuine+synthetic_filtered", "candidate", "synthetic_filtered", tuned=True),
+    Variant("genuine+reference", "reference", "reference", tuned=True),
+)
+BASELINES = tuple(v.name for v in VARIANTS if v.role == "baseline")
+CANDIDATES = tuple(v.name for v in VARIANTS if v.role != "baseline")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from augment_assets.defs.evaluate.assets import classifier_metrics, evaluation_resource, training_set
+from augment_assets.defs.evaluate.assets import classifier_metrics, evaluation_resource, reference_synthetic, training_set
 from augment_assets.defs.generate.assets import prompt_table, sentiment_generator, synthetic_reviews
 from augment_assets.defs.generate.resources import language_model_resource
 from augment_assets.defs.ingest.assets import gold_holdout, pizza_reviews, review_source, review_split
@@ -23,6 +23,7 @@ assets = [
     prompt_table,
     sentiment_generator,
     synthetic_reviews,
+    reference_synthetic,
     training_set,
     classifier_metrics,
 ]

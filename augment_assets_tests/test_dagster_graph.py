@@ -75,18 +75,23 @@ def test_definitions_describe_the_designed_graph(project):
         "gold_holdout": "ingest",
         "training_reviews": "ingest",
         "holdout_reviews": "ingest",
+        "review_folds": "ingest",
         "prompt_table": "generate",
         "sentiment_generator": "generate",
         "synthetic_reviews": "generate",
+        "reference_synthetic": "evaluate",
         "training_set": "evaluate",
         "classifier_metrics": "evaluate",
     }
     synthetic = graph.get(dg.AssetKey("synthetic_reviews"))
+    generators = [f"{s}_{size}" for size in ("all", "50") for s in ("negative", "positive")]
     assert sorted(synthetic.partitions_def.get_partition_keys()) == sorted(
-        f"{s}|{t}" for s in ("negative", "positive") for t in ("0.7", "0.9", "1.1")
+        f"{g}|{t}" for g in generators for t in ("0.7", "0.9", "1.1")
     )
-    # The synthetic partitions depend on their own sentiment's generator only.
-    assert {k.to_user_string() for k in synthetic.parent_keys} == {"sentiment_generator", "prompt_table"}
+    # The synthetic partitions depend on their own generator (and the folds its judge reads) only.
+    assert {k.to_user_string() for k in synthetic.parent_keys} == {
+        "sentiment_generator", "prompt_table", "training_reviews", "review_folds"
+    }
     # The holdout flows only into the metrics (and the checks).
     holdout_children = {k.to_user_string() for k in graph.get(dg.AssetKey("holdout_reviews")).child_keys}
     assert holdout_children == {"classifier_metrics"}
@@ -169,63 +174,111 @@ def test_bad_input_names_the_problem_and_keeps_the_published_tables(project, mon
     pd.testing.assert_frame_equal(store.read_table("pizza_reviews"), before)
 
 
+GENERATORS = ("negative_all", "positive_all", "negative_50", "positive_50")
+TINY_FINETUNE = {"ops": {"sentiment_generator": {"config": {"epochs": 1, "max_length": 64}}}}
+TINY_GENERATION = {"ops": {"synthetic_reviews": {"config": {"n": 12, "max_new_tokens": 24, "batch_size": 6}}}}
+TINY_EVALUATION = {
+    "ops": {"training_set": {"config": {"ratios": [0, 1], "draws": 1}}, "classifier_metrics": {"config": {"bootstrap": 200}}}
+}
+
+
+def run_generators_and_synthetic(temperature: str = "0.9") -> None:
+    for key in GENERATORS:
+        result = run(dg.AssetSelection.assets("prompt_table", "sentiment_generator"), key, TINY_FINETUNE)
+        assert result.success, step_errors(result)
+    for key in GENERATORS:
+        result = run(dg.AssetSelection.assets("synthetic_reviews"), f"{key}|{temperature}", TINY_GENERATION)
+        assert result.success, step_errors(result)
+
+
 def test_one_partition_of_every_asset_through_dagster(project, monkeypatch, tiny_model_dir):
-    """ingest -> prompt_table/sentiment_generator[each sentiment] -> synthetic_reviews[one per sentiment]
-    -> training_set -> classifier_metrics, with a tiny model so the whole graph runs in about a minute."""
+    """ingest -> prompt_table/sentiment_generator[every generator] -> synthetic_reviews[one temperature each]
+    -> reference_synthetic, training_set -> classifier_metrics, with a tiny model so the whole graph runs in about a minute."""
+    from augment_assets.defs.evaluate.assets import read_training_sets
+    from augment_assets.defs.leakage.checks import generator_fold_violations
+
     monkeypatch.setenv("BASE_MODEL", str(tiny_model_dir))
-    monkeypatch.setenv("LOW_DATA_PER_CLASS", "0")
     assert run(dg.AssetSelection.groups("ingest")).success
-    finetune = {"ops": {"sentiment_generator": {"config": {"epochs": 1, "max_length": 64}}}}
-    for sentiment in ("negative", "positive"):
-        result = run(dg.AssetSelection.assets("prompt_table", "sentiment_generator"), sentiment, finetune)
-        assert result.success, step_errors(result)
-    generation = {"ops": {"synthetic_reviews": {"config": {"n": 12, "max_new_tokens": 24, "batch_size": 6}}}}
-    for sentiment in ("negative", "positive"):
-        result = run(dg.AssetSelection.assets("synthetic_reviews"), f"{sentiment}|0.9", generation)
-        assert result.success, step_errors(result)
-    evaluation = {"ops": {name: {"config": {"ratios": [0, 1], "draws": 1, "bootstrap": 200}} for name in ("training_set", "classifier_metrics")}}
-    result = run(dg.AssetSelection.groups("evaluate"), None, evaluation)
+    run_generators_and_synthetic()
+    result = run(dg.AssetSelection.groups("evaluate"), None, TINY_EVALUATION)
     assert result.success, step_errors(result)
 
     store = Warehouse(project / "warehouse.duckdb")
     generators = store.read_table("sentiment_generator")
-    assert sorted(generators["sentiment"]) == ["negative", "positive"]
+    assert sorted(generators["generator"]) == sorted(GENERATORS)
     assert all(Path(p, "config.json").exists() for p in generators["path"])
-    # The fine-tuning corpus is the fit part of the training pool: never a holdout review.
-    corpus = store.read_table("fine_tuning_corpus")
-    assert set(corpus["review_id"]) <= set(store.read_table("training_reviews")["review_id"])
+    assert generators.set_index("generator")["n_train"].to_dict() == {
+        "negative_all": 104, "positive_all": 104, "negative_50": 40, "positive_50": 40
+    }
+    # Every generator's corpus lies in the fit fold of its own size and meets no validation
+    # review of its own or a larger size.
+    corpus, folds = store.read_table("fine_tuning_corpus"), store.read_table("review_folds")
+    assert generator_fold_violations(corpus, generators, folds).empty
+    for row in generators.itertuples():
+        mine = set(corpus.loc[corpus["generator"] == row.generator, "review_id"])
+        fit = set(folds.loc[(folds["data_size"] == row.data_size) & (folds["fold"] == "fit"), "review_id"])
+        assert mine and mine <= fit
+        larger = ["all"] if row.data_size == "50" else []
+        validation = set(folds.loc[folds["data_size"].isin([row.data_size, *larger]) & (folds["fold"] == "validation"), "review_id"])
+        assert mine.isdisjoint(validation)
     synthetic = store.read_table("synthetic_reviews")
     assert set(synthetic.columns) >= {"synthetic_id", "sentiment", "temperature", "prompt", "text", "generator_version", "seed", "created_at"}
-    assert set(zip(synthetic["sentiment"], synthetic["temperature"])) <= {("negative", 0.9), ("positive", 0.9)}
+    assert set(zip(synthetic["generator"], synthetic["temperature"])) <= {(g, 0.9) for g in GENERATORS}
     assert synthetic["synthetic_id"].is_unique
     metrics = store.read_table("classifier_metrics")
+    assert set(metrics["data_size"]) == {"all", "50"}
     for (classifier, eval_set, data_size), group in metrics.groupby(["classifier", "eval_set", "data_size"]):
         assert group["baseline_selected"].sum() == 1, (classifier, eval_set, data_size)
-    assert {"genuine", "genuine_tuned", "genuine+duplicates", "genuine+perturbed"} <= set(metrics["variant"])
+        assert group["selected"].sum() == 1, (classifier, eval_set, data_size)  # no low-data candidate skipped
+    assert {"genuine", "genuine_tuned", "genuine+duplicates", "genuine+perturbed", "genuine+synthetic"} <= set(metrics["variant"])
+    # training_set is the truth: every synthetic member of a size's sets comes from that size's generators,
+    # and the metrics' synthetic counts are the stored sets' counts.
+    sets = read_training_sets(store)
+    members = store.read_table("training_set").merge(store.read_table("training_set_configs"), on="training_set_id")
+    synthetic_members = members[members["source"] == "synthetic"].merge(
+        synthetic[["synthetic_id", "generator"]], left_on="item_id", right_on="synthetic_id"
+    )
+    assert len(synthetic_members) and (synthetic_members["generator"].str.split("_").str[1] == synthetic_members["data_size"]).all()
+    refit = sets.configs[(sets.configs["phase"] == "refit") & (sets.configs["training_data"] == "synthetic")]
+    chosen = metrics[metrics["selected"] & (metrics["variant"] == "genuine+synthetic")]
+    for row in chosen.itertuples():
+        stored = refit[(refit["data_size"] == row.data_size) & (refit["ratio"] == row.synthetic_per_genuine)
+                       & (refit["temperature_selection"] == row.temperature_selection)]
+        assert row.n_synthetic == int(stored["n_synthetic"].iloc[0]), row
     # A synthetic review that copies 20 words of a holdout review fails the span check.
     checks = checks_by_name(run(dg.AssetSelection.checks_for_assets(dg.AssetKey("synthetic_reviews"))))
     assert checks["synthetic_reviews:no_copied_holdout_spans"] is True, checks
     _plant(
         store,
         "INSERT INTO synthetic_reviews BY NAME SELECT 'planted' AS synthetic_id, sentiment, 0.9 AS temperature, "
-        "'' AS prompt, array_to_string(list_slice(string_split(text, ' '), 1, 20), ' ') || ' and more words of my own' AS text "
+        "'negative_all' AS generator, '' AS prompt, "
+        "array_to_string(list_slice(string_split(text, ' '), 1, 20), ' ') || ' and more words of my own' AS text "
         "FROM holdout_reviews WHERE length(text) > 300 LIMIT 1",
     )
     checks = checks_by_name(run(dg.AssetSelection.checks_for_assets(dg.AssetKey("synthetic_reviews"))))
     assert checks["synthetic_reviews:no_copied_holdout_spans"] is False, checks
     # A second run with unchanged inputs reuses the saved generator instead of retraining.
-    result = run(dg.AssetSelection.assets("sentiment_generator"), "negative", finetune)
+    result = run(dg.AssetSelection.assets("sentiment_generator"), "negative_50", TINY_FINETUNE)
     event = result.get_asset_materialization_events()[0]
     assert event.materialization.metadata["reused_saved_model"].value is True
+    # A generator corpus planted with a validation review of a larger size fails the fold check.
+    _plant(
+        store,
+        "INSERT INTO fine_tuning_corpus SELECT f.review_id, f.sentiment, t.text, 'negative_50', g.generator_version "
+        "FROM review_folds f JOIN training_reviews t USING (review_id), sentiment_generator g "
+        "WHERE f.data_size = 'all' AND f.fold = 'validation' AND g.generator = 'negative_50' LIMIT 1",
+    )
+    checks = checks_by_name(run(dg.AssetSelection.checks_for_assets(dg.AssetKey("sentiment_generator"))))
+    assert checks["sentiment_generator:corpus_inside_own_fit_fold"] is False, checks
 
 
 def test_a_holdout_review_given_as_a_prompt_fails_the_prompt_checks(project):
     assert run(dg.AssetSelection.groups("ingest")).success
     store = Warehouse(project / "warehouse.duckdb")
-    clean = run(dg.AssetSelection.assets("prompt_table"), "negative")
+    clean = run(dg.AssetSelection.assets("prompt_table"), "negative_all")
     assert clean.success and all(checks_by_name(clean).values()), checks_by_name(clean)
     holdout_text = store.read("SELECT text FROM holdout_reviews WHERE sentiment = 'negative' LIMIT 1")["text"][0]
     planted = {"ops": {"prompt_table": {"config": {"extra_prompts": [holdout_text]}}}}
-    result = run(dg.AssetSelection.assets("prompt_table"), "negative", planted)
+    result = run(dg.AssetSelection.assets("prompt_table"), "negative_all", planted)
     checks = checks_by_name(result)
     assert checks == {"prompt_table:no_holdout_text": False, "prompt_table:no_holdout_only_ngrams": False}, checks

@@ -1,6 +1,7 @@
-"""Evaluate: `training_set` (genuine + synthetic at each ratio) and `classifier_metrics` (the honest headline).
+"""Evaluate: `reference_synthetic`, `training_set` (every set a classifier is fit on) and `classifier_metrics`.
 
-Thin wiring over augment_assets.lib.evaluation; every choice is made there on validation data.
+Thin wiring over augment_assets.lib.{reference,training_sets,evaluation}; every choice is
+made there, on validation folds.
 """
 
 
@@ -13,9 +14,14 @@ from pydantic import Field
 from augment_assets.defs.metadata import images_markdown, png_markdown, preview
 from augment_assets.defs.resources import ExperimentResource, WarehouseResource, env_or
 from augment_assets.lib.errors import InputError
-from augment_assets.lib.evaluation import EvaluationConfig, build_training_set, evaluate
+from augment_assets.lib.evaluation import evaluate
 from augment_assets.lib.plots import accuracy_curve_png, confusion_png
-from augment_assets.lib.reference import read_reference_synthetic
+from augment_assets.lib.reference import empty_reference, read_reference_synthetic
+from augment_assets.lib.training_sets import TrainingSets, build_training_sets
+from augment_assets.lib.variants import EvaluationConfig
+from augment_assets.lib.warehouse import Warehouse
+
+REFERENCE_CHECKS = ("no_holdout_text", "no_holdout_near_duplicate", "no_copied_holdout_spans")
 
 
 class EvaluationResource(dg.ConfigurableResource):
@@ -28,81 +34,188 @@ def evaluation_resource() -> EvaluationResource:
     return EvaluationResource(reference_synthetic_csv=env_or("REFERENCE_SYNTHETIC_CSV"))
 
 
-class EvaluationSettings(dg.Config):
-    ratios: list[float] = Field(
-        default_factory=lambda: list(EvaluationConfig().ratios),
-        description="Synthetic reviews per genuine review to try (capped by what exists).",
-    )
-    draws: int = Field(default=EvaluationConfig().draws, ge=1, description="Repeats of every random variant.")
-    bootstrap: int = Field(default=EvaluationConfig().bootstrap, ge=100)
-
-    def evaluation_config(self, experiment: ExperimentResource) -> EvaluationConfig:
-        return dataclasses.replace(
-            EvaluationConfig(),
-            ratios=tuple(self.ratios),
-            draws=self.draws,
-            bootstrap=self.bootstrap,
-            seed=experiment.seed,
-            validation_share=experiment.validation_share,
-            low_data_per_class=experiment.low_data_per_class,
-        )
-
-
-def _synthetic(store) -> pd.DataFrame:
-    if not store.has_table("synthetic_reviews"):
-        return pd.DataFrame(columns=["synthetic_id", "sentiment", "temperature", "prompt", "text"])
-    return store.read_table("synthetic_reviews")
-
-
 @dg.asset(
-    deps=["training_reviews", "synthetic_reviews"],
     group_name="evaluate",
-    kinds={"duckdb"},
+    kinds={"csv", "duckdb"},
     pool="warehouse",
-    description="Genuine training reviews plus synthetic reviews at each ratio and temperature selection, with provenance.",
+    description=(
+        "Another generator's synthetic reviews (REFERENCE_SYNTHETIC_CSV; empty when unset), under the same blocking "
+        "leakage checks as synthetic_reviews. training_set scores it only when every one of its checks passed."
+    ),
 )
-def training_set(
-    context: dg.AssetExecutionContext,
-    config: EvaluationSettings,
-    experiment: ExperimentResource,
-    warehouse: WarehouseResource,
+def reference_synthetic(
+    context: dg.AssetExecutionContext, evaluation: EvaluationResource, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
-    store = warehouse.get()
-    table = build_training_set(
-        store.read_table("training_reviews"), _synthetic(store), tuple(config.ratios), seed=experiment.seed
-    )
-    store.write_table("training_set", table)
-    sizes = (
-        table.groupby(["temperature_selection", "ratio"], dropna=False)
-        .agg(rows=("text", "size"), synthetic=("source", lambda s: int((s == "synthetic").sum())))
-        .reset_index()
-    )
-    capped = table.loc[table["capped"].astype(bool), ["temperature_selection", "ratio"]].drop_duplicates()
+    path = evaluation.reference_synthetic_csv
+    # Read and checked before anything is written: a bad file leaves the published table as it was.
+    reference = read_reference_synthetic(path) if path else empty_reference()
+    warehouse.get().write_table("reference_synthetic", reference)
+    counts = reference["sentiment"].value_counts()
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": len(table),
-            "configurations": dg.MetadataValue.md(sizes.to_markdown(index=False)),
-            "capped_configurations": len(capped),
-            "preview": preview(table),
+            "configured": bool(path),
+            "source_path": str(path or ""),
+            "dagster/row_count": len(reference),
+            **{f"rows_{s}": int(counts.get(s, 0)) for s in ("negative", "positive")},
+            "preview": preview(reference),
         }
     )
 
 
+def reference_check_failures(instance: dg.DagsterInstance) -> list[str]:
+    """Why the reference must not be scored: each of its blocking checks that failed, or has not run,
+    on its latest materialization. Empty when all passed."""
+    asset = dg.AssetKey("reference_synthetic")
+    materialization = instance.get_latest_materialization_event(asset)
+    keys = [dg.AssetCheckKey(asset, name) for name in REFERENCE_CHECKS]
+    records = instance.event_log_storage.get_latest_asset_check_execution_by_key(keys)
+    failures = []
+    for key in keys:
+        record = records.get(key)
+        if record is None or (materialization and record.create_timestamp < materialization.timestamp):
+            failures.append(f"{key.name}: not run on the latest reference_synthetic")
+        elif record.status.value != "SUCCEEDED":
+            evaluation = record.event.dagster_event.event_specific_data if record.event and record.event.dagster_event else None
+            failures.append(f"{key.name}: {getattr(evaluation, 'description', None) or record.status.value}")
+    return failures
+
+
+class TrainingSetSettings(dg.Config):
+    ratios: list[float] = Field(
+        default_factory=lambda: list(EvaluationConfig().ratios),
+        description="Synthetic reviews per genuine review to try (capped by what exists).",
+    )
+    draws: int = Field(default=EvaluationConfig().draws, ge=1, description="Repeats of every random training set.")
+
+    def evaluation_config(self, experiment: ExperimentResource) -> EvaluationConfig:
+        return dataclasses.replace(EvaluationConfig(), ratios=tuple(self.ratios), draws=self.draws, seed=experiment.seed)
+
+
+def synthetic_with_data_size(store: Warehouse) -> pd.DataFrame:
+    """Synthetic reviews of the current generators, each with its generator's data size (from the
+    registry, joined on generator_version: rows of a replaced generator drop out)."""
+    if not (store.has_table("synthetic_reviews") and store.has_table("sentiment_generator")):
+        return pd.DataFrame(columns=["synthetic_id", "sentiment", "temperature", "text", "data_size"])
+    return store.read(
+        "SELECT s.synthetic_id, s.sentiment, s.temperature, s.text, g.data_size "
+        "FROM synthetic_reviews s JOIN sentiment_generator g USING (generator_version)"
+    )
+
+
 @dg.asset(
-    deps=["training_reviews", "holdout_reviews", "gold_holdout", "synthetic_reviews", "training_set"],
+    deps=["training_reviews", "review_folds", "synthetic_reviews", "sentiment_generator", "reference_synthetic"],
+    group_name="evaluate",
+    kinds={"duckdb"},
+    pool="warehouse",
+    description=(
+        "Every training set a classifier is fit on, by id: per data size, kind of training data, option, ratio, "
+        "temperature selection, draw and phase (select: built on the fit fold; refit: on the whole pool). "
+        "training_set_configs has one row per set; classifier_metrics fits on exactly these."
+    ),
+)
+def training_set(
+    context: dg.AssetExecutionContext,
+    config: TrainingSetSettings,
+    experiment: ExperimentResource,
+    warehouse: WarehouseResource,
+) -> dg.MaterializeResult:
+    store = warehouse.get()
+    training, folds = store.read_table("training_reviews"), store.read_table("review_folds")
+    reference = store.read_table("reference_synthetic") if store.has_table("reference_synthetic") else empty_reference()
+    reference_excluded = []
+    if len(reference):
+        reference_excluded = reference_check_failures(context.instance)
+        if reference_excluded:
+            context.log.warning(
+                "reference_synthetic is not scored: its leakage checks did not pass ("
+                + "; ".join(reference_excluded)
+                + "). A reference whose generator saw holdout reviews would be scored as if it were clean."
+            )
+            reference = None
+    synthetic = synthetic_with_data_size(store)
+    sets = build_training_sets(
+        training, folds, synthetic, reference, config.evaluation_config(experiment), progress=context.log.info
+    )
+    members = sets.member_table()
+    perturbed = sets.items[sets.items["source"] == "perturbed"][["item_id", "sentiment", "text"]]
+    store.write_tables(
+        {"training_set": members, "training_set_configs": sets.configs, "perturbed_reviews": perturbed}
+    )
+    for warning in sets.warnings:
+        context.log.warning(warning)
+    summary = (
+        sets.configs.groupby(["data_size", "phase", "training_data"], sort=False)
+        .agg(sets=("training_set_id", "size"), rows=("n_rows", "sum"), max_synthetic=("n_synthetic", "max"))
+        .reset_index()
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": len(members),
+            "training_sets": len(sets.configs),
+            "sets_by_kind": dg.MetadataValue.md(summary.to_markdown(index=False)),
+            "capped_sets": int(sets.configs["capped"].astype(bool).sum()),
+            "reference_scored": reference is not None and len(reference) > 0,
+            "reference_excluded_because": dg.MetadataValue.md("\n".join(f"- {r}" for r in reference_excluded) or "n/a"),
+            "warnings": dg.MetadataValue.md("\n".join(f"- {w}" for w in sets.warnings) or "none"),
+        }
+    )
+
+
+ITEM_SOURCES = {  # source -> (table, id column) holding the text of that kind of training-set item
+    "genuine": ("training_reviews", "review_id"),
+    "perturbed": ("perturbed_reviews", "item_id"),
+    "synthetic": ("synthetic_reviews", "synthetic_id"),
+    "reference": ("reference_synthetic", "synthetic_id"),
+}
+
+
+def training_set_items(store: Warehouse) -> pd.DataFrame:
+    """The text of every item the stored training sets name, by (source, item_id)."""
+    texts = " UNION ALL ".join(
+        f"SELECT '{source}' AS source, {column} AS item_id, sentiment, text FROM {table}"
+        for source, (table, column) in ITEM_SOURCES.items()
+        if store.has_table(table)
+    )
+    return store.read(
+        f"WITH items AS (SELECT DISTINCT source, item_id FROM training_set) "
+        f"SELECT i.source, i.item_id, t.sentiment, t.text FROM items i JOIN ({texts}) t USING (source, item_id)"
+    )
+
+
+def read_training_sets(store: Warehouse) -> TrainingSets:
+    if not store.has_table("training_set"):
+        raise InputError("No training sets: materialize training_set first.")
+    return TrainingSets.from_tables(
+        store.read_table("training_set"),
+        store.read_table("training_set_configs"),
+        training_set_items(store),
+        store.read_table("review_folds"),
+    )
+
+
+class MetricsSettings(dg.Config):
+    bootstrap: int = Field(default=EvaluationConfig().bootstrap, ge=100, description="Bootstrap resamples of the holdout.")
+
+
+def _rounded(value: float) -> float:
+    return round(float(value), 4)
+
+
+@dg.asset(
+    deps=["training_set", "review_folds", "holdout_reviews", "gold_holdout"],
     group_name="evaluate",
     kinds={"duckdb", "scikitlearn"},
     pool="warehouse",
     description=(
-        "TF-IDF + Naive Bayes and logistic regression: tuned baselines vs synthetic candidates, chosen on "
-        "validation data, scored on the holdout(s) with bootstrap intervals and a paired headline gain."
+        "TF-IDF + Naive Bayes and logistic regression fit on the stored training sets: tuned baselines vs synthetic "
+        "candidates per data size, chosen on the validation fold, scored on the holdout(s) with bootstrap intervals "
+        "and a paired headline gain."
     ),
 )
 def classifier_metrics(
     context: dg.AssetExecutionContext,
-    config: EvaluationSettings,
+    config: MetricsSettings,
     experiment: ExperimentResource,
-    evaluation: EvaluationResource,
     warehouse: WarehouseResource,
 ) -> dg.MaterializeResult:
     store = warehouse.get()
@@ -114,20 +227,10 @@ def classifier_metrics(
     for name, frame in holdouts.items():
         if frame.empty:
             raise InputError(f"The {name} set is empty: nothing to score on. Materialize holdout_reviews first.")
-    reference = (
-        read_reference_synthetic(evaluation.reference_synthetic_csv) if evaluation.reference_synthetic_csv else None
-    )
-    generators = store.read_table("sentiment_generator") if store.has_table("sentiment_generator") else pd.DataFrame()
-    caps = generators["train_per_class_cap"].dropna().unique() if "train_per_class_cap" in generators else []
-    result = evaluate(
-        store.read_table("training_reviews"),
-        _synthetic(store),
-        holdouts,
-        reference=reference,
-        config=config.evaluation_config(experiment),
-        generator_train_per_class=int(max(caps)) if len(caps) else None,
-        progress=lambda message: context.log.info(str(message)),
-    )
+    sets = read_training_sets(store)
+    draws = int(sets.configs["draw"].max()) + 1
+    evaluation_config = dataclasses.replace(EvaluationConfig(), draws=draws, bootstrap=config.bootstrap, seed=experiment.seed)
+    result = evaluate(sets, holdouts, evaluation_config, progress=lambda message: context.log.info(str(message)))
     store.write_tables({"classifier_metrics": result.metrics, "classifier_metrics_curve": result.curve})
     for warning in result.warnings:
         context.log.warning(warning)
@@ -149,8 +252,9 @@ def classifier_metrics(
             ],
             rows=len(result.metrics),
         ),
+        "classifier_fits": int(result.extras.get("fits", 0)),
+        "seconds": _rounded(result.seconds),
     }
     for row in selected.itertuples():
-        key = f"gain_{row.eval_set}_{row.data_size}_{row.classifier}"
-        metadata[key] = float(row.gain_vs_baseline)
+        metadata[f"gain_{row.eval_set}_{row.data_size}_{row.classifier}"] = _rounded(row.gain_vs_baseline)
     return dg.MaterializeResult(metadata=metadata)

@@ -1,9 +1,12 @@
-"""Asset checks that guard the holdout: every corpus a generator, prompt or classifier learns from
-is compared against `holdout_reviews` and `gold_holdout`.
+"""Asset checks that guard the holdout: every corpus a generator, prompt, reference or classifier
+learns from is compared against `holdout_reviews` and `gold_holdout`, and every generator's
+corpus against the folds it must stay inside.
 
 Blocking checks stop the downstream steps of the same run (the checked table is already
-written — design.md); the CLI stops the whole graph on a failed blocking check.
-Thin wiring over augment_assets.lib.leakage.
+written: Dagster runs a check after its asset); the CLI stops the whole graph on a failed
+blocking check, except the reference's (training_set then leaves the reference out).
+Every table a check reads is declared (`additional_deps`). Thin wiring over
+augment_assets.lib.leakage.
 """
 
 
@@ -12,8 +15,10 @@ from collections.abc import Callable
 import dagster as dg
 import pandas as pd
 
+from augment_assets.defs.evaluate.assets import training_set_items
 from augment_assets.defs.metadata import preview
 from augment_assets.defs.resources import WarehouseResource
+from augment_assets.lib.folds import FIT, VALIDATION
 from augment_assets.lib.leakage import (
     business_overlap,
     copied_span_leaks,
@@ -26,6 +31,7 @@ from augment_assets.lib.prompts import PROMPT_KINDS
 from augment_assets.lib.warehouse import Warehouse
 
 Loader = Callable[[Warehouse], pd.DataFrame]
+HOLDOUTS = ["holdout_reviews", "gold_holdout"]
 
 
 def holdouts(store: Warehouse) -> pd.DataFrame:
@@ -53,10 +59,14 @@ def _result(findings: pd.DataFrame, what: str, *, blocking_severity=dg.AssetChec
     )
 
 
-def _holdout_comparison_check(asset: str, corpus: Loader, corpus_name: str, name: str, find, what: str, description: str):
+def _holdout_comparison_check(
+    asset: str, corpus: Loader, corpus_name: str, name: str, find, what: str, description: str, reads=()
+):
     """A blocking check comparing every holdout/gold review with one corpus through `find`."""
 
-    @dg.asset_check(asset=asset, name=name, blocking=True, description=description)
+    @dg.asset_check(
+        asset=asset, name=name, blocking=True, description=description, additional_deps=[*HOLDOUTS, *reads]
+    )
     def _check(warehouse: WarehouseResource) -> dg.AssetCheckResult:
         store = warehouse.get()
         return _result(find(holdouts(store), {corpus_name: corpus(store)}), what)
@@ -64,19 +74,21 @@ def _holdout_comparison_check(asset: str, corpus: Loader, corpus_name: str, name
     return _check
 
 
-def exact_leak_check(asset: str, corpus: Loader, corpus_name: str) -> dg.AssetChecksDefinition:
+def exact_leak_check(asset: str, corpus: Loader, corpus_name: str, reads=()) -> dg.AssetChecksDefinition:
     return _holdout_comparison_check(
         asset, corpus, corpus_name, "no_holdout_text", exact_leaks,
         f"holdout reviews found verbatim in {corpus_name}",
         f"No holdout or gold review (normalized text) appears in {corpus_name}.",
+        reads,
     )
 
 
-def near_duplicate_check(asset: str, corpus: Loader, corpus_name: str) -> dg.AssetChecksDefinition:
+def near_duplicate_check(asset: str, corpus: Loader, corpus_name: str, reads=()) -> dg.AssetChecksDefinition:
     return _holdout_comparison_check(
         asset, corpus, corpus_name, "no_holdout_near_duplicate", near_duplicate_leaks,
         f"near-duplicates of holdout reviews in {corpus_name}",
         f"No holdout or gold review is a near-duplicate (Jaccard of word 3-shingles >= 0.3, exact) of a review in {corpus_name}.",
+        reads,
     )
 
 
@@ -84,6 +96,7 @@ def near_duplicate_check(asset: str, corpus: Loader, corpus_name: str) -> dg.Ass
     asset="training_reviews",
     name="no_business_overlap",
     blocking=True,
+    additional_deps=HOLDOUTS,
     description="No business has reviews on both sides of the split (when business ids exist).",
 )
 def no_business_overlap(warehouse: WarehouseResource) -> dg.AssetCheckResult:
@@ -96,6 +109,7 @@ def no_business_overlap(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     asset="prompt_table",
     name="no_holdout_only_ngrams",
     blocking=True,
+    additional_deps=[*HOLDOUTS, "training_reviews"],
     description=(
         "No prompt (prefix or user row) contains a 2-3-word n-gram that occurs in holdout reviews "
         "but never in the training reviews."
@@ -119,46 +133,111 @@ MAX_COPIED_SHARE = 0.01
 LONG_COPY_WORDS = 16
 
 
+def copied_span_check(asset: str, corpus: Loader) -> dg.AssetChecksDefinition:
+    """Blocking: generated reviews must not copy holdout-only 8-word spans (see MAX_COPIED_SHARE)."""
+
+    @dg.asset_check(
+        asset=asset,
+        name="no_copied_holdout_spans",
+        blocking=True,
+        additional_deps=[*HOLDOUTS, "training_reviews"],
+        description=(
+            f"Reviews of {asset} sharing an 8-word span with a holdout review that no training review has: "
+            f"fails above {MAX_COPIED_SHARE:.0%} of them or on any copied run of {LONG_COPY_WORDS}+ words."
+        ),
+    )
+    def _check(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        store = warehouse.get()
+        generated = corpus(store)
+        findings = copied_span_leaks(generated, holdouts(store), _training_texts(store))
+        share = findings["synthetic_id"].nunique() / len(generated) if len(generated) else 0.0
+        longest = int(findings["span_words"].max()) if len(findings) else 0
+        return dg.AssetCheckResult(
+            passed=share <= MAX_COPIED_SHARE and longest < LONG_COPY_WORDS,
+            severity=dg.AssetCheckSeverity.ERROR,
+            description=(
+                f"{findings['synthetic_id'].nunique()} of {len(generated)} reviews ({share:.2%}) share a holdout-only "
+                f"8-word span; longest copied run {longest} words"
+            ),
+            metadata={
+                "findings": len(findings),
+                "copied_share": round(share, 4),
+                "longest_copied_run": longest,
+                "examples": preview(findings, rows=20) if len(findings) else "none",
+            },
+        )
+
+    return _check
+
+
 @dg.asset_check(
-    asset="synthetic_reviews",
-    name="no_copied_holdout_spans",
+    asset="sentiment_generator",
+    name="corpus_inside_own_fit_fold",
     blocking=True,
+    additional_deps=["review_folds"],  # fine_tuning_corpus is written by sentiment_generator itself
     description=(
-        "Synthetic reviews sharing an 8-word span with a holdout review that no training review has: "
-        f"fails above {MAX_COPIED_SHARE:.0%} of synthetic reviews or on any copied run of {LONG_COPY_WORDS}+ words."
+        "Every generator's fine-tuning corpus lies in the fit fold of its own data size and holds no validation "
+        "review of its own or any larger data size (so no candidate is chosen on a review its generator saw)."
     ),
 )
-def no_copied_holdout_spans(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+def corpus_inside_own_fit_fold(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     store = warehouse.get()
-    synthetic = store.read_table("synthetic_reviews")
-    findings = copied_span_leaks(synthetic, holdouts(store), _training_texts(store))
-    share = findings["synthetic_id"].nunique() / len(synthetic) if len(synthetic) else 0.0
-    longest = int(findings["span_words"].max()) if len(findings) else 0
-    return dg.AssetCheckResult(
-        passed=share <= MAX_COPIED_SHARE and longest < LONG_COPY_WORDS,
-        severity=dg.AssetCheckSeverity.ERROR,
-        description=(
-            f"{findings['synthetic_id'].nunique()} synthetic reviews ({share:.2%}) share a holdout-only "
-            f"8-word span; longest copied run {longest} words"
-        ),
-        metadata={
-            "findings": len(findings),
-            "copied_share": share,
-            "longest_copied_run": longest,
-            "examples": preview(findings, rows=20) if len(findings) else "none",
-        },
-    )
+    findings = generator_fold_violations(store.read_table("fine_tuning_corpus"), store.read_table("sentiment_generator"), store.read_table("review_folds"))
+    return _result(findings, "fine-tuning reviews outside their generator's fit fold, or in a validation fold")
+
+
+def generator_fold_violations(corpus: pd.DataFrame, registry: pd.DataFrame, folds: pd.DataFrame) -> pd.DataFrame:
+    """Rows of the fine-tuning corpus outside the fit fold of their generator's data size, or in the
+    validation fold of that size or a larger one: review_id, generator, data_size, problem."""
+    current = corpus.merge(registry[["generator", "generator_version", "data_size"]], on=["generator", "generator_version"])
+    order = {size: i for i, size in enumerate(folds.sort_values("genuine_per_class", na_position="first")["data_size"].unique())}
+    fit = set(zip(folds.loc[folds["fold"] == FIT, "data_size"], folds.loc[folds["fold"] == FIT, "review_id"]))
+    validation = folds[folds["fold"] == VALIDATION]
+    problems = []
+    for row in current.itertuples(index=False):
+        if (row.data_size, row.review_id) not in fit:
+            problems.append((row.review_id, row.generator, row.data_size, f"not in the fit fold of data size {row.data_size}"))
+        seen_in = validation.loc[
+            (validation["review_id"] == row.review_id) & (validation["data_size"].map(order) <= order.get(row.data_size, -1)),
+            "data_size",
+        ]
+        for size in seen_in:
+            problems.append((row.review_id, row.generator, row.data_size, f"in the validation fold of data size {size}"))
+    return pd.DataFrame(problems, columns=["review_id", "generator", "data_size", "problem"])
+
+
+@dg.asset_check(
+    asset="review_folds",
+    name="folds_nest",
+    blocking=True,
+    description="Each data size's pool lies inside the fit fold of the next larger size, and no review is both fit and validation.",
+)
+def folds_nest(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    folds = warehouse.get().read_table("review_folds")
+    sizes = list(folds.sort_values("genuine_per_class", na_position="first")["data_size"].unique())
+    problems = []
+    for larger, smaller in zip(sizes, sizes[1:]):
+        fit = set(folds.loc[(folds["data_size"] == larger) & (folds["fold"] == FIT), "review_id"])
+        outside = set(folds.loc[folds["data_size"] == smaller, "review_id"]) - fit
+        problems += [(r, smaller, f"not in the fit fold of {larger}") for r in sorted(outside)]
+    twice = folds[folds.duplicated(["review_id", "data_size"], keep=False)]
+    problems += [(r, s, "listed twice") for r, s in zip(twice["review_id"], twice["data_size"])]
+    return _result(pd.DataFrame(problems, columns=["review_id", "data_size", "problem"]), "fold rows that break the nesting")
 
 
 @dg.asset_check(
     asset="synthetic_reviews",
     name="memorization",
     blocking=False,
+    additional_deps=["training_reviews"],
     description="Warning only: share of synthetic reviews copying an 8-word span of the training reviews, and distinct-1/2, per partition.",
 )
 def synthetic_memorization(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     store = warehouse.get()
-    table = memorization(store.read_table("synthetic_reviews"), _training_texts(store))
+    synthetic, training = store.read_table("synthetic_reviews"), _training_texts(store)
+    parts = [memorization(group, training).assign(generator=key) for key, group in synthetic.groupby("generator")]
+    table = pd.concat(parts, ignore_index=True) if parts else memorization(synthetic, training).assign(generator=None)
+    table = table[["generator", *[c for c in table.columns if c != "generator"]]]
     worst = float(table["copy_rate"].max()) if len(table) else 0.0
     return dg.AssetCheckResult(
         passed=worst <= 0.5,
@@ -168,17 +247,29 @@ def synthetic_memorization(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     )
 
 
+def _training_set_texts(store: Warehouse) -> pd.DataFrame:
+    return training_set_items(store) if store.has_table("training_set") else pd.DataFrame(columns=["text"])
+
+
+# perturbed_reviews is written by training_set itself
+FROM_TRAINING_SET = ["training_reviews", "synthetic_reviews", "reference_synthetic"]
+
 leakage_checks = [
     exact_leak_check("training_reviews", _table("training_reviews"), "training_reviews"),
     near_duplicate_check("training_reviews", _table("training_reviews"), "training_reviews"),
     no_business_overlap,
+    folds_nest,
     exact_leak_check("prompt_table", _table("prompt_table"), "prompt_table"),
     no_holdout_only_ngrams,
     exact_leak_check("sentiment_generator", _table("fine_tuning_corpus"), "fine_tuning_corpus"),
     near_duplicate_check("sentiment_generator", _table("fine_tuning_corpus"), "fine_tuning_corpus"),
+    corpus_inside_own_fit_fold,
     near_duplicate_check("synthetic_reviews", _table("synthetic_reviews"), "synthetic_reviews"),
-    no_copied_holdout_spans,
+    copied_span_check("synthetic_reviews", _table("synthetic_reviews")),
     synthetic_memorization,
-    exact_leak_check("training_set", _table("training_set"), "training_set"),
-    near_duplicate_check("training_set", _table("training_set"), "training_set"),
+    exact_leak_check("reference_synthetic", _table("reference_synthetic"), "reference_synthetic"),
+    near_duplicate_check("reference_synthetic", _table("reference_synthetic"), "reference_synthetic"),
+    copied_span_check("reference_synthetic", _table("reference_synthetic")),
+    exact_leak_check("training_set", _training_set_texts, "training_set", FROM_TRAINING_SET),
+    near_duplicate_check("training_set", _training_set_texts, "training_set", FROM_TRAINING_SET),
 ]

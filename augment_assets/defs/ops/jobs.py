@@ -6,22 +6,22 @@ import dagster as dg
 ingest_job = dg.define_asset_job(
     "ingest_job",
     selection=dg.AssetSelection.groups("ingest"),
-    description="Read the source, label and dedup, split into training and holdout; leakage checks.",
+    description="Read the source, label and dedup, split into training and holdout, nested folds; leakage checks.",
 )
 generators_job = dg.define_asset_job(
     "generators_job",
     selection=dg.AssetSelection.assets("prompt_table", "sentiment_generator"),
-    description="Prompt table and fine-tuned generator of one sentiment.",
+    description="Prompt table and fine-tuned generator of one generator partition (sentiment x data size).",
 )
 synthetic_job = dg.define_asset_job(
     "synthetic_job",
     selection=dg.AssetSelection.assets("synthetic_reviews"),
-    description="Synthetic reviews of one sentiment at one temperature.",
+    description="Synthetic reviews of one generator (sentiment x data size) at one temperature.",
 )
 evaluate_job = dg.define_asset_job(
     "evaluate_job",
     selection=dg.AssetSelection.groups("evaluate"),
-    description="Merged training set and classifier metrics with the headline gain; leakage checks.",
+    description="The reference's checks, every training set, and the classifier metrics with the headline gain; leakage checks.",
 )
 
 jobs = [ingest_job, generators_job, synthetic_job, evaluate_job]

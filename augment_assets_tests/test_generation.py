@@ -313,19 +313,20 @@ def test_filter_counts_each_reason():
             "",                                               # empty
             "Too short to count.",                            # too_short
             "Best pizza in town ever ok.",                    # too_short (6 words)
-            "the CRUST was... great, good, fine and nice",    # kept? 8 words, 5 new -> kept
+            "the CRUST was... great, good, fine and nice",    # kept: 8 words, 5 new
             "pizza pizza pizza pizza pizza pizza pizza pizza pizza pizza",  # degenerate
             "The crust was, " + good.lower(),                 # kept (new text)
             "It was good it was good it was good it was good it was good",  # degenerate (repeated trigram)
             good.upper(),                                     # duplicate of row 0 after normalization
         ],
     })
-    kept, counts = filter_synthetic(frame, existing_keys={text_key("the crust was great good fine and nice")})
+    kept, counts = filter_synthetic(frame)
     assert set(counts) == set(REASONS)
-    assert counts == {"empty": 1, "too_short": 2, "prompt_echo": 0, "degenerate": 2,
-                      "duplicate_existing": 1, "duplicate": 1}
-    assert kept["synthetic_id"].tolist() == ["id00", "id06"]
-    assert kept["text_key"].tolist() == [text_key(good), text_key("The crust was, " + good)]
+    assert counts == {"empty": 1, "too_short": 2, "prompt_echo": 0, "degenerate": 2, "duplicate": 1}
+    assert kept["synthetic_id"].tolist() == ["id00", "id04", "id06"]
+    assert kept["text_key"].tolist() == [
+        text_key(good), text_key("the crust was great good fine and nice"), text_key("The crust was, " + good)
+    ]
 
 
 def test_filter_prompt_echo():

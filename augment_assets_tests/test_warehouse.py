@@ -32,6 +32,19 @@ def test_replace_rows_touches_only_its_partition(tmp_path):
     assert rows.values.tolist() == [["positive", "c"], ["negative", "d"]]
 
 
+def test_replace_rows_rebuilds_a_table_of_an_older_layout(tmp_path):
+    """A partitioned table written before a new key column existed cannot be attributed to
+    partitions: the first write of the new layout starts it afresh instead of failing."""
+    store = Warehouse(tmp_path / "w.duckdb")
+    store.replace_rows("prompts", pd.DataFrame({"sentiment": ["negative"], "text": ["old"]}), {"sentiment": "negative"})
+    new = pd.DataFrame({"generator": ["negative_50"], "sentiment": ["negative"], "text": ["new"]})
+    store.replace_rows("prompts", new, {"generator": "negative_50"})
+    store.replace_rows("prompts", new.assign(generator="negative_all", text="all"), {"generator": "negative_all"})
+    assert store.read("SELECT generator, text FROM prompts ORDER BY 1").values.tolist() == [
+        ["negative_50", "new"], ["negative_all", "all"]
+    ]
+
+
 def test_failed_write_leaves_published_tables_intact(tmp_path):
     store = Warehouse(tmp_path / "w.duckdb")
     store.write_table("reviews", pd.DataFrame({"x": [1, 2, 3]}))

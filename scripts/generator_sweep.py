@@ -1,10 +1,10 @@
 """Measure the generator's quality levers on real reviews, never on the holdout.
 
 What it does, with the product's own functions:
-1. Reads a reviews CSV (`--csv`, e.g. ../shared/data/yelp_pizza/pizza_reviews.csv), labels and
+1. Reads a reviews CSV (`--csv`, e.g. the study's pizza_reviews.csv), labels and
    splits it exactly as the ingest assets do (`split_reviews`, seed 0); the holdout is set
    aside and never read again. The training reviews are cut into fit/validation
-   (`validation_split`, as `generator_corpus` does).
+   (the `all` data size of `build_folds`, as `review_folds` stores it).
 2. Fine-tunes one generator per sentiment on the fit reviews for each training setting in
    `RUNS` (format: prefix / chat template / none; epochs; learning rate). Checkpoints are
    judged after the epochs listed for the run (`finetune(on_epoch_end=...)`).
@@ -20,7 +20,7 @@ Writes `sweep.csv` (one row per point and sentiment), `downstream.csv` and `samp
 (3 kept reviews per point and sentiment) to `--out`, and prints a table.
 
 Usage:
-    python scripts/generator_sweep.py --csv ../shared/data/yelp_pizza/pizza_reviews.csv --out data/sweep
+    python scripts/generator_sweep.py --csv path/to/pizza_reviews.csv --out data/sweep
     python scripts/generator_sweep.py --csv ... --quick     # 1 epoch, 12 reviews per point: a smoke run
 Run it alone on the machine: fine-tuning uses every core.
 """
@@ -49,7 +49,7 @@ from augment_assets.lib.prompts import build_prompt_table, prompts_for_generatio
 from augment_assets.lib.reviews import label_reviews  # noqa: E402
 from augment_assets.lib.split import split_reviews  # noqa: E402
 from augment_assets.lib.synthetic_quality import filter_synthetic, judge_pipeline, quality_report  # noqa: E402
-from augment_assets.lib.validation import validation_split  # noqa: E402
+from augment_assets.lib.folds import FIT, VALIDATION, build_folds, fold_reviews  # noqa: E402
 from augment_assets.lib.yelp import read_reviews_csv  # noqa: E402
 
 SENTIMENTS = ("negative", "positive")
@@ -122,7 +122,8 @@ def main() -> None:
     raw, _ = read_reviews_csv(args.csv)
     reviews, _, _ = label_reviews(raw)
     training, holdout, _ = split_reviews(reviews, seed=0)
-    fit, val = validation_split(training, 0.2, 0)
+    folds = build_folds(training, [None], 0.2, 0)
+    fit, val = (fold_reviews(training, folds, "all", fold) for fold in (FIT, VALIDATION))
     del holdout  # never used below
     print(f"reviews: {len(reviews)} labelled; training {len(training)} -> fit {len(fit)}, validation {len(val)}; "
           f"holdout set aside", flush=True)

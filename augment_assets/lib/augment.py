@@ -1,7 +1,7 @@
 """Training data for the cheap baselines a synthetic-data gain must beat.
 
 - `duplicate`: the training reviews repeated k times. For Multinomial NB this is
-  nearly the same as dividing the smoothing by k (findings.md), which is the point:
+  nearly the same as dividing the smoothing by k (its count statistics scale by k), which is the point:
   a gain that a copy of the data gives for free is not a gain.
 - `perturb`: EDA-style copies (Wei & Zou 2019): each copy deletes a `share` of
   its words at random and swaps round(share x length) random word pairs.

@@ -16,6 +16,7 @@ same losses and weights on the same machine.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -39,6 +40,7 @@ DEFAULT_TEMPLATE = "Yelp pizza review, {stars} stars:"
 STARS = {"negative": "1-2", "positive": "4-5"}
 PROMPT_FORMATS = ("prefix", "chat", "none")
 METHODS = ("lora", "full")
+MIXED_PRECISION = ("bf16", "off")
 LLAMA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
@@ -88,10 +90,17 @@ class FinetuneConfig:
     max_grad_norm: float = 1.0
     min_train_reviews: int = 8
     eval_batch_size: int = 16
+    # "bf16": forward and backward under bfloat16 autocast with float32 master weights and
+    # optimizer state, where the device computes bfloat16 natively (CUDA with bf16, a CPU
+    # with AVX-512 BF16 or AMX); elsewhere it falls back to float32 with a logged reason.
+    # "off": float32 throughout.
+    mixed_precision: str = "bf16"
 
     def __post_init__(self):
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+        if self.mixed_precision not in MIXED_PRECISION:
+            raise ValueError(f"mixed_precision must be one of {MIXED_PRECISION}, got {self.mixed_precision!r}")
         if self.prompt_format not in PROMPT_FORMATS:
             raise ValueError(f"prompt_format must be one of {PROMPT_FORMATS}, got {self.prompt_format!r}")
         if not self.epochs > 0:
@@ -213,6 +222,23 @@ def perplexity(model, tokenizer, texts: list[str], sentiment: str = "positive",
     return _perplexity_encoded(model, encoded, tokenizer.pad_token_id, device, batch_size)
 
 
+def autocast_dtype(device: str, mixed_precision: str) -> torch.dtype | None:
+    """bfloat16 when asked for and the device computes it natively, else None (float32), logged."""
+    if mixed_precision == "off":
+        return None
+    if device == "cuda":
+        if torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        log.info("mixed_precision=bf16 asked, but this GPU has no bfloat16: training in float32")
+        return None
+    if device == "cpu":
+        supported = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)()
+        if supported:
+            return torch.bfloat16
+        log.info("mixed_precision=bf16 asked, but this CPU has no native bfloat16 (AVX-512 BF16/AMX): training in float32")
+    return None
+
+
 def _count_params(model) -> tuple[int, int]:
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
@@ -289,6 +315,10 @@ def finetune(
         optimizer, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / max(1, steps - warmup)))
     )
 
+    amp_dtype = autocast_dtype(device, config.mixed_precision)
+    autocast = (
+        (lambda: torch.autocast(device_type=device, dtype=amp_dtype)) if amp_dtype is not None else contextlib.nullcontext
+    )
     losses: list[float] = []
     n_tokens = 0
     t_train = time.perf_counter()
@@ -296,7 +326,8 @@ def finetune(
     for epoch, batches in enumerate(epoch_plan):
         for batch in batches:
             input_ids, attn, labels = _collate([train_enc[i] for i in batch], pad_id, device)
-            out = model(input_ids=input_ids, attention_mask=attn, labels=labels)
+            with autocast():
+                out = model(input_ids=input_ids, attention_mask=attn, labels=labels)
             out.loss.backward()
             if config.max_grad_norm:
                 torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
@@ -336,6 +367,7 @@ def finetune(
         "total_params": total,
         "device": device,
         "dtype": dtype_name(dtype),
+        "autocast": dtype_name(amp_dtype) if amp_dtype is not None else None,
         "method": config.method,
         "epochs": config.epochs,
         "learning_rate": config.effective_learning_rate,

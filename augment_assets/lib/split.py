@@ -1,6 +1,6 @@
 """The independent split: `training_reviews` and `holdout_reviews`, and the gold exclusion.
 
-Rules (issue 2):
+Rules:
 - stratified by sentiment, deterministic for a seed and independent of input row order
   (every order comes from a seeded hash of ids, never from row positions);
 - grouped: reviews of one business stay on one side (when business ids exist), and
@@ -31,7 +31,7 @@ embedded sample, written from sentence templates, had 453 pairs at Jaccard >= 0.
 among its 498 labelled reviews, and merging left the training side empty). Withholding
 keeps the holdout an unbiased draw of businesses and costs the training pool only the
 near-duplicates of the holdout reviews: none on the 606 real pizza reviews
-(../shared/data/yelp_pizza), where no two distinct reviews reach 0.3.
+(the 2020 study's data), where no two distinct reviews reach 0.3.
 """
 
 from __future__ import annotations

@@ -10,8 +10,9 @@ the first reason that applies:
 - ``degenerate``: repetition dominates: one n-gram (`repeat_n` words, default 3)
   covers at least `max_repeat_share` of the text's n-gram positions, or fewer than
   `min_unique_ratio` of its words are distinct (loops like "the pizza the pizza ...").
-- ``duplicate_existing``: its `text_key` is in `existing_keys` (other partitions).
-- ``duplicate``: its `text_key` was already kept earlier in this frame.
+- ``duplicate``: its `text_key` was already kept earlier in this frame. (Duplicates across
+  partitions are removed where the partitions are united, `lib/training_sets.py`, so a
+  partition's rows never depend on what other partitions hold.)
 
 Quality measures (`quality_report`): label fidelity (TF-IDF + Multinomial NB fit on the
 training reviews), on-topic rate (share mentioning a topic word), distinct-1/2,
@@ -28,7 +29,7 @@ import pandas as pd
 
 from augment_assets.lib.text import copy_rate, distinct_n, normalize_text, text_key, word_ngrams, words
 
-REASONS = ("empty", "too_short", "prompt_echo", "degenerate", "duplicate_existing", "duplicate")
+REASONS = ("empty", "too_short", "prompt_echo", "degenerate", "duplicate")
 
 # The default on-topic test: the pizza domain's frequent nouns (findings.md, first measurements).
 DEFAULT_TOPIC_WORDS = frozenset(
@@ -77,7 +78,6 @@ def filter_reasons(
 
 def filter_synthetic(
     frame: pd.DataFrame,
-    existing_keys: Iterable[str] = frozenset(),
     min_words: int = 8,
     min_new_words: int = 3,
     repeat_n: int = 3,
@@ -88,7 +88,6 @@ def filter_synthetic(
 
     Deterministic: rows are examined in `synthetic_id` order when that column exists.
     """
-    existing = set(existing_keys)
     counts = {r: 0 for r in REASONS}
     if frame is None or len(frame) == 0:
         out = (frame if frame is not None else pd.DataFrame()).copy()
@@ -105,11 +104,8 @@ def filter_synthetic(
             repeat_n, max_repeat_share, min_unique_ratio,
         )
         key = text_key(text)
-        if reason is None:
-            if key in existing:
-                reason = "duplicate_existing"
-            elif key in seen:
-                reason = "duplicate"
+        if reason is None and key in seen:
+            reason = "duplicate"
         if reason is not None:
             counts[reason] += 1
             continue

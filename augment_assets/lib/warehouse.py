@@ -98,6 +98,16 @@ class Warehouse:
         with self.publish() as con:
             for name, frame in frames.items():
                 con.register("_incoming", _typed(frame))
+                existing = {
+                    row[0]
+                    for row in con.execute(
+                        "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [name]
+                    ).fetchall()
+                }
+                if existing and not set(frame.columns) <= existing:
+                    # Written by an older layout (e.g. before a `generator` column existed): its rows
+                    # cannot be attributed to a partition, so the table starts afresh.
+                    con.execute(f"DROP TABLE {_quote(name)}")
                 con.execute(f"CREATE TABLE IF NOT EXISTS {_quote(name)} AS SELECT * FROM _incoming LIMIT 0")
                 if where:
                     clause = " AND ".join(f"{_quote(col)} = ?" for col in where)

@@ -1,11 +1,13 @@
 """Where the reviews come from: `YELP_DATASET_DIR`, else `REVIEWS_CSV`, else the embedded sample."""
 
 
+from pathlib import Path
+
 import dagster as dg
 import pandas as pd
 
 from augment_assets.defs.resources import env_or
-from augment_assets.lib.yelp import SAMPLE_DIR, SourceReport, read_reviews_csv, read_yelp_reviews
+from augment_assets.lib.yelp import BUSINESS_FILE, REVIEW_FILE, SAMPLE_DIR, SourceReport, read_reviews_csv, read_yelp_reviews
 
 
 class ReviewSourceResource(dg.ConfigurableResource):
@@ -18,13 +20,25 @@ class ReviewSourceResource(dg.ConfigurableResource):
     # A truncated last line of a download is fine; more than this share of bad lines is not.
     max_bad_line_share: float = 0.001
 
-    def read_reviews(self) -> tuple[pd.DataFrame, SourceReport]:
+    def source(self) -> tuple[str, Path]:
+        """The one precedence rule: ("yelp", folder), else ("csv", file), else ("sample", folder)."""
         if self.yelp_dataset_dir:
-            return read_yelp_reviews(self.yelp_dataset_dir, self.categories, self.max_bad_line_share)
+            return "yelp", Path(self.yelp_dataset_dir)
         if self.reviews_csv:
-            return read_reviews_csv(self.reviews_csv)
-        raw, report = read_yelp_reviews(SAMPLE_DIR, self.categories, self.max_bad_line_share)
-        report.source = "sample"
+            return "csv", Path(self.reviews_csv)
+        return "sample", SAMPLE_DIR
+
+    def files(self) -> list[Path]:
+        """The files `pizza_reviews` reads."""
+        kind, path = self.source()
+        return [path] if kind == "csv" else [path / BUSINESS_FILE, path / REVIEW_FILE]
+
+    def read_reviews(self) -> tuple[pd.DataFrame, SourceReport]:
+        kind, path = self.source()
+        if kind == "csv":
+            return read_reviews_csv(path)
+        raw, report = read_yelp_reviews(path, self.categories, self.max_bad_line_share)
+        report.source = kind if kind == "sample" else report.source
         return raw, report
 
 

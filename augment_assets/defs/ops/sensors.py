@@ -1,23 +1,12 @@
 """Sensors: react to a changed source file and to new synthetic partitions (created stopped)."""
 
 
-import os
 from pathlib import Path
 
 import dagster as dg
 
 from augment_assets.defs.ops.jobs import evaluate_job, ingest_job
-from augment_assets.lib.yelp import BUSINESS_FILE, REVIEW_FILE, SAMPLE_DIR
-
-
-def source_files() -> list[Path]:
-    """The files `pizza_reviews` reads under the current environment, in its order of precedence."""
-    if os.environ.get("YELP_DATASET_DIR"):
-        folder = Path(os.environ["YELP_DATASET_DIR"])
-        return [folder / BUSINESS_FILE, folder / REVIEW_FILE]
-    if os.environ.get("REVIEWS_CSV"):
-        return [Path(os.environ["REVIEWS_CSV"])]
-    return [SAMPLE_DIR / BUSINESS_FILE, SAMPLE_DIR / REVIEW_FILE]
+from augment_assets.defs.ingest.resources import ReviewSourceResource
 
 
 def source_fingerprint(paths: list[Path]) -> str:
@@ -25,9 +14,9 @@ def source_fingerprint(paths: list[Path]) -> str:
 
 
 @dg.sensor(job=ingest_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.STOPPED)
-def review_source_changed(context: dg.SensorEvaluationContext):
+def review_source_changed(context: dg.SensorEvaluationContext, source: ReviewSourceResource):
     """Re-ingest when the configured source files change (size or modification time)."""
-    fingerprint = source_fingerprint(source_files())
+    fingerprint = source_fingerprint(source.files())
     if fingerprint == context.cursor:
         return dg.SkipReason("source files unchanged")
     context.update_cursor(fingerprint)

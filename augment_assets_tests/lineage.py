@@ -1,0 +1,95 @@
+"""Which warehouse tables each asset and asset check actually reads, recorded during real runs.
+
+`ReadLog` wraps `Warehouse.read` / `Warehouse.has_table` and attributes every table a
+query names to the asset or check whose compute function is on the call stack. Tables
+that are not assets belong to the asset that writes them.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections import defaultdict
+
+import dagster as dg
+
+from augment_assets.lib.warehouse import Warehouse
+
+# tables an asset writes besides its own
+TABLE_OWNER = {
+    "fine_tuning_corpus": "sentiment_generator",
+    "training_set_configs": "training_set",
+    "perturbed_reviews": "training_set",
+    "classifier_metrics_curve": "classifier_metrics",
+}
+_TABLES = re.compile(r'\b(?:FROM|JOIN)\s+"?([A-Za-z_][A-Za-z0-9_]*)"?', re.IGNORECASE)
+
+
+def _compute_code(definition):
+    return definition.node_def.compute_fn.decorated_fn.__code__
+
+
+class ReadLog:
+    def __init__(self, defs: dg.Definitions):
+        graph = defs.resolve_asset_graph()
+        self.allowed: dict[str, set[str]] = {}
+        self.by_code: dict[object, list[tuple[str, str | None]]] = defaultdict(list)
+        for assets_def in defs.assets:
+            if not isinstance(assets_def, dg.AssetsDefinition) or not assets_def.is_executable:
+                continue
+            keys = [k.to_user_string() for k in assets_def.keys]
+            label = "+".join(keys)
+            parents = {p.to_user_string() for k in assets_def.keys for p in graph.get(k).parent_keys}
+            self.allowed[label] = parents | set(keys)
+            self.by_code[_compute_code(assets_def)].append((label, None))
+        for checks_def in defs.asset_checks or []:
+            for spec in checks_def.check_specs:
+                label = f"{spec.asset_key.to_user_string()}:{spec.name}"
+                deps = {d.asset_key.to_user_string() for d in spec.additional_deps}
+                self.allowed[label] = deps | {spec.asset_key.to_user_string()}
+                self.by_code[_compute_code(checks_def)].append((label, spec.asset_key.to_user_string()))
+        self.reads: dict[str, set[str]] = defaultdict(set)
+
+    def _reader(self) -> str | None:
+        frame = sys._getframe(2)
+        while frame is not None:
+            candidates = self.by_code.get(frame.f_code)
+            if candidates:
+                if len(candidates) == 1:
+                    return candidates[0][0]
+                asset, name = frame.f_locals.get("asset"), frame.f_locals.get("name", "no_copied_holdout_spans")
+                for label, checked in candidates:
+                    if checked == asset and label.endswith(":" + name):
+                        return label
+                return None
+            frame = frame.f_back
+        return None
+
+    def record(self, tables) -> None:
+        reader = self._reader()
+        if reader is not None:
+            self.reads[reader].update(TABLE_OWNER.get(t, t) for t in tables)
+
+    def install(self, monkeypatch) -> "ReadLog":
+        log, read, has_table = self, Warehouse.read, Warehouse.has_table
+
+        def logged_read(store, sql, params=None):
+            log.record(_TABLES.findall(sql))
+            return read(store, sql, params)
+
+        def logged_has_table(store, name):
+            log.record([name])
+            return has_table(store, name)
+
+        monkeypatch.setattr(Warehouse, "read", logged_read)
+        monkeypatch.setattr(Warehouse, "has_table", logged_has_table)
+        return self
+
+    def undeclared(self) -> dict[str, set[str]]:
+        """Reader -> tables it read without declaring them (information_schema and CTEs aside)."""
+        known = set().union(*self.allowed.values()) | set(TABLE_OWNER.values())
+        return {
+            reader: bad
+            for reader, tables in self.reads.items()
+            if (bad := {t for t in tables if t in known or t in TABLE_OWNER} - self.allowed[reader])
+        }

@@ -3,11 +3,11 @@
 Paths (each runs `augment_assets.lib.finetune.finetune` in its own process, so peak memory
 is per path, on the same pizza reviews: positive, a validation slice held back; same batch
 size, max length, epochs and seed):
-- `float32`: forward, backward and optimizer in float32 (`mixed_precision="off"`). This is
-  both the naive baseline and today's path: the loop before the speed levers, which the
-  levers only switch on or off.
+- `float32`: forward, backward and a per-tensor AdamW in float32 (`mixed_precision="off"`,
+  `fused_optimizer=False`). This is both the naive baseline and today's path: the loop
+  before the speed levers, which the levers only switch on or off.
 - `project`: the default (`FinetuneConfig()`): bfloat16 autocast with float32 master
-  weights where the CPU or GPU computes bfloat16 natively.
+  weights where the CPU or GPU computes bfloat16 natively, and the fused AdamW kernel.
 Prints tokens/s, wall time, peak RSS and validation perplexity before/after for each; the
 speed claim holds only at equal validation perplexity (the `ppl_change` line).
 
@@ -52,13 +52,13 @@ def reviews(n_train: int) -> tuple[list[str], list[str]]:
     return texts, FALLBACK
 
 
-def _worker(mixed_precision: str, base: str, n_train: int, max_length: int, epochs: float, queue) -> None:
+def _worker(levers: dict, base: str, n_train: int, max_length: int, epochs: float, queue) -> None:
     import torch
 
     from augment_assets.lib.finetune import FinetuneConfig, finetune
 
     train, val = reviews(n_train)
-    cfg = FinetuneConfig(mixed_precision=mixed_precision, epochs=epochs, max_length=max_length, batch_size=8, seed=0)
+    cfg = FinetuneConfig(**levers, epochs=epochs, max_length=max_length, batch_size=8, seed=0)
     with tempfile.TemporaryDirectory() as out:
         report = finetune(base, train, "positive", Path(out) / "model", cfg, validation_texts=val)
     report.pop("losses")
@@ -67,10 +67,10 @@ def _worker(mixed_precision: str, base: str, n_train: int, max_length: int, epoc
     queue.put(report)
 
 
-def run(mixed_precision: str, *args) -> dict:
+def run(levers: dict, *args) -> dict:
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    proc = ctx.Process(target=_worker, args=(mixed_precision, *args, queue))
+    proc = ctx.Process(target=_worker, args=(levers, *args, queue))
     proc.start()
     report = queue.get()
     proc.join()
@@ -92,13 +92,17 @@ def main() -> None:
     n_train = args.n_train or (16 if args.quick else 96)
     max_length = args.max_length or (96 if args.quick else 192)
     path, info = resolve_base_model(args.model or EMBEDDED_MODEL, REPO / "data" / "models")
-    default = FinetuneConfig().mixed_precision
+    default = FinetuneConfig()
     print(f"model: {info['base_model']} | {n_train} reviews, max_length {max_length}, batch 8, "
           f"{args.epochs:g} epoch(s) | load avg {os.getloadavg()[0]:.1f}")
     results = {}
-    for label, mixed_precision in (("float32", "off"), ("project", default)):
+    paths = {
+        "float32": {"mixed_precision": "off", "fused_optimizer": False},
+        "project": {"mixed_precision": default.mixed_precision, "fused_optimizer": default.fused_optimizer},
+    }
+    for label, levers in paths.items():
         t0 = time.perf_counter()
-        r = run(mixed_precision, str(path), n_train, max_length, args.epochs)
+        r = run(levers, str(path), n_train, max_length, args.epochs)
         results[label] = r
         print(f"{label:>8}: {r['tokens_per_s']:.1f} tokens/s ({r['train_tokens']} tokens, train {r['train_s']:.1f} s, "
               f"process {time.perf_counter() - t0:.1f} s), autocast {r.get('autocast')}, peak RSS {r['peak_rss_gb']} GB, "

@@ -14,7 +14,7 @@ from augment_assets.lib.augment import duplicate, perturb
 from augment_assets.lib.errors import InputError
 from augment_assets.lib.evaluation import BASELINES, EvaluationConfig, evaluate
 from augment_assets.lib.folds import build_folds
-from augment_assets.lib.training_sets import TrainingSets, build_training_set, build_training_sets, temperature_selections
+from augment_assets.lib.training_sets import TrainingSets, build_training_sets, synthetic_samples, temperature_selections
 from augment_assets.lib.plots import accuracy_curve_png, confusion_png
 from augment_assets.lib.text import text_key, words
 
@@ -143,46 +143,40 @@ def test_temperature_selections():
     assert temperature_selections(None) == []
 
 
-def test_build_training_set_caps_balance_and_provenance():
-    train = reviews_frame(20, 0, "g")
+def test_synthetic_samples_cap_balance_and_provenance():
     synthetic = synthetic_frame(per_cell=10)  # 10 per sentiment per temperature
-    table = build_training_set(train, synthetic, [0, 0.5, 1, 5], seed=0, draw=0)
-    assert set(table["temperature_selection"]) == {"0.7", "1.1", "all"}
-    for (ratio, selection), group in table.groupby(["ratio", "temperature_selection"]):
-        genuine = group[group["source"] == "genuine"]
-        synth = group[group["source"] == "synthetic"]
-        assert genuine["review_id"].tolist() == train["review_id"].tolist()
-        assert genuine["synthetic_id"].isna().all() and genuine["temperature"].isna().all()
-        assert synth["review_id"].isna().all() and synth["synthetic_id"].notna().all()
+    samples = synthetic_samples(synthetic, 20, [0, 0.5, 1, 5], seed=0, draw=0)
+    assert {selection for _, selection in samples} == {"0.7", "1.1", "all"}
+    for (ratio, selection), sample in samples.items():
+        synth = sample.rows
         supply = 10 if selection != "all" else 20
         requested = int(round(ratio * 20 / 2))
-        assert (group["requested_synthetic"] == 2 * requested).all()
+        assert sample.requested == 2 * requested
         assert len(synth) == 2 * min(requested, supply)
         assert (synth["sentiment"] == "negative").sum() == (synth["sentiment"] == "positive").sum()
-        assert (group["capped"] == (requested > supply)).all()
+        assert sample.capped == (requested > supply)
         if selection != "all":
             assert np.allclose(synth["temperature"], float(selection))
         # Provenance: every synthetic row is the synthetic review its id names.
         merged = synth.merge(synthetic, on="synthetic_id", suffixes=("", "_src"))
+        assert len(merged) == len(synth)
         assert (merged["text"] == merged["text_src"]).all() and (merged["sentiment"] == merged["sentiment_src"]).all()
     # Samples are nested across ratios and deterministic per (seed, draw).
-    ids = lambda t, r: set(t[(t["ratio"] == r) & (t["temperature_selection"] == "all")]["synthetic_id"].dropna())
-    assert ids(table, 0.5) <= ids(table, 1.0)
-    assert table.equals(build_training_set(train, synthetic, [0, 0.5, 1, 5], seed=0, draw=0))
-    other = build_training_set(train, synthetic, [0.5], seed=0, draw=1)
-    assert ids(other, 0.5) != ids(table, 0.5)
+    ids = lambda samples, r: set(samples[(r, "all")].rows["synthetic_id"])
+    assert ids(samples, 0.5) <= ids(samples, 1.0)
+    again = synthetic_samples(synthetic, 20, [0, 0.5, 1, 5], seed=0, draw=0)
+    assert all(again[k].rows.equals(samples[k].rows) for k in samples)
+    other = synthetic_samples(synthetic, 20, [0.5], seed=0, draw=1)
+    assert ids(other, 0.5) != ids(samples, 0.5)
 
 
-def test_build_training_set_without_synthetic_and_unbalanced_supply():
-    train = reviews_frame(10, 0, "g")
-    table = build_training_set(train, None, [0, 1])
-    assert (table["source"] == "genuine").all() and table["capped"].tolist() == [False] * 10 + [True] * 10
+def test_synthetic_samples_without_synthetic_and_unbalanced_supply():
+    assert synthetic_samples(None, 10, [0, 1]) == {}
     lopsided = synthetic_frame(per_cell=10, temperatures=(1.0,))
     lopsided = lopsided[(lopsided["sentiment"] == "positive") | (lopsided.index < 3)]
-    table = build_training_set(train, lopsided, [1])
-    synth = table[table["source"] == "synthetic"]
-    assert synth["sentiment"].value_counts().to_dict() == {"negative": 2, "positive": 2}  # balanced at the scarcer side
-    assert table["capped"].all()
+    sample = synthetic_samples(lopsided, 10, [1])[(1.0, "1.0")]
+    assert sample.rows["sentiment"].value_counts().to_dict() == {"negative": 2, "positive": 2}  # balanced at the scarcer side
+    assert sample.capped
 
 
 # ------------------------------------------------------------ evaluate

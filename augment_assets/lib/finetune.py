@@ -57,6 +57,11 @@ class FinetuneConfig:
     equal cost. `max_length` 128 tokens covers the median review (99 tokens) and keeps the
     demo within budget.
 
+    Speed (`python bench/finetune.py`: 96 positive pizza reviews, max_length 192, 1 epoch,
+    2 cores with AVX-512 BF16): the float32 loop 118 tokens/s; bfloat16 autocast with
+    float32 master weights plus the fused AdamW kernel 248 tokens/s (2.09x), validation
+    perplexity 29.42 vs 29.51 (+0.3%).
+
     Format, epochs and learning rate (`python scripts/generator_sweep.py --csv
     pizza_reviews.csv`: 162 fit reviews per class, 48 generations per point at T 0.9, top_p
     0.95, judged on the training reviews' validation split; +-0.05 per figure):

@@ -75,76 +75,41 @@ def _draw_order(pool: pd.DataFrame, seed: int, draw: int) -> pd.DataFrame:
     return pool.iloc[np.argsort(order, kind="stable")]
 
 
-def build_training_set(
-    training_reviews: pd.DataFrame,
-    synthetic: pd.DataFrame | None,
-    ratios,
-    seed: int = 0,
-    draw: int = 0,
-    selections: list[str] | None = None,
-) -> pd.DataFrame:
-    """Genuine reviews + synthetic at each ratio and temperature selection, one row per review.
+@dataclass
+class SyntheticSample:
+    rows: pd.DataFrame  # the chosen synthetic reviews, balanced per sentiment
+    requested: int  # synthetic reviews the ratio asked for (both sentiments)
+    capped: bool  # fewer exist than asked for
+
+
+def synthetic_samples(
+    synthetic: pd.DataFrame | None, n_genuine: int, ratios, seed: int = 0, draw: int = 0, selections: list[str] | None = None
+) -> dict[tuple[float, str], SyntheticSample]:
+    """{(ratio, temperature selection): sample} of one draw: synthetic reviews to add to `n_genuine` genuine ones.
 
     A ratio asks for `round(ratio * n_genuine / 2)` synthetic reviews per sentiment
     (balanced). A request beyond what a sentiment has is capped to the smaller
     sentiment's supply (still balanced) and flagged `capped`; it is not an error.
+    Samples are prefixes of one seeded order per (selection, draw), so a larger ratio's
+    sample contains a smaller one's.
     """
-    genuine = training_reviews
-    n_genuine = len(genuine)
     has_synthetic = synthetic is not None and len(synthetic) > 0
     if selections is None:
-        selections = temperature_selections(synthetic) if has_synthetic else [None]
-    genuine_part = pd.DataFrame(
-        {
-            "source": "genuine",
-            "review_id": genuine["review_id"].astype(object).to_numpy(),
-            "synthetic_id": None,
-            "temperature": np.nan,
-            "sentiment": genuine["sentiment"].astype(str).to_numpy(),
-            "text": genuine["text"].astype(str).to_numpy(),
-        }
-    )
-    parts = []
+        selections = temperature_selections(synthetic) if has_synthetic else []
+    samples = {}
+    empty = synthetic.iloc[:0] if has_synthetic else pd.DataFrame()
     for selection in selections:
         ordered = {}
-        if has_synthetic and selection is not None:
+        if has_synthetic:
             pool = _draw_order(_selection_pool(synthetic, selection), seed, draw)
             ordered = {s: pool[pool["sentiment"] == s] for s in LABELS}
         supply = min((len(ordered.get(s, ())) for s in LABELS), default=0)
         for ratio in ratios:
             per_class = int(round(float(ratio) * n_genuine / len(LABELS)))
             take = min(per_class, supply)
-            meta = {
-                "ratio": float(ratio),
-                "temperature_selection": selection,
-                "requested_synthetic": per_class * len(LABELS),
-                "n_synthetic": take * len(LABELS),
-                "capped": take < per_class,
-                "draw": draw,
-                "seed": seed,
-            }
-            parts.append(genuine_part.assign(**meta))
-            if take:
-                chosen = pd.concat([ordered[s].iloc[:take] for s in LABELS])
-                parts.append(
-                    pd.DataFrame(
-                        {
-                            "source": "synthetic",
-                            "review_id": None,
-                            "synthetic_id": chosen["synthetic_id"].astype(str).to_numpy(),
-                            "temperature": chosen["temperature"].astype(float).to_numpy(),
-                            "sentiment": chosen["sentiment"].astype(str).to_numpy(),
-                            "text": chosen["text"].astype(str).to_numpy(),
-                        }
-                    ).assign(**meta)
-                )
-    columns = [
-        "ratio", "temperature_selection", "source", "review_id", "synthetic_id", "temperature",
-        "sentiment", "text", "requested_synthetic", "n_synthetic", "capped", "draw", "seed",
-    ]
-    if not parts:
-        return pd.DataFrame(columns=columns)
-    return pd.concat(parts, ignore_index=True)[columns]
+            rows = pd.concat([ordered[s].iloc[:take] for s in LABELS]) if take else empty
+            samples[(float(ratio), selection)] = SyntheticSample(rows, per_class * len(LABELS), take < per_class)
+    return samples
 
 
 @dataclass
@@ -235,7 +200,6 @@ class _Builder:
         c = self.config
         genuine_items = self.add_items(self.training, "genuine", "review_id")
         self.genuine_index = pd.Series(genuine_items, index=self.training["review_id"].astype(str).to_numpy())
-        self.labels = {}
         # Perturbed copies of every training review, per share and draw: a review's copy depends on
         # its own id only, so the copies of a fold are the fold's rows of these.
         self.perturbed = {}
@@ -352,22 +316,17 @@ class _Builder:
         return np.concatenate([genuine, copies[copies.index.isin(genuine_ids)].to_numpy()])
 
     def sampled_sets(self, kind, option, clf, teacher, pool, selections, genuine, draw, base) -> None:
-        genuine_frame = pd.DataFrame({"review_id": np.arange(len(genuine)), "sentiment": self.items["sentiment"].to_numpy()[genuine], "text": ""})
         ratios = [float(r) for r in self.config.ratios if float(r) > 0]
-        table = build_training_set(genuine_frame, pool if len(pool) else None, ratios, self.config.seed, draw, selections=selections)
-        item_of = pd.Series(pool["_item"].to_numpy(), index=pool["synthetic_id"].astype(str).to_numpy()) if len(pool) else None
-        for (ratio, selection), group in table.groupby(["ratio", "temperature_selection"], sort=False, dropna=False):
-            synthetic = group[group["source"] == "synthetic"]
-            if synthetic.empty:
+        samples = synthetic_samples(pool, len(genuine), ratios, self.config.seed, draw, selections)
+        for (ratio, selection), sample in samples.items():
+            if sample.rows.empty:
                 continue  # e.g. a filter threshold that leaves no synthetic review of this selection
-            members = np.concatenate([genuine, item_of.loc[synthetic["synthetic_id"]].to_numpy()])
             self.add_set(
-                members,
+                np.concatenate([genuine, sample.rows["_item"].to_numpy()]),
                 {
                     **base, "draw": draw, "training_data": kind, "option": option_key(option), "classifier": clf,
-                    "ratio": float(ratio), "temperature_selection": selection, "n_synthetic": len(synthetic),
-                    "requested_synthetic": int(group["requested_synthetic"].iloc[0]),
-                    "capped": bool(group["capped"].iloc[0]), "teacher_hyperparameters": teacher,
+                    "ratio": ratio, "temperature_selection": selection, "n_synthetic": len(sample.rows),
+                    "requested_synthetic": sample.requested, "capped": sample.capped, "teacher_hyperparameters": teacher,
                 },
             )
 

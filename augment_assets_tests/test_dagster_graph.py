@@ -370,3 +370,22 @@ def test_the_source_sensor_follows_the_configured_files(project, tmp_path):
     changed = review_source_changed(dg.build_sensor_context(cursor=first.run_key, resources={"source": source}))
     assert isinstance(changed, dg.RunRequest) and changed.run_key != first.run_key
     assert ReviewSourceResource().files()[0].parent.name == "sample"
+
+
+def test_the_cli_reports_a_leaking_reference_and_evaluates_without_it(project, monkeypatch, capsys):
+    """`augment-assets materialize --stage evaluate`: the reference's failed blocking check is a warning,
+    the evaluation still runs, and the reference is not among what the classifiers were fit on."""
+    from augment_assets.cli import materialize_all
+
+    assert run(dg.AssetSelection.groups("ingest")).success
+    store = Warehouse(project / "warehouse.duckdb")
+    holdout = store.read_table("holdout_reviews")
+    reference_csv = project / "reference.csv"
+    pd.DataFrame({"sentiment": holdout["sentiment"], "text": holdout["text"] + " indeed"}).to_csv(reference_csv, index=False)
+    monkeypatch.setenv("REFERENCE_SYNTHETIC_CSV", str(reference_csv))
+    config = {"ops": {"training_set": {"config": {"ratios": [0, 1], "draws": 1}}, "classifier_metrics": {"config": {"bootstrap": 100}}}}
+    assert materialize_all(["evaluate"], config) == 0
+    err = capsys.readouterr().err
+    assert "warning: check reference_synthetic:no_holdout_near_duplicate failed" in err and "left out of scoring" in err
+    assert "reference" not in set(store.read_table("training_set")["source"])
+    assert "genuine+reference" not in set(store.read_table("classifier_metrics")["variant"])

@@ -7,6 +7,8 @@ import base64
 import dagster as dg
 import pandas as pd
 
+from augment_assets.lib.reviews import SENTIMENTS
+
 
 def preview(frame: pd.DataFrame, rows: int = 5, text_chars: int = 120) -> dg.MetadataValue:
     """A markdown preview with long text columns shortened so the table stays readable."""
@@ -21,7 +23,7 @@ def preview(frame: pd.DataFrame, rows: int = 5, text_chars: int = 120) -> dg.Met
 
 def per_sentiment_counts(frame: pd.DataFrame, prefix: str = "rows") -> dict[str, int]:
     counts = frame["sentiment"].value_counts() if len(frame) else pd.Series(dtype=int)
-    return {f"{prefix}_{s}": int(counts.get(s, 0)) for s in ("negative", "positive")}
+    return {f"{prefix}_{s}": int(counts.get(s, 0)) for s in SENTIMENTS}
 
 
 def review_table_metadata(frame: pd.DataFrame) -> dict:

@@ -58,6 +58,11 @@ METRIC_COLUMNS = [
     "recall_weighted", "f1_weighted", "f1_macro", "validation_accuracy", "selected",
     "baseline_selected", "gain_vs_baseline", "gain_ci_low", "gain_ci_high",
 ]
+CURVE_COLUMNS = [
+    "eval_set", "classifier", "data_size", "variant", "temperature_selection", "ratio", "hyperparameters",
+    "validation_accuracy", "validation_low", "validation_high", "accuracy", "accuracy_low", "accuracy_high",
+    "accuracy_ci_low", "accuracy_ci_high", "n_synthetic",
+]
 
 
 @dataclass
@@ -403,7 +408,7 @@ def _tables(results, holdouts, holdout_labels, grid: Grid, config: EvaluationCon
     metrics = metrics[METRIC_COLUMNS + [col for col in metrics.columns if col not in METRIC_COLUMNS]]
     metrics["genuine_per_class"] = metrics["genuine_per_class"].astype("Int64")
     return EvaluationResult(
-        metrics=metrics, curve=pd.DataFrame(curve_rows), confusion=confusions, warnings=[], headline=pd.DataFrame(headline_rows)
+        metrics=metrics, curve=pd.DataFrame(curve_rows, columns=CURVE_COLUMNS).astype({"temperature_selection": "string"}), confusion=confusions, warnings=[], headline=pd.DataFrame(headline_rows)
     )
 
 

@@ -11,7 +11,7 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from augment_assets.defs.metadata import images_markdown, png_markdown, preview
+from augment_assets.defs.metadata import images_markdown, png_markdown, preview, review_table_metadata
 from augment_assets.defs.resources import ExperimentResource, WarehouseResource, env_or
 from augment_assets.lib.errors import InputError
 from augment_assets.lib.evaluation import evaluate
@@ -50,14 +50,11 @@ def reference_synthetic(
     # Read and checked before anything is written: a bad file leaves the published table as it was.
     reference = read_reference_synthetic(path) if path else empty_reference()
     warehouse.get().write_table("reference_synthetic", reference)
-    counts = reference["sentiment"].value_counts()
     return dg.MaterializeResult(
         metadata={
             "configured": bool(path),
             "source_path": str(path or ""),
-            "dagster/row_count": len(reference),
-            **{f"rows_{s}": int(counts.get(s, 0)) for s in ("negative", "positive")},
-            "preview": preview(reference),
+            **review_table_metadata(reference),
         }
     )
 

@@ -1,8 +1,9 @@
 """Which warehouse tables each asset and asset check actually reads, recorded during real runs.
 
 `ReadLog` wraps `Warehouse.read` / `Warehouse.has_table` and attributes every table a
-query names to the asset or check whose compute function is on the call stack. Tables
-that are not assets belong to the asset that writes them.
+query names to the asset or check whose Dagster step is executing (runs are in-process, so
+the step's context is on the call stack). Tables that are not assets belong to the asset
+that writes them.
 """
 
 from __future__ import annotations
@@ -25,15 +26,11 @@ TABLE_OWNER = {
 _TABLES = re.compile(r'\b(?:FROM|JOIN)\s+"?([A-Za-z_][A-Za-z0-9_]*)"?', re.IGNORECASE)
 
 
-def _compute_code(definition):
-    return definition.node_def.compute_fn.decorated_fn.__code__
-
-
 class ReadLog:
     def __init__(self, defs: dg.Definitions):
         graph = defs.resolve_asset_graph()
         self.allowed: dict[str, set[str]] = {}
-        self.by_code: dict[object, list[tuple[str, str | None]]] = defaultdict(list)
+        self.by_op: dict[str, str] = {}  # op name (= step key) -> reader label
         for assets_def in defs.assets:
             if not isinstance(assets_def, dg.AssetsDefinition) or not assets_def.is_executable:
                 continue
@@ -41,27 +38,21 @@ class ReadLog:
             label = "+".join(keys)
             parents = {p.to_user_string() for k in assets_def.keys for p in graph.get(k).parent_keys}
             self.allowed[label] = parents | set(keys)
-            self.by_code[_compute_code(assets_def)].append((label, None))
+            self.by_op[assets_def.op.name] = label
         for checks_def in defs.asset_checks or []:
-            for spec in checks_def.check_specs:
-                label = f"{spec.asset_key.to_user_string()}:{spec.name}"
-                deps = {d.asset_key.to_user_string() for d in spec.additional_deps}
-                self.allowed[label] = deps | {spec.asset_key.to_user_string()}
-                self.by_code[_compute_code(checks_def)].append((label, spec.asset_key.to_user_string()))
+            (spec,) = checks_def.check_specs
+            label = f"{spec.asset_key.to_user_string()}:{spec.name}"
+            self.allowed[label] = {d.asset_key.to_user_string() for d in spec.additional_deps} | {spec.asset_key.to_user_string()}
+            self.by_op[checks_def.node_def.name] = label
         self.reads: dict[str, set[str]] = defaultdict(set)
 
     def _reader(self) -> str | None:
         frame = sys._getframe(2)
         while frame is not None:
-            candidates = self.by_code.get(frame.f_code)
-            if candidates:
-                if len(candidates) == 1:
-                    return candidates[0][0]
-                asset, name = frame.f_locals.get("asset"), frame.f_locals.get("name", "no_copied_holdout_spans")
-                for label, checked in candidates:
-                    if checked == asset and label.endswith(":" + name):
-                        return label
-                return None
+            step_context = frame.f_locals.get("step_context")
+            step = getattr(step_context, "step", None)
+            if step is not None:
+                return self.by_op.get(step.key)
             frame = frame.f_back
         return None
 

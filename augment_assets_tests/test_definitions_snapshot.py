@@ -5,7 +5,11 @@ undeclared read (see test_dagster_graph's read log) shows up here as a diff to r
 import dagster as dg
 
 ASSETS = {
-    "classifier_metrics": ("evaluate", ["gold_holdout", "holdout_reviews", "review_folds", "training_set"], None),
+    "classifier_metrics": (
+        "evaluate",
+        ["gold_holdout", "holdout_reviews", "reference_synthetic", "review_folds", "synthetic_reviews", "training_reviews", "training_set"],
+        None,
+    ),
     "gold_holdout": ("ingest", [], None),
     "holdout_reviews": ("ingest", ["pizza_reviews"], None),
     "pizza_reviews": ("ingest", ["review_source"], None),

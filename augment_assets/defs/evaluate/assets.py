@@ -69,7 +69,11 @@ def reference_check_failures(instance: dg.DagsterInstance) -> list[str]:
     failures = []
     for key in keys:
         record = records.get(key)
-        if record is None or (materialization and record.create_timestamp < materialization.timestamp):
+        # the record's event is its evaluation once the check has run (its planned event before)
+        evaluated_at = record.event.timestamp if record is not None and record.event is not None else None
+        if record is None or record.status.value == "PLANNED" or (
+            materialization and (evaluated_at is None or evaluated_at < materialization.timestamp)
+        ):
             failures.append(f"{key.name}: not run on the latest reference_synthetic")
         elif record.status.value != "SUCCEEDED":
             evaluation = record.event.dagster_event.event_specific_data if record.event and record.event.dagster_event else None
@@ -199,7 +203,8 @@ def _rounded(value: float) -> float:
 
 
 @dg.asset(
-    deps=["training_set", "review_folds", "holdout_reviews", "gold_holdout"],
+    # the training sets name their members by id; the texts come from the tables that hold them
+    deps=["training_set", "review_folds", "training_reviews", "synthetic_reviews", "reference_synthetic", "holdout_reviews", "gold_holdout"],
     group_name="evaluate",
     kinds={"duckdb", "scikitlearn"},
     pool="warehouse",

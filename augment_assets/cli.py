@@ -18,6 +18,13 @@ import time
 from pathlib import Path
 
 STAGES = ("ingest", "generators", "synthetic", "evaluate")
+# The job that holds each configurable op, for checking a run config before any run starts.
+JOB_OF_OP = {
+    "pizza_reviews": "ingest_job", "gold_holdout": "ingest_job", "review_split": "ingest_job",
+    "prompt_table": "generators_job", "sentiment_generator": "generators_job",
+    "synthetic_reviews": "synthetic_job",
+    "reference_synthetic": "evaluate_job", "training_set": "evaluate_job", "classifier_metrics": "evaluate_job",
+}
 
 
 def _plan(stages: list[str]):
@@ -47,10 +54,42 @@ def _plan(stages: list[str]):
 
 
 def _root_message(error) -> str:
-    """The innermost cause: the project's own error message, not Dagster's wrapper."""
-    while error is not None and error.cause is not None:
+    """The project's own message (the outermost InputError of the chain) with its cause below it;
+    else the innermost cause, not Dagster's wrapper."""
+    chain = []
+    while error is not None:
+        chain.append(error)
         error = error.cause
-    return error.message.strip() if error else "unknown error"
+    if not chain:
+        return "unknown error"
+    ours = next((i for i, e in enumerate(chain) if e.cls_name == "InputError"), None)
+    if ours is None:
+        return chain[-1].message.strip()
+    below = chain[ours + 1:]
+    cause = f" (cause: {below[-1].message.strip()})" if below else ""
+    return chain[ours].message.strip() + cause
+
+
+def check_run_config(defs, run_config: dict) -> list[str]:
+    """Problems with a `--config` file, found before any run starts: unknown keys and op names
+    (listing the valid ones) and config Dagster's schema rejects."""
+    import dagster as dg
+
+    if not isinstance(run_config, dict):
+        return [f"the file must hold a mapping with an `ops:` key, got {type(run_config).__name__}"]
+    problems = [f"unknown top-level key {key!r}: the file may hold `ops:` only" for key in run_config if key != "ops"]
+    ops = run_config.get("ops") or {}
+    if not isinstance(ops, dict):
+        return problems + ["`ops:` must be a mapping of op names to `{config: {...}}`"]
+    for op, value in ops.items():
+        if op not in JOB_OF_OP:
+            problems.append(f"unknown op {op!r}; the configurable ops are {', '.join(sorted(JOB_OF_OP))}")
+            continue
+        try:
+            dg.validate_run_config(defs.resolve_job_def(JOB_OF_OP[op]), {"ops": {op: value}})
+        except dg.DagsterInvalidConfigError as error:
+            problems.extend(f"{op}: {e.message}" for e in error.errors)
+    return problems
 
 
 def run_problems(result) -> list[str]:
@@ -87,6 +126,12 @@ def materialize_all(stages: list[str], run_config: dict | None = None) -> int:
 
     defs = build_definitions()
     defs.resolve_all_asset_specs()  # fails fast on a broken graph, before any run starts
+    problems = check_run_config(defs, run_config or {})
+    if problems:
+        print("The run config has problems; nothing was run:", file=sys.stderr)
+        for problem in problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return 2
     assets = [*defs.assets, *defs.asset_checks]
     instance = dg.DagsterInstance.get()
     plan = _plan(stages)

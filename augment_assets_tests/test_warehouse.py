@@ -32,6 +32,17 @@ def test_replace_rows_touches_only_its_partition(tmp_path):
     assert rows.values.tolist() == [["positive", "c"], ["negative", "d"]]
 
 
+def test_the_published_file_is_readable_by_other_users(tmp_path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        Warehouse(tmp_path / "w.duckdb").write_table("t", pd.DataFrame({"x": [1]}))
+    finally:
+        os.umask(old)
+    assert (tmp_path / "w.duckdb").stat().st_mode & 0o777 == 0o644
+
+
 def test_replace_rows_rebuilds_a_table_of_an_older_layout(tmp_path):
     """A partitioned table written before a new key column existed cannot be attributed to
     partitions: the first write of the new layout starts it afresh instead of failing."""

@@ -67,6 +67,11 @@ class Warehouse:
                     con.execute("CHECKPOINT")
                 finally:
                     con.close()
+                # mkstemp makes the staging file private (0600); the published warehouse is for
+                # other teams to read, so it gets the usual file mode under the umask.
+                umask = os.umask(0)
+                os.umask(umask)
+                os.chmod(staging, 0o666 & ~umask)
                 os.replace(staging, self.path)
             finally:
                 for leftover in (staging, staging.with_name(staging.name + ".wal")):

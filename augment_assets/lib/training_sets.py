@@ -171,6 +171,7 @@ class _Builder:
         self.grid = Grid.from_config(config.vectorizer_grid, config.nb_alphas, config.lr_cs)
         self.synthetic = synthetic
         self.reference = reference
+        self.reference_pool: pd.DataFrame | None = None
         self.item_parts: list[pd.DataFrame] = []
         self.n_items = 0
         self.configs: list[dict] = []
@@ -210,10 +211,9 @@ class _Builder:
                 index = self.add_items(copies, "perturbed", "item_id")
                 self.perturbed[(share, draw)] = pd.Series(index, index=copies["review_id"].astype(str).to_numpy())
         pools = self.synthetic_pools()
-        reference_index = None
         if self.reference is not None and len(self.reference):
-            reference_index = self.add_items(self.reference, "reference", "synthetic_id")
-            self.reference_pool = self.reference.assign(_item=reference_index, temperature=np.nan)
+            index = self.add_items(self.reference, "reference", "synthetic_id")
+            self.reference_pool = self.reference.assign(_item=index, temperature=np.nan)
         self.items = pd.concat(self.item_parts, ignore_index=True)
         self.cache = FitCache(self.grid.vec_options)
         self.item_rows = self.cache.register(self.items["text"].tolist())
@@ -292,7 +292,7 @@ class _Builder:
                         members = self.baseline_members(kind.name, option, genuine, genuine_ids, draw)
                         self.add_set(members, {**base, "draw": draw, "training_data": kind.name, "option": option_key(option)})
                 continue
-            pool = synthetic_pool if kind.pool == "synthetic" else getattr(self, "reference_pool", None)
+            pool = synthetic_pool if kind.pool == "synthetic" else self.reference_pool
             if pool is None or pool.empty or not [r for r in c.ratios if float(r) > 0]:
                 continue
             for clf in c.classifiers if kind.teacher else [None]:

@@ -20,7 +20,7 @@ from pathlib import Path
 STAGES = ("ingest", "generators", "synthetic", "evaluate")
 # The job that holds each configurable op, for checking a run config before any run starts.
 JOB_OF_OP = {
-    "pizza_reviews": "ingest_job", "gold_holdout": "ingest_job", "review_split": "ingest_job",
+    "gold_holdout": "ingest_job", "ingest_reviews": "ingest_job",
     "prompt_table": "generators_job", "sentiment_generator": "generators_job",
     "synthetic_reviews": "synthetic_job",
     "reference_synthetic": "evaluate_job", "training_set": "evaluate_job", "classifier_metrics": "evaluate_job",
@@ -35,7 +35,7 @@ def _plan(stages: list[str]):
     # (label, selection, partition key, the op names whose config applies)
     plan = []
     if "ingest" in stages:
-        plan.append(("ingest", dg.AssetSelection.groups("ingest"), None, ("pizza_reviews", "gold_holdout", "review_split")))
+        plan.append(("ingest", dg.AssetSelection.groups("ingest"), None, ("gold_holdout", "ingest_reviews")))
     if "generators" in stages:
         ops = ("prompt_table", "sentiment_generator")
         for key in generator_partitions.get_partition_keys():

@@ -7,7 +7,7 @@ import dagster as dg
 from augment_assets.defs.evaluate.assets import classifier_metrics, evaluation_resource, reference_synthetic, training_set
 from augment_assets.defs.generate.assets import prompt_table, sentiment_generator, synthetic_reviews
 from augment_assets.defs.generate.resources import language_model_resource
-from augment_assets.defs.ingest.assets import gold_holdout, pizza_reviews, review_source, review_split
+from augment_assets.defs.ingest.assets import gold_holdout, ingest_reviews, review_source
 from augment_assets.defs.ingest.resources import review_source_resource
 from augment_assets.defs.leakage.checks import leakage_checks
 from augment_assets.defs.ops.jobs import jobs
@@ -17,9 +17,8 @@ from augment_assets.defs.resources import experiment_resource, warehouse_resourc
 
 assets = [
     review_source,
-    pizza_reviews,
     gold_holdout,
-    review_split,
+    ingest_reviews,
     prompt_table,
     sentiment_generator,
     synthetic_reviews,

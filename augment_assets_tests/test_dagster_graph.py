@@ -191,6 +191,30 @@ def run_generators_and_synthetic(temperature: str = "0.9") -> None:
         assert result.success, step_errors(result)
 
 
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        # one class only: 304 positive reviews
+        ([(f"a fine pizza place number {i} with good crust", 5) for i in range(304)], "Too few reviews to split"),
+        # duplicates only: two distinct reviews, each repeated
+        ([("great pizza and friendly staff", 5), ("cold pizza and rude staff", 1)] * 300, "Too few reviews to split"),
+    ],
+    ids=["one-class", "duplicates-only"],
+)
+def test_a_source_that_cannot_be_split_leaves_every_table_as_it_was(project, monkeypatch, rows, message):
+    assert run(dg.AssetSelection.groups("ingest")).success
+    store = Warehouse(project / "warehouse.duckdb")
+    tables = ("pizza_reviews", "training_reviews", "holdout_reviews", "review_folds")
+    before = {name: store.read_table(name) for name in tables}
+    bad_csv = project / "bad.csv"
+    pd.DataFrame(rows, columns=["text", "stars"]).to_csv(bad_csv, index=False)
+    monkeypatch.setenv("REVIEWS_CSV", str(bad_csv))
+    result = run(dg.AssetSelection.groups("ingest"))
+    assert not result.success and message in step_errors(result), step_errors(result)
+    for name in tables:
+        pd.testing.assert_frame_equal(store.read_table(name), before[name])
+
+
 def test_one_partition_of_every_asset_through_dagster(project, monkeypatch, tiny_model_dir):
     """ingest -> prompt_table/sentiment_generator[every generator] -> synthetic_reviews[one temperature each]
     -> reference_synthetic, training_set -> classifier_metrics, with a tiny model so the whole graph runs in about a minute."""

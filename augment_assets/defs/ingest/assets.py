@@ -1,4 +1,5 @@
-"""Ingest: the review source -> `pizza_reviews` -> `training_reviews` + `review_folds` / `holdout_reviews`, and `gold_holdout`."""
+"""Ingest: `gold_holdout`, then the review source -> `pizza_reviews`, `training_reviews`, `holdout_reviews`
+and `review_folds`, published together."""
 
 
 from collections import Counter
@@ -25,46 +26,6 @@ review_source = dg.AssetSpec(
     ),
     kinds={"json", "csv"},
 )
-
-
-@dg.asset(
-    deps=[review_source],
-    group_name="ingest",
-    kinds={"duckdb"},
-    pool="warehouse",
-    description="Labelled, deduplicated reviews of businesses in the configured categories (1-2 stars negative, 4-5 positive).",
-)
-def pizza_reviews(
-    context: dg.AssetExecutionContext, source: ReviewSourceResource, warehouse: WarehouseResource
-) -> dg.MaterializeResult:
-    raw, report = source.read_reviews()
-    context.log.info(f"Read {len(raw)} reviews from {report.source} ({report.path})")
-    reviews, rejected, duplicates_removed = label_reviews(raw)
-    if reviews.empty:
-        raise InputError(
-            f"No labelled reviews left from {report.path}: {len(raw)} rows read, rejected {rejected}. "
-            f"Check the source's stars/sentiment column and the categories {source.categories}."
-        )
-    rejected = dict(Counter(report.rejected) + Counter(rejected))  # source-level and label-level reasons
-    warehouse.get().write_table("pizza_reviews", reviews[REVIEW_COLUMNS])
-    bad_lines = pd.DataFrame(report.bad_lines[:20], columns=["file", "line", "reason"])
-    return dg.MaterializeResult(
-        metadata={
-            **review_table_metadata(reviews),
-            "source": report.source,
-            "source_path": report.path,
-            "categories": ", ".join(source.categories),
-            "lines_read": report.lines_read,
-            "businesses_matched": report.businesses_matched if report.businesses_matched is not None else -1,
-            "duplicates_removed": duplicates_removed,
-            "rows_rejected": sum(rejected.values()),
-            "rejected_by_reason": counts_table(rejected),
-            "bad_json_lines": report.bad_line_count,
-            "bad_json_line_examples": dg.MetadataValue.md(
-                bad_lines.to_markdown(index=False) if len(bad_lines) else "none"
-            ),
-        }
-    )
 
 
 @dg.asset(
@@ -105,15 +66,22 @@ class SplitConfig(dg.Config):
 @dg.multi_asset(
     specs=[
         dg.AssetSpec(
+            "pizza_reviews",
+            deps=[review_source],
+            group_name="ingest",
+            kinds={"duckdb"},
+            description="Labelled, deduplicated reviews of businesses in the configured categories (1-2 stars negative, 4-5 positive).",
+        ),
+        dg.AssetSpec(
             "training_reviews",
-            deps=[pizza_reviews, gold_holdout],
+            deps=["pizza_reviews", gold_holdout],
             group_name="ingest",
             kinds={"duckdb"},
             description="The balanced training pool: the only genuine reviews any generator, prompt or classifier may learn from.",
         ),
         dg.AssetSpec(
             "holdout_reviews",
-            deps=[pizza_reviews],
+            deps=["pizza_reviews"],
             group_name="ingest",
             kinds={"duckdb"},
             description="The independent holdout: flows only into classifier_metrics and the leakage checks.",
@@ -132,15 +100,27 @@ class SplitConfig(dg.Config):
     ],
     pool="warehouse",
 )
-def review_split(
+def ingest_reviews(
     context: dg.AssetExecutionContext,
     config: SplitConfig,
+    source: ReviewSourceResource,
     experiment: ExperimentResource,
     warehouse: WarehouseResource,
 ):
+    """Read, label, split and fold in memory, then publish the four tables in one write: a source that
+    cannot be split (one class, too few reviews, a data size too large) fails before anything is
+    published, so every table stays as it was."""
     store = warehouse.get()
-    reviews = store.read_table("pizza_reviews")
-    training, holdout, report = split_reviews(
+    raw, report = source.read_reviews()
+    context.log.info(f"Read {len(raw)} reviews from {report.source} ({report.path})")
+    reviews, rejected, duplicates_removed = label_reviews(raw)
+    rejected = dict(Counter(report.rejected) + Counter(rejected))  # source-level and label-level reasons
+    if reviews.empty:
+        raise InputError(
+            f"No labelled reviews left from {report.path}: {len(raw)} rows read, rejected {rejected}. "
+            f"Check the source's stars/sentiment column and the categories {source.categories}."
+        )
+    training, holdout, split_report = split_reviews(
         reviews,
         train_per_class=config.train_per_class,
         holdout_size=config.holdout_size,
@@ -150,24 +130,43 @@ def review_split(
     gold = store.read_table("gold_holdout") if store.has_table("gold_holdout") else pd.DataFrame(columns=["text"])
     training, gold_removed = exclude_texts(training, gold["text"].tolist())
     folds = build_folds(training, configured_data_sizes(), experiment.validation_share, experiment.seed)
-    # Published together: a reader never sees a training pool from one split beside a
-    # holdout or folds from another.
+    # One publish: a reader never sees new reviews beside an old split, or a split beside other folds.
     store.write_tables(
         {
+            "pizza_reviews": reviews[REVIEW_COLUMNS],
             "training_reviews": training[REVIEW_COLUMNS],
             "holdout_reviews": holdout[REVIEW_COLUMNS],
             "review_folds": folds,
         }
     )
+    bad_lines = pd.DataFrame(report.bad_lines[:20], columns=["file", "line", "reason"])
+    yield dg.MaterializeResult(
+        asset_key="pizza_reviews",
+        metadata={
+            **review_table_metadata(reviews),
+            "source": report.source,
+            "source_path": report.path,
+            "categories": ", ".join(source.categories),
+            "lines_read": report.lines_read,
+            "businesses_matched": report.businesses_matched if report.businesses_matched is not None else -1,
+            "duplicates_removed": duplicates_removed,
+            "rows_rejected": sum(rejected.values()),
+            "rejected_by_reason": counts_table(rejected),
+            "bad_json_lines": report.bad_line_count,
+            "bad_json_line_examples": dg.MetadataValue.md(
+                bad_lines.to_markdown(index=False) if len(bad_lines) else "none"
+            ),
+        },
+    )
     businesses = lambda f: int(f["business_id"].dropna().nunique())  # noqa: E731
-    split_report = pd.DataFrame([{"key": k, "value": str(v)} for k, v in report.items()])
+    table = pd.DataFrame([{"key": k, "value": str(v)} for k, v in split_report.items()])
     yield dg.MaterializeResult(
         asset_key="training_reviews",
         metadata={
             **review_table_metadata(training),
             "gold_reviews_removed": gold_removed,
             "businesses": businesses(training),
-            "split_report": dg.MetadataValue.md(split_report.to_markdown(index=False)),
+            "split_report": dg.MetadataValue.md(table.to_markdown(index=False)),
         },
     )
     yield dg.MaterializeResult(

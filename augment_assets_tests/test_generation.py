@@ -84,6 +84,7 @@ def run(model_dir, chunk_dir, cfg=None, **kw):
         (dict(batch_size=0), "batch_size"),
         (dict(top_k=-1), "top_k"),
         (dict(repetition_penalty=0), "repetition_penalty"),
+        (dict(decoder="paged"), "decoder must be one of"),
     ],
 )
 def test_generation_config_rejects_out_of_range(kw, message):
@@ -229,6 +230,7 @@ def test_progress_reports_rate_and_eta(tiny_model_dir, tmp_path):
 
 
 def test_out_of_memory_halves_the_batch(tiny_model_dir, tmp_path, monkeypatch, caplog):
+    """The static decoder (model.generate batches, today's path kept as decoder="static")."""
     real = gen_mod._generate_batch
 
     def picky(model, tokenizer, texts, config, device):
@@ -238,9 +240,167 @@ def test_out_of_memory_halves_the_batch(tiny_model_dir, tmp_path, monkeypatch, c
 
     monkeypatch.setattr(gen_mod, "_generate_batch", picky)
     with caplog.at_level(logging.WARNING, logger="augment_assets.lib.generate"):
+        out = run(tiny_model_dir, tmp_path / "oom", small_config(decoder="static"))
+    assert len(out) == 10 and out.attrs["stats"]["batch_size"] == 2
+    assert "out of memory at batch size 4; retrying with 2" in caplog.text
+
+
+def test_static_decoder_still_runs_and_differs_in_fingerprint(tiny_model_dir, tmp_path):
+    static = run(tiny_model_dir, tmp_path / "s", small_config(decoder="static"))
+    assert len(static) == 10 and static.attrs["stats"]["decoder"] == "static"
+    assert static["synthetic_id"].tolist() == [synthetic_id("gen-v1", "positive", 0.9, 3, i) for i in range(10)]
+    cont = run(tiny_model_dir, tmp_path / "s")  # same folder: its chunks are not the static decoder's
+    assert cont.attrs["stats"]["resumed"] == 0 and cont.attrs["stats"]["decoder"] == "continuous"
+    assert len(list((tmp_path / "s").glob("*.parquet"))) == 6
+
+
+# ---------------------------------------------------------------- continuous batching
+
+
+class Steered(torch.nn.Module):
+    """The tiny model with `steer(next_positions, last_logits)` editing each step's logits in place
+    (next_positions: each row's count of real tokens before the one being predicted)."""
+
+    def __init__(self, model, steer):
+        super().__init__()
+        self.model, self.steer, self.config = model, steer, model.config
+
+    def forward(self, position_ids, **kw):
+        out = self.model(position_ids=position_ids, **kw)
+        self.steer(position_ids[:, -1] + 1, out.logits[:, -1])
+        return out
+
+
+def eos_from(model, position: int, eos: int) -> Steered:
+    """End-of-text wins (+1e4) at absolute position >= `position`: a row with a k-token prompt stops
+    after position - k new tokens, so rows of different prompt lengths leave at different steps."""
+
+    def steer(next_pos, logits):
+        logits[:, eos] = torch.where(next_pos >= position, torch.full_like(logits[:, eos], 1e4), logits[:, eos])
+
+    return Steered(model, steer)
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_model_dir):
+    return load_model(tiny_model_dir, "cpu", torch.float32)
+
+
+MIXED = ["Hi", "The pizza was", "Best slice in town, really", "Terrible service and cold food at the",
+         "We came here for a birthday party last", "Ok so", "My family loves", "x"]
+
+
+def continuous(model, tok, prompts, cfg, batch_size):
+    """{prompt index: (continuation, new tokens, ended)} from `_continuous_generate`."""
+    got = {}
+    jobs = [(i, p, 1000 + i) for i, p in enumerate(prompts)]
+    gen_mod._continuous_generate(model, tok, jobs, cfg, "cpu", batch_size, got.__setitem__)
+    assert sorted(got) == list(range(len(prompts)))  # every row reported exactly once
+    return got
+
+
+def n_tokens(tok, text):
+    return len(tok(text, add_special_tokens=False)["input_ids"])
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 8])
+def test_continuous_rows_stop_at_end_of_text(tiny, batch_size):
+    model, tok = tiny
+    cfg = small_config(max_new_tokens=30, repetition_penalty=1.1)
+    got = continuous(eos_from(model, 10, tok.eos_token_id), tok, MIXED, cfg, batch_size)
+    for i, p in enumerate(MIXED):
+        text, n_new, ended = got[i]
+        assert ended and n_new == max(0, 10 - n_tokens(tok, p)), (p, got[i])
+    assert len({n for _, n, _ in got.values()}) >= 4  # rows really left at different steps
+
+
+def test_continuous_respects_max_and_min_new_tokens(tiny):
+    model, tok = tiny
+    never = continuous(model, tok, MIXED, small_config(max_new_tokens=7), 3)
+    assert all(n == 7 and not ended for _, n, ended in never.values())
+    # end-of-text wins from position 10 on, but not before min_new_tokens new tokens
+    early = continuous(eos_from(model, 10, tok.eos_token_id), tok, MIXED, small_config(max_new_tokens=30,
+                       min_new_tokens=6), 3)
+    for i, p in enumerate(MIXED):
+        assert early[i][1:] == (max(6, 10 - n_tokens(tok, p)), True), (p, early[i])
+
+
+@pytest.mark.parametrize("spare", [64, 1])  # 1: the cache buffers reallocate every other step
+def test_continuous_greedy_matches_hf_generate(tiny, monkeypatch, spare):
+    """Greedy (top_k=1) with rows leaving and joining: every row's tokens equal HF's batch-1 greedy
+    tokens up to the step the row was stopped (cache merging, padding and positions are exact)."""
+    monkeypatch.setattr(gen_mod._GrowingLayer, "SPARE", spare)
+    model, tok = tiny
+    cfg = small_config(temperature=1.0, top_k=1, top_p=1.0, repetition_penalty=1.3, max_new_tokens=14)
+    got = continuous(eos_from(model, 12, tok.eos_token_id), tok, MIXED, cfg, 3)
+    for i, p in enumerate(MIXED):
+        enc = tok(p, return_tensors="pt", add_special_tokens=False)
+        out = model.generate(**enc, do_sample=False, repetition_penalty=1.3, max_new_tokens=14,
+                             pad_token_id=tok.pad_token_id)
+        row = out[0, enc["input_ids"].shape[1]:].tolist()[: got[i][1]]
+        assert got[i][0] == tok.decode(row, skip_special_tokens=True), p
+
+
+def test_continuous_first_token_matches_hf_sampling(tiny):
+    """Draw frequencies of the loop's first token vs the distribution HF's warpers (penalty,
+    temperature, top-p) give the same logits. Six planted tokens carry the mass (one of them a
+    prompt token, so the penalty matters, and the last outside the nucleus), so a few thousand
+    rows estimate it; the rest of the vocabulary keeps the tiny model's logits."""
+    from transformers import LogitsProcessorList, RepetitionPenaltyLogitsProcessor, TemperatureLogitsWarper, \
+        TopPLogitsWarper
+
+    model, tok = tiny
+    prompt = "The pizza was"
+    enc = tok(prompt, return_tensors="pt", add_special_tokens=False)
+    planted = torch.tensor([tok(w, add_special_tokens=False)["input_ids"][0]
+                            for w in (" pizza", " great", " cold", " crust", " slice", " sauce")])
+    boosts = torch.tensor([14.0, 13.6, 13.0, 12.5, 12.0, 11.0])
+
+    def steer(next_pos, logits):
+        logits[:, planted] += boosts
+
+    steered = Steered(model, steer)
+    with torch.no_grad():
+        logits = steered(input_ids=enc["input_ids"], position_ids=torch.arange(enc["input_ids"].shape[1])[None]
+                         ).logits[:, -1, :].float()
+    warpers = LogitsProcessorList([RepetitionPenaltyLogitsProcessor(1.1), TemperatureLogitsWarper(0.9),
+                                   TopPLogitsWarper(0.95)])
+    expected = warpers(enc["input_ids"], logits.clone()).softmax(-1)[0]
+    assert 2 < (expected > 0).sum() < len(planted)  # top-p cuts planted tokens too
+    assert expected[planted[0]] < expected[planted[1]]  # the penalty reorders the prompt token
+    draws = 4000
+    cfg = small_config(temperature=0.9, top_p=0.95, repetition_penalty=1.1, max_new_tokens=1)
+    got = continuous(steered, tok, [prompt] * draws, cfg, 1000)
+    words = [tok.decode([t]) for t in planted.tolist()]
+    drawn = [text for text, _, _ in got.values()]
+    assert set(drawn) <= {w for w, t in zip(words, planted) if expected[t] > 0}, "drew outside HF's support"
+    freq = torch.tensor([drawn.count(w) / draws for w in words])
+    assert (freq - expected[planted]).abs().max().item() < 0.03  # 4 standard errors at p = 0.5
+
+
+def test_continuous_output_does_not_depend_on_batch_size(tiny_model_dir, tmp_path):
+    """Each review slot draws from its own seeded generator: batch 1, 3 and 4 give the same reviews."""
+    frames = [run(tiny_model_dir, tmp_path / f"b{b}", small_config(batch_size=b, chunk_size=4)) for b in (1, 3, 4)]
+    for other in frames[1:]:
+        pd.testing.assert_frame_equal(frames[0].drop(columns="created_at"), other.drop(columns="created_at"))
+    assert [len(list((tmp_path / f"b{b}").glob("*.parquet"))) for b in (1, 3, 4)] == [3, 3, 3]
+
+
+def test_continuous_out_of_memory_halves_the_batch(tiny_model_dir, tmp_path, monkeypatch, caplog):
+    reference = run(tiny_model_dir, tmp_path / "ref")
+    real = gen_mod._decode_step
+
+    def picky(model, sampler, live):
+        if len(live.jobs) > 2:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2 GiB")
+        return real(model, sampler, live)
+
+    monkeypatch.setattr(gen_mod, "_decode_step", picky)
+    with caplog.at_level(logging.WARNING, logger="augment_assets.lib.generate"):
         out = run(tiny_model_dir, tmp_path / "oom")
     assert len(out) == 10 and out.attrs["stats"]["batch_size"] == 2
     assert "out of memory at batch size 4; retrying with 2" in caplog.text
+    pd.testing.assert_frame_equal(out.drop(columns="created_at"), reference.drop(columns="created_at"))
 
 
 def test_no_prompts_is_an_input_error(tiny_model_dir, tmp_path):

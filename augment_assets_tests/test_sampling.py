@@ -19,7 +19,7 @@ from transformers import (
     TopPLogitsWarper,
 )
 
-from augment_assets.lib.sampling import SamplingProcessor, draw_from_nucleus, nucleus_mask
+from augment_assets.lib.sampling import SamplingProcessor, draw_by_cdf, draw_from_nucleus, nucleus_mask
 
 VOCAB = 40
 EOS = 3
@@ -57,7 +57,7 @@ def mixed_logits(seed: int = 0) -> torch.Tensor:
     return torch.randn(4, VOCAB, generator=g) * scales
 
 
-@pytest.mark.parametrize("candidates", [4, 1024])  # 4: flat rows go through the rejection draw
+@pytest.mark.parametrize("method, candidates", [("candidates", 4), ("candidates", 1024), ("cdf", 1024)])
 @pytest.mark.parametrize(
     "settings",
     [
@@ -68,20 +68,21 @@ def mixed_logits(seed: int = 0) -> torch.Tensor:
         dict(temperature=0.8, top_k=5),
     ],
 )
-def test_draws_follow_hf_distribution(settings, candidates):
+def test_draws_follow_hf_distribution(settings, method, candidates):
+    """candidates=4: flat rows go through the rejection draw; "cdf": the sort-free inverse-CDF draw."""
     torch.manual_seed(1)
     scores = mixed_logits()
     input_ids = torch.tensor([[5, 6, 7, 5]] * scores.shape[0])
     expected = hf_distribution(input_ids, scores, **settings)
     sampler = SamplingProcessor(
         temperature=settings["temperature"], top_p=settings.get("top_p", 1.0), top_k=settings.get("top_k", 0),
-        repetition_penalty=settings.get("penalty", 1.0), candidates=candidates,
+        repetition_penalty=settings.get("penalty", 1.0), candidates=candidates, method=method,
     )
     freq = draw_frequencies(sampler, input_ids, scores.clone(), draws=20_000)
     outside = freq[expected == 0].sum().item()
     assert outside == 0, f"drew tokens outside HF's support (share {outside})"
     assert (freq - expected).abs().max().item() < 0.015
-    if candidates == 4 and settings.get("top_p", 1.0) < 1.0 and not settings.get("top_k"):
+    if method == "candidates" and candidates == 4 and settings.get("top_p", 1.0) < 1.0 and not settings.get("top_k"):
         assert sampler.rejection_rows > 0, "the flat rows should have needed the rejection draw"
 
 
@@ -139,7 +140,70 @@ def test_seeded_generator_is_reproducible():
     assert torch.equal(a, b)
 
 
-@pytest.mark.parametrize("kw", [dict(temperature=0.0), dict(temperature=1.0, top_p=0.0), dict(temperature=1.0, top_p=1.5)])
+@pytest.mark.parametrize("kw", [dict(temperature=0.0), dict(temperature=1.0, top_p=0.0), dict(temperature=1.0, top_p=1.5),
+                                dict(temperature=1.0, method="sorted")])
 def test_rejects_out_of_range(kw):
     with pytest.raises(ValueError):
         SamplingProcessor(**kw)
+
+
+# ---------------------------------------------------------------- the decode loop's entry point: draw
+
+
+@pytest.mark.parametrize("method, candidates", [("candidates", 4), ("candidates", 1024), ("cdf", 1024)])
+def test_per_row_generators_follow_hf_distribution(method, candidates):
+    """Row r drawing from its own generator (the continuous-batching loop) keeps HF's distribution,
+    on every path."""
+    settings = dict(temperature=0.9, top_p=0.95, penalty=1.2)
+    scores = mixed_logits(2)
+    input_ids = torch.tensor([[5, 6, 7, 5]] * scores.shape[0])
+    expected = hf_distribution(input_ids, scores, **settings)
+    draws = 6000
+    sampler = SamplingProcessor(0.9, top_p=0.95, repetition_penalty=1.2, candidates=candidates, method=method)
+    gens = [torch.Generator().manual_seed(10_000 + i) for i in range(scores.shape[0] * draws)]
+    chosen = sampler.draw(input_ids.repeat_interleave(draws, 0), scores.repeat_interleave(draws, 0), None, gens)
+    freq = torch.stack([torch.bincount(c, minlength=VOCAB) for c in chosen.view(-1, draws)]).float() / draws
+    assert freq[expected == 0].sum().item() == 0
+    assert (freq - expected).abs().max().item() < 0.025
+    if method == "candidates" and candidates == 4:
+        assert sampler.rejection_rows > 0
+
+
+@pytest.mark.parametrize("method", ["candidates", "cdf"])
+def test_per_row_draws_do_not_depend_on_the_other_rows(method):
+    scores = mixed_logits(4)
+    ids = torch.zeros(scores.shape[0], 1, dtype=torch.long)
+    sampler = SamplingProcessor(1.0, top_p=0.9, candidates=4, method=method)
+    together = sampler.draw(ids, scores.clone(), None, [torch.Generator().manual_seed(s) for s in range(4)])
+    alone = [sampler.draw(ids[r:r + 1], scores[r:r + 1].clone(), None, [torch.Generator().manual_seed(r)])
+             for r in (3, 0, 2, 1)]
+    assert together[[3, 0, 2, 1]].squeeze(1).tolist() == [a.item() for a in alone]
+    with pytest.raises(ValueError, match="generators"):
+        sampler.draw(ids, scores.clone(), None, [torch.Generator()])
+
+
+def test_draw_counts_new_tokens_per_row():
+    """Rows that joined the batch later are younger: end-of-text stays blocked for them alone."""
+    scores = torch.full((3, VOCAB), -5.0)
+    scores[:, EOS] = 10.0
+    sampler = SamplingProcessor(1.0, top_p=0.9, min_new_tokens=3, eos_token_id=EOS)
+    chosen = sampler.draw(torch.ones(3, 4, dtype=torch.long), scores, torch.tensor([0, 3, 2]))
+    assert chosen[1].item() == EOS and chosen[0].item() != EOS and chosen[2].item() != EOS
+
+
+def test_cdf_draw_rejects_outside_the_nucleus_and_skips_zero_mass():
+    """0.5 + 0.3 reach top_p 0.8: the third and fourth tokens are rejected; a zero-probability
+    token is never the binary search's answer."""
+    probs = torch.tensor([[0.5, 0.0, 0.3, 0.15, 0.05]]).repeat(20_000, 1)
+    g = torch.Generator().manual_seed(0)
+    calls = []
+
+    def uniforms(rows):
+        calls.append(len(rows))
+        return torch.rand(len(rows), generator=g)
+
+    chosen = draw_by_cdf(probs, 0.8, uniforms).squeeze(1)
+    freq = torch.bincount(chosen, minlength=5).float() / len(chosen)
+    assert freq[1].item() == 0 and freq[3:].sum().item() == 0
+    assert abs(freq[0].item() - 0.5 / 0.8) < 0.015
+    assert len(calls) > 1 and calls[1] < 0.3 * calls[0]  # about a fifth of the rows redraw

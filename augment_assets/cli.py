@@ -18,6 +18,13 @@ import time
 from pathlib import Path
 
 STAGES = ("ingest", "generators", "synthetic", "evaluate")
+# Settings a run config's `env:` block may give: the environment variables the definitions read
+# when they load (partitions among them), so they must be set before the definitions import.
+ENV_SETTINGS = (
+    "DATA_SIZES", "REPEATS", "LEARNING_CURVE_SIZES", "SYNTHETIC_TEMPERATURES", "REVIEWS_CSV", "YELP_DATASET_DIR",
+    "GOLD_HOLDOUT_CSV", "REFERENCE_SYNTHETIC_CSV", "BASE_MODEL", "AUGMENT_MODELS_DIR",
+    "AUGMENT_WORK_DIR", "AUGMENT_WAREHOUSE", "AUGMENT_SEED", "AUGMENT_CPU_DTYPE",
+)
 # The job that holds each configurable op, for checking a run config before any run starts.
 JOB_OF_OP = {
     "gold_holdout": "ingest_job", "ingest_reviews": "ingest_job",
@@ -48,8 +55,9 @@ def _plan(stages: list[str]):
         # reference left out of scoring (training_set reads the checks' results), while
         # our own candidates are still evaluated.
         plan.append(("reference", dg.AssetSelection.assets("reference_synthetic"), None, ("reference_synthetic",)))
-        ops = ("training_set", "classifier_metrics")
-        plan.append(("evaluate", dg.AssetSelection.assets(*ops), None, ops))
+        ops = ("training_set", "classifier_metrics")  # classifier_metrics also makes headline, learning_curve, recommendation
+        scores = ("training_set", "classifier_metrics", "headline", "learning_curve", "recommendation")
+        plan.append(("evaluate", dg.AssetSelection.assets(*scores), None, ops))
     return plan
 
 
@@ -77,7 +85,11 @@ def check_run_config(defs, run_config: dict) -> list[str]:
 
     if not isinstance(run_config, dict):
         return [f"the file must hold a mapping with an `ops:` key, got {type(run_config).__name__}"]
-    problems = [f"unknown top-level key {key!r}: the file may hold `ops:` only" for key in run_config if key != "ops"]
+    problems = [
+        f"unknown top-level key {key!r}: the file may hold `ops:` (and `env:`, read before this check)"
+        for key in run_config
+        if key not in ("ops", "env")
+    ]
     ops = run_config.get("ops") or {}
     if not isinstance(ops, dict):
         return problems + ["`ops:` must be a mapping of op names to `{config: {...}}`"]
@@ -90,6 +102,31 @@ def check_run_config(defs, run_config: dict) -> list[str]:
         except dg.DagsterInvalidConfigError as error:
             problems.extend(f"{op}: {e.message}" for e in error.errors)
     return problems
+
+
+def apply_env_settings(run_config, path) -> list[str]:
+    """Set the `env:` block of a run config as environment variables (a variable already set in the
+    shell wins, so `REVIEWS_CSV=... augment-assets materialize --config ...` points a committed config at
+    your data); removes the block. Returns problems (unknown names, non-scalar values)."""
+    if not isinstance(run_config, dict) or "env" not in run_config:
+        return []
+    settings = run_config.pop("env") or {}
+    if not isinstance(settings, dict):
+        return ["`env:` must be a mapping of environment variable names to values"]
+    problems = []
+    for name, value in settings.items():
+        if name not in ENV_SETTINGS:
+            problems.append(f"env: unknown setting {name!r}; the settings are {', '.join(ENV_SETTINGS)}")
+        elif isinstance(value, (dict, list)) or value is None:
+            problems.append(f"env: {name} must be a single value (e.g. {name}: '3'), got {value!r}")
+    if problems:
+        return problems
+    for name, value in settings.items():
+        if name in os.environ:
+            print(f"{path}: env {name} is already set in the environment ({os.environ[name]!r}); keeping it", file=sys.stderr)
+        else:
+            os.environ[name] = str(value)
+    return []
 
 
 def run_problems(result) -> list[str]:
@@ -196,6 +233,12 @@ def main(argv: list[str] | None = None) -> int:
             import yaml
 
             run_config = yaml.safe_load(args.config.read_text()) or {}
+            problems = apply_env_settings(run_config, args.config)
+            if problems:
+                print(f"{args.config}: the run config has problems; nothing was run:", file=sys.stderr)
+                for problem in problems:
+                    print(f"  - {problem}", file=sys.stderr)
+                return 2
         return materialize_all(stages, run_config)
     return 2
 

@@ -153,3 +153,24 @@ def test_paired_bootstrap_brackets_gain_and_beats_unpaired_on_correlated_predict
     frac = (base + candidate) / 2
     g, lo, hi = paired_bootstrap_gain(frac, base, idx)
     assert lo <= g <= hi
+
+
+def test_two_level_bootstrap_is_the_paired_bootstrap_for_one_repeat_and_widens_with_repeat_spread():
+    from augment_assets.lib.classify import paired_bootstrap_gain, repeat_indices, two_level_bootstrap
+
+    rng = np.random.default_rng(3)
+    n = 200
+    baseline = (rng.random(n) < 0.8).astype(float)
+    candidate = baseline.copy()
+    candidate[rng.choice(n, 10, replace=False)] = 1.0
+    idx = bootstrap_indices(n, 500, seed=1)
+    one = two_level_bootstrap([candidate - baseline], idx, repeat_indices(1, 500))
+    assert one == pytest.approx(paired_bootstrap_gain(candidate, baseline, idx))
+    # Three repeats whose gains differ a lot: the interval must hold the repeat-to-repeat spread too.
+    worse = baseline.copy()
+    worse[np.flatnonzero(baseline == 1)[:12]] = 0.0
+    vectors = [candidate - baseline, worse - baseline, candidate - baseline]
+    mean, low, high = two_level_bootstrap(vectors, idx, repeat_indices(3, 500))
+    assert mean == pytest.approx(np.mean([v.mean() for v in vectors]))
+    holdout_only = paired_bootstrap_gain(np.mean([candidate, worse, candidate], axis=0), baseline, idx)
+    assert high - low > 1.5 * (holdout_only[2] - holdout_only[1])

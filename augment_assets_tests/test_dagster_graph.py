@@ -82,9 +82,12 @@ def test_definitions_describe_the_designed_graph(project):
         "reference_synthetic": "evaluate",
         "training_set": "evaluate",
         "classifier_metrics": "evaluate",
+        "headline": "evaluate",
+        "learning_curve": "evaluate",
+        "recommendation": "evaluate",
     }
     synthetic = graph.get(dg.AssetKey("synthetic_reviews"))
-    generators = [f"{s}_{size}" for size in ("all", "50") for s in ("negative", "positive")]
+    generators = [f"{s}_{size}_r1" for size in ("all", "50") for s in ("negative", "positive")]
     assert sorted(synthetic.partitions_def.get_partition_keys()) == sorted(
         f"{g}|{t}" for g in generators for t in ("0.7", "0.9", "1.1")
     )
@@ -94,7 +97,7 @@ def test_definitions_describe_the_designed_graph(project):
     }
     # The holdout flows only into the metrics (and the checks).
     holdout_children = {k.to_user_string() for k in graph.get(dg.AssetKey("holdout_reviews")).child_keys}
-    assert holdout_children == {"classifier_metrics"}
+    assert holdout_children == {"classifier_metrics", "headline", "learning_curve", "recommendation"}
     blocking = {key.name for key in graph.asset_check_keys if graph.get_check_spec(key).blocking}
     assert {"no_holdout_text", "no_holdout_near_duplicate", "no_business_overlap", "no_copied_holdout_spans"} <= blocking
     assert {j.name for j in defs.jobs} >= {"ingest_job", "generators_job", "synthetic_job", "evaluate_job"}
@@ -174,7 +177,7 @@ def test_bad_input_names_the_problem_and_keeps_the_published_tables(project, mon
     pd.testing.assert_frame_equal(store.read_table("pizza_reviews"), before)
 
 
-GENERATORS = ("negative_all", "positive_all", "negative_50", "positive_50")
+GENERATORS = ("negative_all_r1", "positive_all_r1", "negative_50_r1", "positive_50_r1")
 TINY_FINETUNE = {"ops": {"sentiment_generator": {"config": {"epochs": 1, "max_length": 64}}}}
 TINY_GENERATION = {"ops": {"synthetic_reviews": {"config": {"n": 12, "max_new_tokens": 24, "batch_size": 6}}}}
 TINY_EVALUATION = {
@@ -239,7 +242,7 @@ def test_one_partition_of_every_asset_through_dagster(project, monkeypatch, tiny
     assert sorted(generators["generator"]) == sorted(GENERATORS)
     assert all(Path(p, "config.json").exists() for p in generators["path"])
     assert generators.set_index("generator")["n_train"].to_dict() == {
-        "negative_all": 104, "positive_all": 104, "negative_50": 40, "positive_50": 40
+        "negative_all_r1": 104, "positive_all_r1": 104, "negative_50_r1": 40, "positive_50_r1": 40
     }
     # Every generator's corpus lies in the fit fold of its own size and meets no validation
     # review of its own or a larger size.
@@ -257,10 +260,22 @@ def test_one_partition_of_every_asset_through_dagster(project, monkeypatch, tiny
     assert set(zip(synthetic["generator"], synthetic["temperature"])) <= {(g, 0.9) for g in GENERATORS}
     assert synthetic["synthetic_id"].is_unique
     metrics = store.read_table("classifier_metrics")
-    assert set(metrics["data_size"]) == {"all", "50"}
+    # generator sizes all and 50, and the learning curve's baseline-only sizes 100, 25, 10
+    assert set(metrics["data_size"]) == {"all", "100", "50", "25", "10"} and set(metrics["repeat"]) == {1}
     for (classifier, eval_set, data_size), group in metrics.groupby(["classifier", "eval_set", "data_size"]):
         assert group["baseline_selected"].sum() == 1, (classifier, eval_set, data_size)
-        assert group["selected"].sum() == 1, (classifier, eval_set, data_size)  # no low-data candidate skipped
+        # a candidate at every size with generators (no low-data candidate skipped), none elsewhere
+        assert group["selected"].sum() == (data_size in ("all", "50")), (classifier, eval_set, data_size)
+    headline = store.read_table("headline")
+    assert sorted(headline["data_size"].unique()) == ["50", "all"] and (headline["repeats"] == 1).all()
+    # half the interval's width (0 when the candidate predicts exactly as the baseline, as a tiny model may)
+    half_width = (headline["gain_ci_high"] - headline["gain_ci_low"]) / 2
+    assert (headline["min_detectable_gain"] - half_width).abs().max() < 1e-12 and headline["worth"].str.len().gt(0).all()
+    curve = store.read_table("learning_curve")
+    assert set(curve.loc[curve["role"] == "baseline", "data_size"]) == {"all", "100", "50", "25", "10"}
+    assert set(curve.loc[curve["role"] == "candidate", "data_size"]) == {"all", "50"}
+    recommendation = store.read_table("recommendation")
+    assert len(recommendation) == 5 and set(recommendation["classifier"]) <= {"nb", "lr"}
     assert {"genuine", "genuine_tuned", "genuine+duplicates", "genuine+perturbed", "genuine+synthetic"} <= set(metrics["variant"])
     # training_set is the truth: every synthetic member of a size's sets comes from that size's generators,
     # and the metrics' synthetic counts are the stored sets' counts.
@@ -282,22 +297,22 @@ def test_one_partition_of_every_asset_through_dagster(project, monkeypatch, tiny
     _plant(
         store,
         "INSERT INTO synthetic_reviews BY NAME SELECT 'planted' AS synthetic_id, sentiment, 0.9 AS temperature, "
-        "'negative_all' AS generator, '' AS prompt, "
+        "'negative_all_r1' AS generator, '' AS prompt, "
         "array_to_string(list_slice(string_split(text, ' '), 1, 20), ' ') || ' and more words of my own' AS text "
         "FROM holdout_reviews WHERE length(text) > 300 LIMIT 1",
     )
     checks = checks_by_name(run(dg.AssetSelection.checks_for_assets(dg.AssetKey("synthetic_reviews"))))
     assert checks["synthetic_reviews:no_copied_holdout_spans"] is False, checks
     # A second run with unchanged inputs reuses the saved generator instead of retraining.
-    result = run(dg.AssetSelection.assets("sentiment_generator"), "negative_50", TINY_FINETUNE)
+    result = run(dg.AssetSelection.assets("sentiment_generator"), "negative_50_r1", TINY_FINETUNE)
     event = result.get_asset_materialization_events()[0]
     assert event.materialization.metadata["reused_saved_model"].value is True
     # A generator corpus planted with a validation review of a larger size fails the fold check.
     _plant(
         store,
-        "INSERT INTO fine_tuning_corpus SELECT f.review_id, f.sentiment, t.text, 'negative_50', g.generator_version "
+        "INSERT INTO fine_tuning_corpus SELECT f.review_id, f.sentiment, t.text, 'negative_50_r1', g.generator_version "
         "FROM review_folds f JOIN training_reviews t USING (review_id), sentiment_generator g "
-        "WHERE f.data_size = 'all' AND f.fold = 'validation' AND g.generator = 'negative_50' LIMIT 1",
+        "WHERE f.data_size = 'all' AND f.fold = 'validation' AND g.generator = 'negative_50_r1' LIMIT 1",
     )
     checks = checks_by_name(run(dg.AssetSelection.checks_for_assets(dg.AssetKey("sentiment_generator"))))
     assert checks["sentiment_generator:corpus_inside_own_fit_fold"] is False, checks
@@ -306,11 +321,11 @@ def test_one_partition_of_every_asset_through_dagster(project, monkeypatch, tiny
 def test_a_holdout_review_given_as_a_prompt_fails_the_prompt_checks(project):
     assert run(dg.AssetSelection.groups("ingest")).success
     store = Warehouse(project / "warehouse.duckdb")
-    clean = run(dg.AssetSelection.assets("prompt_table"), "negative_all")
+    clean = run(dg.AssetSelection.assets("prompt_table"), "negative_all_r1")
     assert clean.success and all(checks_by_name(clean).values()), checks_by_name(clean)
     holdout_text = store.read("SELECT text FROM holdout_reviews WHERE sentiment = 'negative' LIMIT 1")["text"][0]
     planted = {"ops": {"prompt_table": {"config": {"extra_prompts": [holdout_text]}}}}
-    result = run(dg.AssetSelection.assets("prompt_table"), "negative_all", planted)
+    result = run(dg.AssetSelection.assets("prompt_table"), "negative_all_r1", planted)
     checks = checks_by_name(result)
     assert checks == {"prompt_table:no_holdout_text": False, "prompt_table:no_holdout_only_ngrams": False}, checks
 
@@ -413,3 +428,58 @@ def test_the_cli_reports_a_leaking_reference_and_evaluates_without_it(project, m
     assert "warning: check reference_synthetic:no_holdout_near_duplicate failed" in err and "left out of scoring" in err
     assert "reference" not in set(store.read_table("training_set")["source"])
     assert "genuine+reference" not in set(store.read_table("classifier_metrics")["variant"])
+
+
+@pytest.mark.slow
+def test_repeats_from_a_run_config_through_the_one_command(project, tiny_model_dir):
+    """`augment-assets materialize --config` with an `env:` block: two repeats, each with its own folds,
+    generators and synthetic reviews, scored together; a variable set in the shell wins over the file."""
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+
+    config = project / "repeats.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "env": {"REPEATS": 2, "DATA_SIZES": "all", "LEARNING_CURVE_SIZES": "25", "SYNTHETIC_TEMPERATURES": "0.9",
+                        "BASE_MODEL": "not-used: the shell's BASE_MODEL wins"},
+                **TINY_FINETUNE,
+                "ops": {**TINY_FINETUNE["ops"], **TINY_GENERATION["ops"], **TINY_EVALUATION["ops"]},
+            }
+        )
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("SYNTHETIC_TEMPERATURES", "REPEATS", "DATA_SIZES", "LEARNING_CURVE_SIZES")}
+    env["BASE_MODEL"] = str(tiny_model_dir)
+    done = subprocess.run(
+        [sys.executable, "-m", "augment_assets", "materialize", "--config", str(config)],
+        env=env, capture_output=True, text=True, timeout=900,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "env BASE_MODEL is already set in the environment" in done.stderr
+    store = Warehouse(project / "warehouse.duckdb")
+    folds = store.read_table("review_folds")
+    assert set(folds["repeat"]) == {1, 2} and set(folds["data_size"]) == {"all", "25"}
+    validation = [set(folds.loc[(folds["repeat"] == r) & (folds["fold"] == "validation") & (folds["data_size"] == "all"), "review_id"]) for r in (1, 2)]
+    assert validation[0] != validation[1]
+    generators = store.read_table("sentiment_generator")
+    assert sorted(generators["generator"]) == sorted(f"{s}_all_r{r}" for s in ("negative", "positive") for r in (1, 2))
+    from augment_assets.defs.leakage.checks import generator_fold_violations
+
+    assert generator_fold_violations(store.read_table("fine_tuning_corpus"), generators, folds).empty
+    # each repeat's generator learned from its own repeat's fit fold: the two corpora differ
+    corpus = store.read_table("fine_tuning_corpus")
+    assert set(corpus.loc[corpus["generator"] == "negative_all_r1", "review_id"]) != set(corpus.loc[corpus["generator"] == "negative_all_r2", "review_id"])
+    synthetic = store.read_table("synthetic_reviews")
+    assert set(synthetic["generator"]) == set(generators["generator"])
+    headline = store.read_table("headline")
+    assert list(headline["data_size"].unique()) == ["all"] and (headline["repeats"] == 2).all()
+    assert headline["min_detectable_gain"].notna().all() and headline["verdict"].isin(["gain", "no gain", "loss"]).all()
+    curve = store.read_table("learning_curve")
+    assert set(zip(curve["data_size"], curve["role"])) == {("all", "baseline"), ("all", "candidate"), ("25", "baseline")}
+    recommendation = store.read_table("recommendation")
+    assert sorted(recommendation["data_size"]) == ["25", "all"]
+    metrics = store.read_table("classifier_metrics")
+    assert set(metrics["repeat"]) == {1, 2}

@@ -70,24 +70,27 @@ def synthetic_frame(per_cell: int = 10, temperatures=(0.7, 1.1), seed: int = 5) 
     return frame.assign(synthetic_id=[f"s{i:04d}" for i in range(len(frame))])
 
 
-def run_evaluation(train, synthetic, holdouts, reference=None, config=FAST, sizes=(None, 15), synthetic_sizes=None):
+def run_evaluation(
+    train, synthetic, holdouts, reference=None, config=FAST, sizes=(None, 15), synthetic_sizes=None, repeats=1
+):
     """Folds -> training sets -> the stored tables' round trip -> evaluate, as the assets do it.
 
     `synthetic` stands for the reviews of every data size's generators (`synthetic_sizes`,
-    default: all sizes); each size gets its own copy with its own ids.
+    default: all sizes; the others are learning-curve sizes, baselines only); each size
+    and repeat gets its own copy with its own ids.
     """
-    folds = build_folds(train, list(sizes), 0.2, config.seed)
+    folds = build_folds(train, list(sizes), 0.2, config.seed, repeats)
     labels = [("all" if s is None else str(s)) for s in sizes]
     pools = None
     if synthetic is not None:
         pools = pd.concat(
-            [synthetic.assign(data_size=size, synthetic_id=synthetic["synthetic_id"] + f"@{size}")
-             for size in (synthetic_sizes or labels)],
+            [synthetic.assign(data_size=size, repeat=r, synthetic_id=synthetic["synthetic_id"] + f"@{size}r{r}")
+             for size in (synthetic_sizes or labels) for r in range(1, repeats + 1)],
             ignore_index=True,
         )
     if reference is not None and "synthetic_id" not in reference:
         reference = reference.assign(synthetic_id=[f"reference-{i:06d}" for i in range(len(reference))])
-    sets = build_training_sets(train, folds, pools, reference, config)
+    sets = build_training_sets(train, folds, pools, reference, config, candidate_sizes=synthetic_sizes)
     stored = TrainingSets.from_tables(sets.member_table(), sets.configs, sets.items, folds)
     stored.warnings = sets.warnings
     return evaluate(stored, holdouts, config)
@@ -374,3 +377,92 @@ def test_real_data_evaluation():
     for _, group in metrics.groupby(["classifier", "eval_set", "data_size"]):
         assert group["baseline_selected"].sum() == 1
     assert metrics.groupby(["classifier", "data_size"])["selected"].sum().eq(1).all()
+
+
+# ------------------------------------------------------------ repeats, learning curve, worth, recommendation
+
+
+def test_worth_reads_the_baseline_curve():
+    from augment_assets.lib.evaluation import worth
+
+    curve = pd.DataFrame({"pool_per_class": [10, 25, 50, 100], "accuracy": [0.70, 0.80, 0.78, 0.90]})
+    assert worth(curve, 0.75) == (pytest.approx(17.5), "interpolated")
+    assert worth(curve, 0.85) == (pytest.approx(50 + 50 * 7 / 12), "interpolated")  # past the dip at 50
+    assert worth(curve, 0.65) == (10.0, "at most")
+    needed, how = worth(curve, 0.95)
+    assert np.isnan(needed) and how == "more than all"
+
+
+@pytest.fixture(scope="module")
+def repeated(toy):
+    """Two repeats; generators at all and 15 per class, baselines also at 30 and 8 per class."""
+    train, synthetic, holdout = toy
+    config = EvaluationConfig(**{**FAST.__dict__, "filter_thresholds": (0.5,)})
+    sizes, synthetic_sizes = (None, 30, 15, 8), ["all", "15"]
+    result = run_evaluation(train, synthetic, {"holdout": holdout}, config=config, sizes=sizes, synthetic_sizes=synthetic_sizes, repeats=2)
+    flipped = holdout.assign(sentiment=np.where(holdout["sentiment"] == "positive", "negative", "positive"))
+    other = run_evaluation(train, synthetic, {"holdout": flipped}, config=config, sizes=sizes, synthetic_sizes=synthetic_sizes, repeats=2)
+    return result, other
+
+
+def test_repeats_give_one_headline_per_size_with_power_and_worth(repeated):
+    result, _ = repeated
+    assert set(result.metrics["repeat"]) == {1, 2}
+    head = result.headline
+    assert sorted(zip(head["classifier"], head["data_size"])) == sorted((c, d) for c in ("nb", "lr") for d in ("all", "15"))
+    assert (head["repeats"] == 2).all()
+    for row in head.itertuples():
+        # the headline gain is the mean of the per-repeat paired gains
+        per_repeat = result.metrics[result.metrics["selected"] & (result.metrics["classifier"] == row.classifier)
+                                    & (result.metrics["data_size"] == row.data_size)]
+        assert len(per_repeat) == 2
+        assert row.gain_vs_baseline == pytest.approx(per_repeat["gain_vs_baseline"].mean())
+        assert row.gain_ci_low <= row.gain_vs_baseline <= row.gain_ci_high
+        assert row.min_detectable_gain == pytest.approx((row.gain_ci_high - row.gain_ci_low) / 2)
+        crosses = row.gain_ci_low <= 0 <= row.gain_ci_high
+        assert row.verdict == ("no gain" if crosses else "gain" if row.gain_ci_low > 0 else "loss")
+        assert isinstance(row.worth, str) and row.worth
+    curve = result.learning_curve
+    assert set(curve.loc[curve["role"] == "baseline", "data_size"]) == {"all", "30", "15", "8"}
+    assert set(curve.loc[curve["role"] == "candidate", "data_size"]) == {"all", "15"}
+    assert (curve["repeats"] == 2).all()
+    assert (curve["accuracy_ci_low"] <= curve["accuracy"]).all() and (curve["accuracy"] <= curve["accuracy_ci_high"]).all()
+    assert curve.loc[curve["data_size"] == "8", "pool_per_class"].iloc[0] == 8
+    # worth is read off the same table: the baseline at `worth_genuine_per_class` matches the candidate
+    for row in head[head["worth_genuine_per_class"].notna()].itertuples():
+        from augment_assets.lib.evaluation import worth
+
+        baseline = curve[(curve["classifier"] == row.classifier) & (curve["role"] == "baseline")]
+        assert worth(baseline, row.selected_accuracy)[0] == pytest.approx(row.worth_genuine_per_class)
+    rec = result.recommendation
+    assert sorted(rec["data_size"]) == sorted(["all", "30", "15", "8"])
+    for row in rec.itertuples():
+        # the recommendation has the best mean validation accuracy of every classifier's variants at its size
+        pool = result.metrics[(result.metrics["data_size"] == row.data_size)]
+        best = pool.groupby(["classifier", "variant", "repeat"])["validation_accuracy"].max().groupby(["classifier", "variant"]).mean()
+        best = best.drop([k for k in best.index if k[1] == "genuine+reference"], errors="ignore")
+        assert row.validation_accuracy == pytest.approx(best.max())
+    assert learning_curve_png_ok(result)
+
+
+def learning_curve_png_ok(result) -> bool:
+    from augment_assets.lib.plots import learning_curve_png
+
+    return learning_curve_png(result.learning_curve, result.headline).startswith(PNG)
+
+
+def test_no_choice_over_repeats_or_on_the_curve_looks_at_the_holdout(repeated):
+    """Flip every holdout label: every per-repeat choice, the curve's choices and the recommendation stay."""
+    result, other = repeated
+    keys = ["repeat", "classifier", "data_size", "variant", "synthetic_per_genuine", "temperature_selection"]
+    cols = keys + ["hyperparameters", "validation_accuracy", "selected", "baseline_selected", "n_train"]
+    pd.testing.assert_frame_equal(
+        result.metrics[cols].sort_values(keys).reset_index(drop=True), other.metrics[cols].sort_values(keys).reset_index(drop=True)
+    )
+    curve_cols = ["classifier", "data_size", "role", "variant", "validation_accuracy", "pool_per_class"]
+    pd.testing.assert_frame_equal(result.learning_curve[curve_cols], other.learning_curve[curve_cols])
+    np.testing.assert_allclose(result.learning_curve["accuracy"] + other.learning_curve["accuracy"], 1.0)
+    rec_cols = ["data_size", "classifier", "variant", "synthetic_per_genuine", "temperature_selection", "hyperparameters", "validation_accuracy"]
+    pd.testing.assert_frame_equal(result.recommendation[rec_cols], other.recommendation[rec_cols])
+    head_cols = ["classifier", "data_size", "baseline_variant", "selected_variant", "selected_ratio", "selected_temperature_selection"]
+    pd.testing.assert_frame_equal(result.headline[head_cols], other.headline[head_cols])

@@ -66,3 +66,46 @@ def test_fold_reviews_reads_the_stored_roles():
     assert len(fold_reviews(frame, folds, "10")) == 20
     with pytest.raises(InputError, match="no rows for data size '25'"):
         fold_reviews(frame, folds, "25")
+
+
+def test_each_repeat_is_its_own_nested_draw_and_repeat_1_is_the_plain_draw():
+    from augment_assets.defs.leakage.checks import fold_nesting_violations
+
+    train = training(100)
+    folds = build_folds(train, [None, 50, 25], validation_share=0.2, seed=0, repeats=3)
+    assert sorted(folds["repeat"].unique()) == [1, 2, 3]
+    assert fold_nesting_violations(folds).empty
+    one = build_folds(train, [None, 50, 25], validation_share=0.2, seed=0)
+    pd.testing.assert_frame_equal(folds[folds["repeat"] == 1].reset_index(drop=True), one)
+    validation = {
+        r: set(folds.loc[(folds["repeat"] == r) & (folds["data_size"] == "all") & (folds["fold"] == "validation"), "review_id"])
+        for r in (1, 2, 3)
+    }
+    assert validation[1] != validation[2] != validation[3] and all(len(v) == 40 for v in validation.values())
+    pools = {r: set(fold_reviews(train, folds, "25", repeat=r)["review_id"]) for r in (1, 2, 3)}
+    assert len({frozenset(p) for p in pools.values()}) == 3  # each repeat draws its own low-data subset
+    # A review moved into another size's pool in one repeat breaks the nesting, and the check says where.
+    broken = folds.copy()
+    row = broken.index[(broken["repeat"] == 2) & (broken["data_size"] == "25")][0]
+    outside = (set(train["review_id"]) - set(broken.loc[(broken["repeat"] == 2) & (broken["data_size"] == "50") & (broken["fold"] == "fit"), "review_id"])).pop()
+    broken.loc[row, "review_id"] = outside
+    found = fold_nesting_violations(broken)
+    assert found[["review_id", "repeat", "data_size"]].values.tolist() == [[outside, 2, "25"]]
+
+
+def test_repeats_and_learning_curve_sizes_are_checked_before_any_work():
+    from augment_assets.defs.partitions import configured_fold_sizes, configured_repeats
+    from augment_assets.lib.folds import parse_repeats
+
+    assert configured_repeats("3") == 3 and parse_repeats(" 1 ") == 1
+    for bad, match in (("0", "repeats must be at least 1"), ("-2", "at least 1"), ("three", "not a whole number")):
+        with pytest.raises(InputError, match=f"REPEATS='{bad}'.*{match}"):
+            configured_repeats(bad)
+    assert configured_fold_sizes("all,50", "10,25,100") == [None, 100, 50, 25, 10]
+    assert configured_fold_sizes("all,50", "2,50") == [None, 50, 2]  # a shared size is one size
+    with pytest.raises(InputError, match="LEARNING_CURVE_SIZES='1,10'.*data size 1 is below the minimum of 2"):
+        configured_fold_sizes("all,50", "1,10")
+    with pytest.raises(InputError, match="Data size 100 per class is larger than the pool"):
+        build_folds(training(60), configured_fold_sizes("all", "100"), 0.2, 0, repeats=2)
+    with pytest.raises(InputError, match="repeats must be at least 1"):
+        build_folds(training(60), [None], 0.2, 0, repeats=0)

@@ -67,11 +67,23 @@ def test_training_pool_balanced_to_the_smaller_class():
     assert training["sentiment"].value_counts().to_dict() == {"negative": 40, "positive": 40}
 
 
-def test_holdout_shrinks_to_leave_min_train_per_class():
+def test_a_holdout_the_data_cannot_supply_is_an_error_naming_the_numbers():
     reviews = make_reviews(n_businesses=10, per_business=10, with_business=False)  # 50 per class
-    training, holdout, _ = split_reviews(reviews, train_per_class=225, holdout_size=200, min_train_per_class=20)
+    with pytest.raises(InputError, match=r"holdout_size=200 is more than the data can supply.*50 negative and 50 positive.*at most 30 negative \+ 30 positive = 60"):
+        split_reviews(reviews, train_per_class=225, holdout_size=200, min_train_per_class=20)
+    with pytest.raises(InputError, match="holdout_size=8 is below the minimum of 20"):
+        split_reviews(reviews, holdout_size=8)
+    training, holdout, _ = split_reviews(reviews, train_per_class=225, holdout_size=60, min_train_per_class=20)
     assert holdout["sentiment"].value_counts().to_dict() == {"negative": 30, "positive": 30}
     assert training["sentiment"].value_counts().to_dict() == {"negative": 20, "positive": 20}
+
+
+def test_most_of_the_data_may_be_held_out():
+    """1,300 reviews: hold out 1,000 of them; the rest trains."""
+    reviews = make_reviews(n_businesses=130, per_business=10, seed=9)
+    training, holdout, _ = split_reviews(reviews, holdout_size=1000, max_holdout_per_business=10)
+    assert len(holdout) == 1000 and holdout["sentiment"].value_counts().to_dict() == {"negative": 500, "positive": 500}
+    assert set(training["business_id"]).isdisjoint(holdout["business_id"]) and len(training) >= 40
 
 
 def test_split_is_deterministic_and_independent_of_row_order():
@@ -140,7 +152,7 @@ def test_grouping_that_leaves_training_short_is_an_error():
     reviews = make_reviews(n_businesses=2, per_business=80)
     reviews["sentiment"] = ["negative" if b == "biz000" else "positive" for b in reviews["business_id"]]
     with pytest.raises(InputError, match="training side has"):
-        split_reviews(reviews)
+        split_reviews(reviews, holdout_size=100)
 
 
 def test_exclude_texts_removes_gold_by_normalized_text():

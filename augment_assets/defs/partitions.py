@@ -1,17 +1,20 @@
-"""The experiment's partitions: data size x sentiment (one generator each), and temperature.
+"""The experiment's partitions: sentiment x data size x repeat (one generator each), and temperature.
 
 Dagster multi-partitions have at most two dimensions, and a synthetic partition is
-identified by three things (sentiment, data size, temperature). The first two name a
-generator, so they form one dimension, `generator`, with keys such as `negative_all`
-and `positive_50`; `synthetic_reviews` is `generator x temperature`. Every asset made
-per generator (`prompt_table`, `sentiment_generator`) uses the very same
-`generator_partitions` object, so `MultiToSingleDimensionPartitionMapping` maps
-`negative_50|0.7` to `negative_50`, and a UI backfill of one data size or one
-temperature is a filter on one dimension.
+identified by four things (sentiment, data size, repeat, temperature). The first three
+name a generator, so they form one dimension, `generator`, with keys such as
+`negative_all_r1` and `positive_50_r2`; `synthetic_reviews` is `generator x temperature`.
+Every asset made per generator (`prompt_table`, `sentiment_generator`) uses the very
+same `generator_partitions` object, so `MultiToSingleDimensionPartitionMapping` maps
+`negative_50_r1|0.7` to `negative_50_r1`, and a UI backfill of one data size, one repeat
+or one temperature is a filter on one dimension.
 
-Both lists come from the environment when the definitions load: `DATA_SIZES` (default
-`all,50`: the whole training pool and 50 reviews per class) and `SYNTHETIC_TEMPERATURES`
-(default `0.7,0.9,1.1`).
+The settings come from the environment when the definitions load:
+- `DATA_SIZES` (default `all,50`): genuine reviews per class of each generator experiment;
+- `REPEATS` (default 1): independent draws of the folds, each with its own generators;
+- `LEARNING_CURVE_SIZES` (default `10,25,100`): further sizes at which only the cheap
+  baselines are fit, for the learning curve and the worth of synthetic data;
+- `SYNTHETIC_TEMPERATURES` (default `0.7,0.9,1.1`).
 """
 
 from __future__ import annotations
@@ -21,16 +24,35 @@ import os
 import dagster as dg
 
 from augment_assets.lib.errors import InputError
-from augment_assets.lib.folds import parse_data_sizes, size_label
+from augment_assets.lib.folds import MIN_CURVE_PER_CLASS, parse_data_sizes, parse_repeats, size_label
 from augment_assets.lib.reviews import SENTIMENTS
 
 DEFAULT_DATA_SIZES = "all,50"
 DEFAULT_TEMPERATURES = "0.7,0.9,1.1"
+DEFAULT_CURVE_SIZES = "10,25,100"
+DEFAULT_REPEATS = "1"
 
 
 def configured_data_sizes(raw: str | None = None) -> list[int | None]:
     """Genuine reviews per class of each experiment (None = all), largest first, from `DATA_SIZES`."""
     return parse_data_sizes(raw if raw is not None else os.environ.get("DATA_SIZES", DEFAULT_DATA_SIZES))
+
+
+def configured_repeats(raw: str | None = None) -> int:
+    """How many independent draws of the folds (`REPEATS`, at least 1)."""
+    return parse_repeats(raw if raw is not None else os.environ.get("REPEATS", DEFAULT_REPEATS))
+
+
+def configured_fold_sizes(data_sizes: str | None = None, curve_sizes: str | None = None) -> list[int | None]:
+    """Every size `review_folds` holds: the generator sizes and the learning-curve sizes, largest first."""
+    curve = os.environ.get("LEARNING_CURVE_SIZES", DEFAULT_CURVE_SIZES) if curve_sizes is None else curve_sizes
+    sizes = set(configured_data_sizes(data_sizes)) | set(parse_data_sizes(curve, "LEARNING_CURVE_SIZES", MIN_CURVE_PER_CLASS))
+    return [None, *sorted((s for s in sizes if s is not None), reverse=True)]
+
+
+def candidate_sizes() -> list[str]:
+    """Labels of the data sizes that have generators (and so synthetic candidates)."""
+    return [size_label(size) for size in configured_data_sizes()]
 
 
 def configured_temperatures(raw: str | None = None) -> list[str]:
@@ -52,20 +74,25 @@ def configured_temperatures(raw: str | None = None) -> list[str]:
     return keys
 
 
-def generator_key(sentiment: str, data_size: str) -> str:
-    return f"{sentiment}_{data_size}"
+def generator_key(sentiment: str, data_size: str, repeat: int = 1) -> str:
+    return f"{sentiment}_{data_size}_r{repeat}"
 
 
-def parse_generator_key(key: str) -> tuple[str, str]:
-    """(sentiment, data size label) of a generator partition key such as `positive_50`."""
-    sentiment, _, data_size = key.partition("_")
-    if sentiment not in SENTIMENTS or not data_size:
-        raise InputError(f"{key!r} is not a generator partition key (expected e.g. 'negative_all' or 'positive_50')")
-    return sentiment, data_size
+def parse_generator_key(key: str) -> tuple[str, str, int]:
+    """(sentiment, data size label, repeat) of a generator partition key such as `positive_50_r2`."""
+    sentiment, data_size, repeat = (key.split("_") + ["", ""])[:3]
+    if sentiment not in SENTIMENTS or not data_size or not repeat.startswith("r") or not repeat[1:].isdigit():
+        raise InputError(f"{key!r} is not a generator partition key (expected e.g. 'negative_all_r1' or 'positive_50_r2')")
+    return sentiment, data_size, int(repeat[1:])
 
 
 generator_partitions = dg.StaticPartitionsDefinition(
-    [generator_key(s, size_label(size)) for size in configured_data_sizes() for s in SENTIMENTS]
+    [
+        generator_key(s, size_label(size), repeat)
+        for repeat in range(1, configured_repeats() + 1)
+        for size in configured_data_sizes()
+        for s in SENTIMENTS
+    ]
 )
 temperature_partitions = dg.StaticPartitionsDefinition(configured_temperatures())
 synthetic_partitions = dg.MultiPartitionsDefinition(

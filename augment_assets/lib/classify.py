@@ -180,6 +180,30 @@ def paired_bootstrap_gain(
     return float(diff.mean()), low, high
 
 
+def repeat_indices(n_repeats: int, n_boot: int, seed: int = 0) -> np.ndarray:
+    """(n_boot, n_repeats) repeat indices drawn with replacement, for `two_level_bootstrap`."""
+    return np.random.default_rng([seed, n_repeats, 15485863]).integers(0, n_repeats, size=(n_boot, n_repeats))
+
+
+def two_level_bootstrap(
+    per_repeat: list[np.ndarray], indices: np.ndarray, repeats: np.ndarray, level: float = 0.95
+) -> tuple[float, float, float]:
+    """(mean, low, high) over repeats of a per-review quantity, resampling repeats *and* holdout reviews.
+
+    `per_repeat[r]` is per-review correctness (or a paired difference of two
+    correctness vectors) of repeat r on the one holdout. Resample b draws repeats
+    `repeats[b]` with replacement and holdout reviews `indices[b]` (shared by every
+    repeat: the holdout is one sample), and averages; the interval is the percentile
+    interval of those averages. With one repeat this is `paired_bootstrap_gain`'s
+    interval (or `bootstrap_interval`'s) exactly.
+    """
+    values = np.asarray(per_repeat, dtype=float)  # (R, n)
+    boot = np.stack([v[indices].mean(axis=1) for v in values])  # (R, B): each repeat on each holdout resample
+    stats = boot[repeats, np.arange(indices.shape[0])[:, None]].mean(axis=1)  # (B,)
+    low, high = _percentiles(stats, level)
+    return float(values.mean()), low, high
+
+
 def unpaired_bootstrap_gain(
     correct_a: np.ndarray, correct_b: np.ndarray, n_boot: int = 1000, seed: int = 0, level: float = 0.95
 ) -> tuple[float, float, float]:

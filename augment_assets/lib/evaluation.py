@@ -20,8 +20,22 @@ data size and classifier, following scikit-learn's select-then-refit contract
    matrix of resampled review indices, both the candidate's and the baseline's
    draw-averaged correctness on the same resample.
 
+4. **Over repeats** (`_Summaries`). Steps 1-3 run per repeat (its own folds, generators
+   and sets). The `headline` row per evaluation set x classifier x data size with
+   generators is the mean over repeats of the per-repeat paired gain, with a two-level
+   bootstrap interval (repeats and holdout reviews resampled together) and the
+   **minimum detectable gain** = that interval's half-width. A gain whose interval
+   crosses zero has the verdict "no gain".
+5. **Learning curve and worth.** The selected baseline at every size (the learning
+   curve's extra sizes fit baselines only) and the selected candidate at the sizes with
+   generators, against genuine reviews per class; **worth** = the genuine reviews per
+   class at which the baseline's curve (linearly interpolated) first reaches the
+   candidate's accuracy, minus the candidate's own.
+6. **Recommendation.** Per evaluation set and data size, the classifier and variant with
+   the best mean validation accuracy over repeats, and its holdout accuracy.
+
 Ties on validation accuracy keep the earlier entry (library defaults first, smaller
-option / ratio first, variants in their declared order).
+option / ratio first, variants in their declared order, classifiers in configured order).
 """
 
 from __future__ import annotations
@@ -43,25 +57,59 @@ from .classify import (
     confusion,
     encode_labels,
     paired_bootstrap_gain,
+    repeat_indices,
+    two_level_bootstrap,
 )
 from .errors import InputError
 from .fitting import FitCache, Grid
-from .training_sets import TrainingSets
+from .training_sets import TrainingSets, validation_name
 from .variants import BASELINES, CANDIDATES, TRAINING_DATA, VARIANTS, EvaluationConfig, Variant
 
 __all__ = ["BASELINES", "CANDIDATES", "EvaluationConfig", "EvaluationResult", "evaluate"]
 
 METRIC_COLUMNS = [
-    "eval_set", "classifier", "variant", "data_size", "genuine_per_class", "synthetic_per_genuine",
+    "eval_set", "repeat", "classifier", "variant", "data_size", "genuine_per_class", "synthetic_per_genuine",
     "temperature_selection", "hyperparameters", "n_train", "n_synthetic", "synthetic_capped", "draws",
     "accuracy", "accuracy_std", "accuracy_ci_low", "accuracy_ci_high", "precision_weighted",
     "recall_weighted", "f1_weighted", "f1_macro", "validation_accuracy", "selected",
     "baseline_selected", "gain_vs_baseline", "gain_ci_low", "gain_ci_high",
 ]
 CURVE_COLUMNS = [
-    "eval_set", "classifier", "data_size", "variant", "temperature_selection", "ratio", "hyperparameters",
+    "eval_set", "repeat", "classifier", "data_size", "variant", "temperature_selection", "ratio", "hyperparameters",
     "validation_accuracy", "validation_low", "validation_high", "accuracy", "accuracy_low", "accuracy_high",
     "accuracy_ci_low", "accuracy_ci_high", "n_synthetic",
+]
+_CHOICE = ("variant", "temperature_selection", "ratio", "hyperparameters", "validation_accuracy", "accuracy")
+HEADLINE_COLUMNS = [
+    "eval_set", "classifier", "data_size", "genuine_per_class", "repeats", "genuine_accuracy",
+    *(f"baseline_{k}" for k in _CHOICE), *(f"selected_{k}" for k in _CHOICE),
+    "gain_vs_baseline", "gain_ci_low", "gain_ci_high", "min_detectable_gain", "verdict",
+    *(f"reference_{k}" for k in _CHOICE), "reference_gain_vs_baseline", "reference_gain_ci_low", "reference_gain_ci_high",
+    "worth_genuine_per_class", "worth_extra_per_class", "worth",
+]
+_TEXT_COLUMNS = {"eval_set", "classifier", "data_size", "role", "variant", "verdict", "worth", "temperature_selection",
+                 "synthetic_per_genuine", "hyperparameters"} | {f"{p}_{k}" for p in ("baseline", "selected", "reference")
+                                                                  for k in ("variant", "temperature_selection", "ratio", "hyperparameters")}
+
+
+def _typed(rows: list[dict], columns: list[str]) -> pd.DataFrame:
+    """A table with these columns in this order, typed even when empty (an untyped empty column lands in
+    DuckDB as INTEGER): text as string, counts as Int64, the rest float."""
+    frame = pd.DataFrame(rows, columns=columns)
+    types = {
+        c: "string" if c in _TEXT_COLUMNS else "Int64" if c in ("genuine_per_class", "repeats") else "float64"
+        for c in columns
+    }
+    return frame.astype(types)
+
+
+LEARNING_CURVE_COLUMNS = [
+    "eval_set", "classifier", "data_size", "genuine_per_class", "pool_per_class", "role", "variant", "repeats",
+    "validation_accuracy", "accuracy", "accuracy_ci_low", "accuracy_ci_high",
+]
+RECOMMENDATION_COLUMNS = [
+    "eval_set", "data_size", "genuine_per_class", "classifier", "variant", "role", "repeats", "temperature_selection",
+    "synthetic_per_genuine", "hyperparameters", "validation_accuracy", "accuracy", "accuracy_ci_low", "accuracy_ci_high",
 ]
 
 
@@ -71,7 +119,9 @@ class EvaluationResult:
     curve: pd.DataFrame  # validation and holdout accuracy per classifier, data size, variant, selection, ratio
     confusion: dict  # (classifier, eval_set, data_size) -> {"selected": 2x2, "baseline": 2x2}
     warnings: list[str]
-    headline: pd.DataFrame  # one row per classifier x eval_set x data_size
+    headline: pd.DataFrame  # one row per classifier x eval_set x data size with generators, over repeats
+    learning_curve: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=LEARNING_CURVE_COLUMNS))
+    recommendation: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=RECOMMENDATION_COLUMNS))
     seconds: float = 0.0
     extras: dict = field(default_factory=dict)
 
@@ -146,17 +196,17 @@ class _Scorer:
         progress(f"tokenizing {len(self.cache.texts)} training-side texts")
         self.cache.freeze()
         self.val_labels = {}
-        for size, index in sets.validation.items():
-            self.cache.add_eval(f"validation:{size}", rows=self.item_rows[index])
-            self.val_labels[size] = self.item_labels[index]
+        for cell, index in sets.validation.items():
+            self.cache.add_eval(validation_name(cell), rows=self.item_rows[index])
+            self.val_labels[cell] = self.item_labels[index]
         self.holdout_labels = {}
         for name, frame in holdouts.items():
             self.cache.add_eval(f"holdout:{name}", texts=frame["text"].astype(str).tolist())
             self.holdout_labels[name] = encode_labels(frame["sentiment"])
-        # (data size, phase, training data, classifier, ratio, selection) -> {option: {draw: set id}}
+        # ((repeat, data size), phase, training data, classifier, ratio, selection) -> {option: {draw: set id}}
         self.index: dict[tuple, dict[str, dict[int, int]]] = {}
         for row in self.configs.itertuples(index=False):
-            key = (row.data_size, row.phase, row.training_data, _none(row.classifier), float(row.ratio), _none(row.temperature_selection))
+            key = ((int(row.repeat), row.data_size), row.phase, row.training_data, _none(row.classifier), float(row.ratio), _none(row.temperature_selection))
             self.index.setdefault(key, {}).setdefault(row.option, {})[int(row.draw)] = int(row.training_set_id)
 
     def warn(self, message: str) -> None:
@@ -168,23 +218,24 @@ class _Scorer:
         members = self.members[set_id]
         return self.item_rows[members], self.item_labels[members]
 
-    def rows_of(self, size: str, variant: Variant, clf: str) -> list[tuple[float, str | None]]:
-        """(ratio, selection) of every row this variant has at this data size, in stored order."""
+    def rows_of(self, cell: tuple[int, str], variant: Variant, clf: str) -> list[tuple[float, str | None]]:
+        """(ratio, selection) of every row this variant has at this (repeat, data size), in stored order."""
         kind = TRAINING_DATA[variant.data]
         seen = []
-        for (s, phase, data, classifier, ratio, selection) in self.index:
-            if s == size and phase == "select" and data == kind.name and classifier in (None, clf):
+        for (c, phase, data, classifier, ratio, selection) in self.index:
+            if c == cell and phase == "select" and data == kind.name and classifier in (None, clf):
                 if (ratio, selection) not in seen:
                     seen.append((ratio, selection))
         return seen
 
-    def run_row(self, size, variant: Variant, clf: str, ratio: float, selection) -> _Row | None:
+    def run_row(self, cell, variant: Variant, clf: str, ratio: float, selection) -> _Row | None:
         kind = TRAINING_DATA[variant.data]
         classifier = clf if kind.teacher else None
         draws = self.config.draws if kind.random else 1
-        options = self.index.get((size, "select", kind.name, classifier, ratio, selection), {})
+        options = self.index.get((cell, "select", kind.name, classifier, ratio, selection), {})
         gridpoints = self.grid.gridpoints(clf, variant.tuned)
-        val_name, val_labels = f"validation:{size}", self.val_labels[size]
+        val_name, val_labels = validation_name(cell), self.val_labels[cell]
+        size = _cell_label(cell)
         best = None  # (mean validation accuracy, option, gridpoint, per-draw accuracies)
         for option, by_draw in options.items():
             if len(by_draw) < draws:
@@ -201,18 +252,18 @@ class _Scorer:
                 best = (means[i], option, gridpoints[i], accs[:, i].tolist())
         if best is None:
             self.warn(
-                f"{size} data, {clf}: {variant.name} at ratio {ratio:g} ({_fmt_selection(selection)}) skipped: "
+                f"{size}, {clf}: {variant.name} at ratio {ratio:g} ({_fmt_selection(selection)}) skipped: "
                 "no configuration left any synthetic review to add"
             )
             return None
         _, option, gridpoint, validation = best
         row = _Row(variant, ratio, selection, json.loads(option), gridpoint, validation)
-        refit = self.index.get((size, "refit", kind.name, classifier, ratio, selection), {}).get(option, {})
+        refit = self.index.get((cell, "refit", kind.name, classifier, ratio, selection), {}).get(option, {})
         holdout_names = [f"holdout:{n}" for n in self.holdouts]
         for draw in range(draws):
             if draw not in refit:
                 self.warn(
-                    f"{size} data, {clf}: {variant.name} at ratio {ratio:g} chose {option} on validation, which leaves "
+                    f"{size}, {clf}: {variant.name} at ratio {ratio:g} chose {option} on validation, which leaves "
                     "no synthetic review on the data size's whole pool; row skipped"
                 )
                 return None
@@ -227,10 +278,18 @@ class _Scorer:
         return row
 
     def run(self) -> dict[tuple, list[_Row]]:
+        """{(repeat, data size, genuine per class, classifier, pool per class): rows}."""
         results = {}
-        for size, group in self.configs.groupby("data_size", sort=False):
+        self.candidate_cells = set()
+        for (repeat, size), group in self.configs.groupby(["repeat", "data_size"], sort=False):
+            cell = (int(repeat), size)
+            if group["training_data"].map(lambda d: TRAINING_DATA[d].pool is not None).any():
+                self.candidate_cells.add(cell)
             cap = group["genuine_per_class"].iloc[0]
             cap = None if pd.isna(cap) else int(cap)
+            # genuine reviews per class this size trains on in the end (its whole pool; balanced)
+            refit_genuine = group[(group["phase"] == "refit") & (group["training_data"] == "genuine")]
+            pool_per_class = float(refit_genuine["n_genuine"].iloc[0]) / len(LABELS) if len(refit_genuine) else np.nan
             if cap is not None and (group["training_data"] == "reference").any():
                 self.warn(
                     f"low data ({cap} genuine per class): genuine+reference reported, but the reference generator saw "
@@ -239,12 +298,12 @@ class _Scorer:
             for clf in self.config.classifiers:
                 rows = []
                 for variant in VARIANTS:
-                    for ratio, selection in self.rows_of(size, variant, clf):
-                        row = self.run_row(size, variant, clf, ratio, selection)
+                    for ratio, selection in self.rows_of(cell, variant, clf):
+                        row = self.run_row(cell, variant, clf, ratio, selection)
                         if row is not None:
                             rows.append(row)
-                self.progress(f"{size} data, {clf}: {len(rows)} rows selected and refit")
-                results[(size, cap, clf)] = rows
+                self.progress(f"{_cell_label(cell)}, {clf}: {len(rows)} rows selected and refit")
+                results[(cell[0], size, cap, clf, pool_per_class)] = rows
         self.warn_capped()
         return results
 
@@ -259,6 +318,10 @@ class _Scorer:
                 f"ratio {largest['ratio']:g} on the {'whole pool' if largest['phase'] == 'refit' else 'fit fold'}, got "
                 f"{largest['n_synthetic']}). Capped ratios can be identical training sets."
             )
+
+
+def _cell_label(cell: tuple[int, str]) -> str:
+    return f"{cell[1]} data" if cell[0] == 1 else f"{cell[1]} data (repeat {cell[0]})"
 
 
 def _none(value):
@@ -324,7 +387,7 @@ def _curve_records(rows: list[_Row], records: dict[int, dict]) -> list[dict]:
         for variant, selection in curves if r.variant.role == "baseline" else [(r.variant.name, r.selection)]:
             out.append(
                 {
-                    "eval_set": record["eval_set"], "classifier": record["classifier"], "data_size": record["data_size"],
+                    "eval_set": record["eval_set"], "repeat": record["repeat"], "classifier": record["classifier"], "data_size": record["data_size"],
                     "variant": variant, "temperature_selection": selection, "ratio": r.ratio,
                     "hyperparameters": record["hyperparameters"],
                     "validation_accuracy": float(np.mean(r.validation)),
@@ -338,56 +401,212 @@ def _curve_records(rows: list[_Row], records: dict[int, dict]) -> list[dict]:
     return out
 
 
-def _headline_record(rows, chosen, correct, idx, grid: Grid, context: dict, confidence: float) -> dict:
-    baseline, selected, reference = chosen
-    genuine = next((r for r in rows if r.variant.name == "genuine"), None)
-    head = {
-        **context,
-        "genuine_accuracy": float(correct[id(genuine)].mean()) if genuine else np.nan,
-        "baseline_variant": baseline.variant.name,
-        "baseline_hyperparameters": grid.hyperparameters(baseline.gridpoint, baseline.option),
-        "baseline_validation_accuracy": float(np.mean(baseline.validation)),
-        "baseline_accuracy": float(correct[id(baseline)].mean()),
-    }
-    for prefix, r in (("selected", selected), ("reference", reference)):
-        gain_key = "" if prefix == "selected" else "reference_"
-        if r is None:
-            head.update({f"{prefix}_{k}": None for k in ("variant", "temperature_selection", "ratio", "hyperparameters")})
-            head.update({f"{prefix}_validation_accuracy": np.nan, f"{prefix}_accuracy": np.nan})
-            gain = (np.nan, np.nan, np.nan)
-        else:
-            head.update(
-                {
-                    f"{prefix}_variant": r.variant.name,
-                    f"{prefix}_temperature_selection": r.selection,
-                    f"{prefix}_ratio": r.ratio,
-                    f"{prefix}_hyperparameters": grid.hyperparameters(r.gridpoint, r.option),
-                    f"{prefix}_validation_accuracy": float(np.mean(r.validation)),
-                    f"{prefix}_accuracy": float(correct[id(r)].mean()),
-                }
-            )
-            gain = paired_bootstrap_gain(correct[id(r)], correct[id(baseline)], idx, confidence)
-        head.update({f"{gain_key}gain_vs_baseline": gain[0], f"{gain_key}gain_ci_low": gain[1], f"{gain_key}gain_ci_high": gain[2]})
-    return head
-
-
-def _mean_confusion(r: _Row | None, y, name: str):
-    if r is None:
+def _describe(values) -> str | None:
+    """One value when every repeat chose the same, else each with its count ("a x2; b x1")."""
+    values = [None if v is None else (f"{v:g}" if isinstance(v, float) else str(v)) for v in values]
+    if not values or all(v is None for v in values):
         return None
-    return np.mean([confusion(y, p) for p in r.predictions[name]], axis=0).round(2).tolist()
+    counts: dict = {}
+    for v in values:
+        counts[v] = counts.get(v, 0) + 1
+    if len(counts) == 1:
+        return values[0]
+    return "; ".join(f"{v} x{n}" for v, n in counts.items())
 
 
-def _tables(results, holdouts, holdout_labels, grid: Grid, config: EvaluationConfig, warn) -> EvaluationResult:
+def _verdict(low: float, high: float) -> str:
+    """"gain" / "loss" only when the interval excludes zero; else "no gain"."""
+    if np.isnan(low) or np.isnan(high):
+        return "n/a"
+    return "gain" if low > 0 else "loss" if high < 0 else "no gain"
+
+
+@dataclass
+class _Cell:
+    """One data size x classifier of one repeat: its rows and its choices."""
+
+    repeat: int
+    pool_per_class: float
+    rows: list[_Row]
+    baseline: _Row | None
+    selected: _Row | None
+    reference: _Row | None
+
+
+class _Summaries:
+    """Over repeats: the headline, the learning curve, worth and the recommendation.
+
+    Intervals are a two-level percentile bootstrap (`classify.two_level_bootstrap`):
+    each resample draws repeats with replacement and holdout reviews with replacement
+    (one draw of reviews shared by all repeats, the holdout being one sample), and
+    averages over the drawn repeats. With one repeat it is the paired bootstrap over
+    holdout reviews. The minimum detectable gain is that interval's half-width: a gain
+    of this design must exceed it for its interval to exclude zero.
+    """
+
+    def __init__(self, cells: dict, holdouts, labels, boot, grid: Grid, config: EvaluationConfig):
+        self.cells, self.grid, self.config, self.boot = cells, grid, config, boot
+        self.correct = {}  # (id(row), eval_set) -> per-review correctness, draw-averaged
+        for entries in cells.values():
+            for cell in entries:
+                for r in cell.rows:
+                    for name in holdouts:
+                        self.correct[(id(r), name)] = (np.asarray(r.predictions[name]) == labels[name]).mean(axis=0)
+
+    def interval(self, vectors: list[np.ndarray], name: str) -> tuple[float, float, float]:
+        idx = self.boot[name]
+        repeats = repeat_indices(len(vectors), idx.shape[0], self.config.seed)
+        return two_level_bootstrap(vectors, idx, repeats, self.config.confidence)
+
+    def accuracy(self, rows: list[_Row], name: str) -> tuple[float, float, float]:
+        return self.interval([self.correct[(id(r), name)] for r in rows], name)
+
+    def gain(self, rows: list[_Row], baselines: list[_Row], name: str) -> tuple[float, float, float]:
+        return self.interval([self.correct[(id(r), name)] - self.correct[(id(b), name)] for r, b in zip(rows, baselines)], name)
+
+    def _choice(self, prefix: str, rows: list[_Row]) -> dict:
+        return {
+            f"{prefix}_variant": _describe([r.variant.name for r in rows]),
+            f"{prefix}_temperature_selection": _describe([r.selection for r in rows]),
+            f"{prefix}_ratio": _describe([float(r.ratio) for r in rows]),
+            f"{prefix}_hyperparameters": _describe([self.grid.hyperparameters(r.gridpoint, r.option) for r in rows]),
+            f"{prefix}_validation_accuracy": float(np.mean([np.mean(r.validation) for r in rows])),
+        }
+
+    def headline(self, name: str, context: dict, entries: list[_Cell]) -> dict:
+        baselines = [c.baseline for c in entries]
+        genuine = [next((r for r in c.rows if r.variant.name == "genuine"), None) for c in entries]
+        head = {**context, "repeats": len(entries)}
+        head["genuine_accuracy"] = self.accuracy(genuine, name)[0] if all(genuine) else np.nan
+        head.update(self._choice("baseline", baselines))
+        head["baseline_accuracy"] = self.accuracy(baselines, name)[0]
+        for prefix in ("selected", "reference"):
+            picks = [getattr(c, prefix) for c in entries]
+            gain_key = "" if prefix == "selected" else "reference_"
+            if any(p is None for p in picks):
+                head.update({f"{prefix}_{k}": None for k in ("variant", "temperature_selection", "ratio", "hyperparameters")})
+                head.update({f"{prefix}_validation_accuracy": np.nan, f"{prefix}_accuracy": np.nan})
+                gain = (np.nan, np.nan, np.nan)
+            else:
+                head.update(self._choice(prefix, picks))
+                head[f"{prefix}_accuracy"] = self.accuracy(picks, name)[0]
+                gain = self.gain(picks, baselines, name)
+            head.update({f"{gain_key}gain_vs_baseline": gain[0], f"{gain_key}gain_ci_low": gain[1], f"{gain_key}gain_ci_high": gain[2]})
+            if prefix == "selected":
+                head["min_detectable_gain"] = (gain[2] - gain[1]) / 2
+                head["verdict"] = _verdict(gain[1], gain[2])
+        return head
+
+    def learning_curve(self, name: str, clf: str) -> list[dict]:
+        """Holdout accuracy of the selected baseline (every size) and the selected candidate (sizes with
+        generators) against genuine reviews per class, averaged over repeats."""
+        out = []
+        for (data_size, cap, classifier), entries in self.cells.items():
+            if classifier != clf:
+                continue
+            for role, attribute in (("baseline", "baseline"), ("candidate", "selected")):
+                picks = [getattr(c, attribute) for c in entries]
+                if any(p is None for p in picks):
+                    continue
+                accuracy, low, high = self.accuracy(picks, name)
+                out.append(
+                    {
+                        "eval_set": name, "classifier": clf, "data_size": data_size, "genuine_per_class": cap,
+                        "pool_per_class": float(np.mean([c.pool_per_class for c in entries])), "role": role,
+                        "variant": _describe([p.variant.name for p in picks]), "repeats": len(entries),
+                        "validation_accuracy": float(np.mean([np.mean(p.validation) for p in picks])),
+                        "accuracy": accuracy, "accuracy_ci_low": low, "accuracy_ci_high": high,
+                    }
+                )
+        return out
+
+    def recommendation(self, name: str, data_size: str, cap) -> dict | None:
+        """The one classifier and training data validation picks at this data size (mean over repeats)."""
+        eligible = {"baseline", "candidate", "reference"} if self.config.select_reference else {"baseline", "candidate"}
+        best = None
+        for clf in self.config.classifiers:
+            entries = self.cells.get((data_size, cap, clf))
+            if not entries:
+                continue
+            for variant in VARIANTS:
+                if variant.role not in eligible:
+                    continue
+                picks = [_best([r for r in c.rows if r.variant.name == variant.name]) for c in entries]
+                if any(p is None for p in picks):
+                    continue
+                score = round(float(np.mean([np.mean(p.validation) for p in picks])), 10)
+                if best is None or score > best[0]:
+                    best = (score, clf, variant, picks, entries)
+        if best is None:
+            return None
+        score, clf, variant, picks, entries = best
+        accuracy, low, high = self.accuracy(picks, name)
+        return {
+            "eval_set": name, "data_size": data_size, "genuine_per_class": cap, "classifier": clf,
+            "variant": variant.name, "role": variant.role, "repeats": len(entries),
+            "temperature_selection": _describe([p.selection for p in picks]),
+            "synthetic_per_genuine": _describe([float(p.ratio) for p in picks]),
+            "hyperparameters": _describe([self.grid.hyperparameters(p.gridpoint, p.option) for p in picks]),
+            "validation_accuracy": score, "accuracy": accuracy, "accuracy_ci_low": low, "accuracy_ci_high": high,
+        }
+
+
+def worth(curve: pd.DataFrame, target: float) -> tuple[float, str]:
+    """(genuine reviews per class the baseline needs to reach `target`, how it was found).
+
+    Linear interpolation of the baseline's learning curve (`pool_per_class` against
+    accuracy), taking the first size at which it reaches the target. ("at most", n)
+    when its smallest size already does; (nan, "more than all") when no size does.
+    """
+    points = curve.sort_values("pool_per_class")[["pool_per_class", "accuracy"]].to_numpy(dtype=float)
+    if not len(points) or np.isnan(target):
+        return np.nan, "n/a"
+    if points[0, 1] >= target:
+        return float(points[0, 0]), "at most"
+    for (n0, a0), (n1, a1) in zip(points, points[1:]):
+        if a1 >= target:
+            return float(n0 + (target - a0) / (a1 - a0) * (n1 - n0)), "interpolated"
+    return np.nan, "more than all"
+
+
+def _worth_columns(head: dict, curve: pd.DataFrame) -> dict:
+    baseline = curve[(curve["eval_set"] == head["eval_set"]) & (curve["classifier"] == head["classifier"]) & (curve["role"] == "baseline")]
+    own = curve[(curve["eval_set"] == head["eval_set"]) & (curve["classifier"] == head["classifier"]) & (curve["data_size"] == head["data_size"])]
+    if np.isnan(head.get("selected_accuracy", np.nan)) or own.empty:
+        return {"worth_genuine_per_class": np.nan, "worth_extra_per_class": np.nan, "worth": "n/a"}
+    have = float(own["pool_per_class"].iloc[0])
+    needed, how = worth(baseline, float(head["selected_accuracy"]))
+    if how == "more than all":
+        text = f"more than all: no size of the baseline (up to {baseline['pool_per_class'].max():.0f} per class) reaches it"
+        return {"worth_genuine_per_class": np.nan, "worth_extra_per_class": np.nan, "worth": text}
+    extra = needed - have
+    text = (
+        f"{'at most ' if how == 'at most' else ''}{extra:+.0f} labelled reviews per class "
+        f"(the baseline needs {needed:.0f} per class to match; this size has {have:.0f})"
+    )
+    if head["verdict"] != "gain":
+        text = f"{head['verdict']} (interval crosses zero); point estimate {text}" if head["verdict"] == "no gain" else f"loss; point estimate {text}"
+    return {"worth_genuine_per_class": needed, "worth_extra_per_class": extra, "worth": text}
+
+
+def _mean_confusion(rows: list[_Row | None], y, name: str):
+    if not rows or any(r is None for r in rows):
+        return None
+    return np.mean([confusion(y, p) for r in rows for p in r.predictions[name]], axis=0).round(2).tolist()
+
+
+def _tables(results, holdouts, holdout_labels, grid: Grid, config: EvaluationConfig, warn, candidate_cells) -> EvaluationResult:
     metric_rows, curve_rows, headline_rows, confusions = [], [], [], {}
     boot = {name: bootstrap_indices(len(frame), config.bootstrap, config.seed) for name, frame in holdouts.items()}
-    for (data_size, cap, clf), rows in results.items():
-        chosen = _choose(rows, config.select_reference)
-        baseline, selected, _ = chosen
-        if selected is None:
-            warn(f"{data_size} data, {clf}: no candidate to select; no headline gain")
+    cells: dict[tuple, list[_Cell]] = {}
+    for (repeat, data_size, cap, clf, pool_per_class), rows in results.items():
+        baseline, selected, reference = _choose(rows, config.select_reference)
+        if selected is None and (repeat, data_size) in candidate_cells:
+            warn(f"{_cell_label((repeat, data_size))}, {clf}: no candidate to select; no headline gain")
+        cells.setdefault((data_size, cap, clf), []).append(_Cell(repeat, pool_per_class, rows, baseline, selected, reference))
         for name in holdouts:
             y, idx = holdout_labels[name], boot[name]
-            context = {"eval_set": name, "classifier": clf, "data_size": data_size, "genuine_per_class": cap}
+            context = {"eval_set": name, "repeat": repeat, "classifier": clf, "data_size": data_size, "genuine_per_class": cap}
             correct = {id(r): (np.asarray(r.predictions[name]) == y).mean(axis=0) for r in rows}
             records = {}
             for r in rows:
@@ -400,15 +619,42 @@ def _tables(results, holdouts, holdout_labels, grid: Grid, config: EvaluationCon
                 records[id(r)] = record
             metric_rows.extend(records.values())
             curve_rows.extend(_curve_records(rows, records))
+    summaries = _Summaries(cells, holdouts, holdout_labels, boot, grid, config)
+    learning_rows, recommendation_rows = [], []
+    for name in holdouts:
+        for clf in config.classifiers:
+            learning_rows.extend(summaries.learning_curve(name, clf))
+        for data_size, cap in dict.fromkeys((k[0], k[1]) for k in cells):
+            recommendation = summaries.recommendation(name, data_size, cap)
+            if recommendation is not None:
+                recommendation_rows.append(recommendation)
+    learning_curve = _typed(learning_rows, LEARNING_CURVE_COLUMNS)
+    for (data_size, cap, clf), entries in cells.items():
+        if not any((c.repeat, data_size) in candidate_cells for c in entries):
+            continue  # a learning-curve size: baselines only, no headline
+        for name in holdouts:
+            context = {"eval_set": name, "classifier": clf, "data_size": data_size, "genuine_per_class": cap}
+            head = summaries.headline(name, context, entries)
+            head.update(_worth_columns(head, learning_curve))
+            headline_rows.append(head)
             confusions[(clf, name, data_size)] = {
-                "selected": _mean_confusion(selected, y, name), "baseline": _mean_confusion(baseline, y, name)
+                "selected": _mean_confusion([c.selected for c in entries], holdout_labels[name], name),
+                "baseline": _mean_confusion([c.baseline for c in entries], holdout_labels[name], name),
             }
-            headline_rows.append(_headline_record(rows, chosen, correct, idx, grid, context, config.confidence))
     metrics = pd.DataFrame(metric_rows).drop(columns="_accuracies")
     metrics = metrics[METRIC_COLUMNS + [col for col in metrics.columns if col not in METRIC_COLUMNS]]
     metrics["genuine_per_class"] = metrics["genuine_per_class"].astype("Int64")
+    headline = _typed(headline_rows, HEADLINE_COLUMNS)
+    learning_curve = _typed(learning_rows, LEARNING_CURVE_COLUMNS)
+    recommendation = _typed(recommendation_rows, RECOMMENDATION_COLUMNS)
     return EvaluationResult(
-        metrics=metrics, curve=pd.DataFrame(curve_rows, columns=CURVE_COLUMNS).astype({"temperature_selection": "string"}), confusion=confusions, warnings=[], headline=pd.DataFrame(headline_rows)
+        metrics=metrics,
+        curve=pd.DataFrame(curve_rows, columns=CURVE_COLUMNS).astype({"temperature_selection": "string"}),
+        confusion=confusions,
+        warnings=[],
+        headline=headline,
+        learning_curve=learning_curve,
+        recommendation=recommendation,
     )
 
 
@@ -434,7 +680,7 @@ def evaluate(
     with threadpool_limits(limits=1):
         scorer = _Scorer(sets, holdouts, config, progress)
         results = scorer.run()
-        result = _tables(results, holdouts, scorer.holdout_labels, scorer.grid, config, scorer.warn)
+        result = _tables(results, holdouts, scorer.holdout_labels, scorer.grid, config, scorer.warn, scorer.candidate_cells)
     result.warnings = list(scorer.warnings)
     result.seconds = time.perf_counter() - started
     result.extras["fits"] = scorer.cache.fits

@@ -12,9 +12,15 @@ Sizes nest: each smaller size's pool is drawn from the `fit` fold of the next la
 one. So a generator of any size never saw a validation review of its own size or of any
 larger size, and no candidate is chosen on a review its generator learned from.
 
+A *repeat* is one independent draw of the whole nest (its own validation folds and
+low-data subsets, from its own seeded order): repeat 1 uses the experiment's seed as it
+is, repeat r > 1 salts every order with r. Generators, synthetic reviews and training
+sets are made per repeat, so the spread of a gain over repeats is the spread over
+which reviews happened to be drawn.
+
 The folds are computed once (`build_folds`, materialized as `review_folds`) and read by
 everything after; nothing downstream re-derives them. Orders come from a seeded hash of
-review ids, so the same reviews, sizes and seed give the same folds in every process.
+review ids, so the same reviews, sizes, repeats and seed give the same folds in every process.
 """
 
 from __future__ import annotations
@@ -27,8 +33,9 @@ from augment_assets.lib.reviews import SENTIMENTS
 
 ALL = "all"
 FIT, VALIDATION = "fit", "validation"
-FOLD_COLUMNS = ["review_id", "sentiment", "data_size", "genuine_per_class", "fold"]
-MIN_PER_CLASS = 5  # smallest low-data size: at least one validation and four fit reviews per class
+FOLD_COLUMNS = ["repeat", "review_id", "sentiment", "data_size", "genuine_per_class", "fold"]
+MIN_PER_CLASS = 5  # smallest generator data size: at least one validation and four fit reviews per class
+MIN_CURVE_PER_CLASS = 2  # smallest learning-curve size: one fit and one validation review per class
 
 
 def size_label(per_class: int | None) -> str:
@@ -36,7 +43,7 @@ def size_label(per_class: int | None) -> str:
     return ALL if per_class is None else str(int(per_class))
 
 
-def parse_data_sizes(raw: str, variable: str = "DATA_SIZES") -> list[int | None]:
+def parse_data_sizes(raw: str, variable: str = "DATA_SIZES", minimum: int = MIN_PER_CLASS) -> list[int | None]:
     """Data sizes from a comma-separated list such as "all,50" or "25,50,all": largest first, "all" always included."""
     sizes: set[int] = set()
     for item in (part.strip().lower() for part in raw.split(",")):
@@ -48,10 +55,26 @@ def parse_data_sizes(raw: str, variable: str = "DATA_SIZES") -> list[int | None]
             raise InputError(
                 f"{variable}={raw!r}: {item!r} is not a whole number or 'all'; give a list such as 'all,50' or '25,50,all'"
             ) from None
-        if value < MIN_PER_CLASS:
-            raise InputError(f"{variable}={raw!r}: data size {value} is below the minimum of {MIN_PER_CLASS} reviews per class")
+        if value < minimum:
+            raise InputError(f"{variable}={raw!r}: data size {value} is below the minimum of {minimum} reviews per class")
         sizes.add(value)
     return [None, *sorted(sizes, reverse=True)]
+
+
+def parse_repeats(raw: str, variable: str = "REPEATS") -> int:
+    """The number of repeats (independent draws of the folds), at least 1."""
+    try:
+        value = int(str(raw).strip())
+    except ValueError:
+        raise InputError(f"{variable}={raw!r} is not a whole number; give the number of repeats, e.g. {variable}=3") from None
+    if value < 1:
+        raise InputError(f"{variable}={raw!r}: repeats must be at least 1 (one draw of the folds), got {value}")
+    return value
+
+
+def repeat_salt(repeat: int) -> str:
+    """Salt of every seeded order of one repeat: none for repeat 1, so one repeat is the plain seeded draw."""
+    return "" if repeat == 1 else f"|repeat{repeat}"
 
 
 def _seeded_order(frame: pd.DataFrame, seed: int, salt: str) -> pd.DataFrame:
@@ -61,9 +84,9 @@ def _seeded_order(frame: pd.DataFrame, seed: int, salt: str) -> pd.DataFrame:
     return frame.iloc[np.argsort(order, kind="stable")]
 
 
-def _split_pool(pool: pd.DataFrame, share: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _split_pool(pool: pd.DataFrame, share: float, seed: int, salt: str = "") -> tuple[pd.DataFrame, pd.DataFrame]:
     """(fit, validation): a stratified `share` of each sentiment, at least one review, for validation."""
-    ordered = _seeded_order(pool, seed, "validation")
+    ordered = _seeded_order(pool, seed, "validation" + salt)
     fit, validation = [], []
     for _, group in ordered.groupby("sentiment", sort=True):
         n_val = max(1, int(round(len(group) * share))) if len(group) > 1 else 0
@@ -73,20 +96,35 @@ def _split_pool(pool: pd.DataFrame, share: float, seed: int) -> tuple[pd.DataFra
 
 
 def build_folds(
-    training: pd.DataFrame, sizes: list[int | None], validation_share: float = 0.2, seed: int = 0
+    training: pd.DataFrame,
+    sizes: list[int | None],
+    validation_share: float = 0.2,
+    seed: int = 0,
+    repeats: int = 1,
 ) -> pd.DataFrame:
-    """The `review_folds` table: one row per (review, data size it belongs to), with its fold.
+    """The `review_folds` table: one row per (repeat, review, data size it belongs to), with its fold.
 
     `sizes` as `parse_data_sizes` returns them (None first, then decreasing). Raises
     `InputError` when a size asks for more reviews per class than the next larger size's
-    `fit` fold holds.
+    `fit` fold holds (in any repeat).
     """
     if not 0 < validation_share < 1:
         raise InputError(f"validation_share must be in (0, 1), got {validation_share}")
+    if repeats < 1:
+        raise InputError(f"repeats must be at least 1, got {repeats}")
     if sizes[:1] != [None] or any(b >= a for a, b in zip(sizes[1:], sizes[2:])):
         raise ValueError(f"sizes must start with None and decrease, got {sizes}")
-    columns = ["review_id", "sentiment"]
-    pool = training[columns]
+    parts = [_nest(training[["review_id", "sentiment"]], sizes, validation_share, seed, r) for r in range(1, repeats + 1)]
+    folds = pd.concat(parts, ignore_index=True)
+    folds["genuine_per_class"] = folds["genuine_per_class"].astype("Int64")
+    return folds.sort_values(
+        ["repeat", "genuine_per_class", "fold", "review_id"], na_position="first", kind="stable"
+    )[FOLD_COLUMNS].reset_index(drop=True)
+
+
+def _nest(pool: pd.DataFrame, sizes: list[int | None], validation_share: float, seed: int, repeat: int) -> pd.DataFrame:
+    """One repeat's nest of folds."""
+    salt = repeat_salt(repeat)
     parts = []
     larger = ALL
     for per_class in sizes:
@@ -97,30 +135,26 @@ def build_folds(
                 raise InputError(
                     f"Data size {per_class} per class is larger than the pool it is drawn from: the fit fold of data "
                     f"size {larger} holds {', '.join(f'{n} {s}' for s, n in short.items())} reviews. Lower the size in "
-                    "DATA_SIZES, or use more training reviews."
+                    "DATA_SIZES or LEARNING_CURVE_SIZES, or use more training reviews."
                 )
-            pool = _seeded_order(pool, seed, f"size-{per_class}").groupby("sentiment", sort=True).head(per_class)
-        fit, validation = _split_pool(pool, validation_share, seed)
+            pool = _seeded_order(pool, seed, f"size-{per_class}{salt}").groupby("sentiment", sort=True).head(per_class)
+        fit, validation = _split_pool(pool, validation_share, seed, salt)
         for fold, rows in ((FIT, fit), (VALIDATION, validation)):
-            parts.append(rows.assign(data_size=size_label(per_class), genuine_per_class=per_class, fold=fold))
+            parts.append(rows.assign(repeat=repeat, data_size=size_label(per_class), genuine_per_class=per_class, fold=fold))
         pool, larger = fit, size_label(per_class)
-    folds = pd.concat(parts, ignore_index=True)
-    folds["genuine_per_class"] = folds["genuine_per_class"].astype("Int64")
-    return folds.sort_values(["genuine_per_class", "fold", "review_id"], na_position="first", kind="stable")[
-        FOLD_COLUMNS
-    ].reset_index(drop=True)
+    return pd.concat(parts, ignore_index=True)
 
 
 def fold_reviews(
-    training: pd.DataFrame, folds: pd.DataFrame, data_size: str, fold: str | None = None
+    training: pd.DataFrame, folds: pd.DataFrame, data_size: str, fold: str | None = None, repeat: int = 1
 ) -> pd.DataFrame:
-    """The training reviews of one data size (its whole pool, or one fold of it), in review_id order."""
-    chosen = folds[folds["data_size"] == data_size]
+    """The training reviews of one data size of one repeat (its whole pool, or one fold of it), in review_id order."""
+    chosen = folds[(folds["data_size"] == data_size) & (folds["repeat"] == repeat)]
     if fold is not None:
         chosen = chosen[chosen["fold"] == fold]
     if chosen.empty:
         raise InputError(
-            f"review_folds has no rows for data size {data_size!r}{'' if fold is None else f' ({fold})'}: "
-            "re-materialize the ingest assets with the current DATA_SIZES."
+            f"review_folds has no rows for data size {data_size!r}{'' if fold is None else f' ({fold})'} in repeat "
+            f"{repeat}: re-materialize the ingest assets with the current DATA_SIZES and REPEATS."
         )
     return training[training["review_id"].isin(chosen["review_id"])].sort_values("review_id").reset_index(drop=True)

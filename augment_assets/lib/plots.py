@@ -6,6 +6,9 @@
   as horizontal lines; the validation-selected candidate circled.
 - `confusion_png`: the selected candidate's and the selected baseline's confusion
   matrices (counts averaged over draws) side by side.
+- `learning_curve_png`: holdout accuracy of the selected baseline and the selected
+  candidate against genuine reviews per class, one panel per classifier, with the
+  worth of the synthetic data read off the baseline's curve.
 """
 
 from __future__ import annotations
@@ -36,16 +39,21 @@ def _png(fig) -> bytes:
     return buffer.getvalue()
 
 
+def _message_png(message: str) -> bytes:
+    """A small figure saying there is nothing to plot."""
+    fig, ax = plt.subplots(figsize=(5, 3))
+    ax.text(0.5, 0.5, message, ha="center", va="center")
+    ax.set_axis_off()
+    return _png(fig)
+
+
 def accuracy_curve_png(curve: pd.DataFrame, metrics: pd.DataFrame, eval_set: str = "holdout") -> bytes:
     """One panel per (data size, classifier) for one evaluation set."""
     curve = curve[curve["eval_set"] == eval_set] if len(curve) else curve
     metrics = metrics[metrics["eval_set"] == eval_set]
     panels = metrics[["data_size", "classifier"]].drop_duplicates().values.tolist()
     if not panels:
-        fig, ax = plt.subplots(figsize=(5, 3))
-        ax.text(0.5, 0.5, f"no metrics for {eval_set}", ha="center", va="center")
-        ax.set_axis_off()
-        return _png(fig)
+        return _message_png(f"no metrics for {eval_set}")
     fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.2), squeeze=False)
     ratios = sorted(set(curve["ratio"])) if len(curve) else [0.0]
     position = {r: i for i, r in enumerate(ratios)}
@@ -122,6 +130,48 @@ def confusion_png(confusions: dict, title: str = "") -> bytes:
         ax.set_title(name)
     if title:
         fig.suptitle(title)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def learning_curve_png(curve: pd.DataFrame, headline: pd.DataFrame, eval_set: str = "holdout") -> bytes:
+    """One panel per classifier: the baseline's curve (band = 95% interval over repeats and holdout
+    reviews), the candidate's points with error bars, and each candidate's worth as a dotted arrow."""
+    curve = curve[curve["eval_set"] == eval_set]
+    classifiers = list(dict.fromkeys(curve["classifier"]))
+    if not classifiers:
+        return _message_png(f"no learning curve for {eval_set}")
+    fig, axes = plt.subplots(1, len(classifiers), figsize=(5.5 * len(classifiers), 4.2), squeeze=False)
+    for ax, clf in zip(axes[0], classifiers):
+        panel = curve[curve["classifier"] == clf].sort_values("pool_per_class")
+        for role, color, marker in (("baseline", "black", "s"), ("candidate", "tab:green", "o")):
+            rows = panel[panel["role"] == role]
+            if rows.empty:
+                continue
+            x, y = rows["pool_per_class"].to_numpy(), rows["accuracy"].to_numpy()
+            low, high = rows["accuracy_ci_low"].to_numpy(), rows["accuracy_ci_high"].to_numpy()
+            if role == "baseline":
+                ax.plot(x, y, color=color, marker=marker, label="selected baseline")
+                ax.fill_between(x, low, high, color=color, alpha=0.12)
+            else:
+                ax.errorbar(x, y, yerr=np.vstack([y - low, high - y]), color=color, marker=marker, linestyle="none",
+                            capsize=3, label="selected candidate (genuine + synthetic)")
+        heads = headline[(headline["eval_set"] == eval_set) & (headline["classifier"] == clf)] if len(headline) else headline
+        for head in heads.itertuples():
+            needed = getattr(head, "worth_genuine_per_class", np.nan)
+            own = panel[(panel["data_size"] == head.data_size) & (panel["role"] == "candidate")]
+            if own.empty or needed is None or np.isnan(needed):
+                continue
+            x0, y0 = float(own["pool_per_class"].iloc[0]), float(own["accuracy"].iloc[0])
+            ax.annotate("", xy=(needed, y0), xytext=(x0, y0), arrowprops={"arrowstyle": "->", "linestyle": ":", "color": "tab:green"})
+            ax.text((x0 + needed) / 2, y0, f"worth {needed - x0:+.0f}/class\n({head.verdict})", fontsize=7,
+                    ha="center", va="bottom", color="tab:green")
+        ax.set_xscale("log")
+        ax.set_xlabel("genuine reviews per class (log scale)")
+        ax.set_ylabel(f"{eval_set} accuracy (95% interval)")
+        ax.set_title(f"{clf.upper()}: learning curve")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     return _png(fig)
 

@@ -164,7 +164,20 @@ def split_reviews(
             f"{min_holdout_per_class} for the holdout). Use a larger source or another category filter, or lower "
             f"min_train_per_class."
         )
+    if holdout_size < 2 * min_holdout_per_class:
+        raise InputError(
+            f"holdout_size={holdout_size} is below the minimum of {2 * min_holdout_per_class} "
+            f"({min_holdout_per_class} per class); raise holdout_size."
+        )
     holdout_target = _holdout_targets(available, holdout_size, min_train_per_class)
+    if sum(holdout_target.values()) < holdout_size:
+        spare = {s: max(0, available[s] - min_train_per_class) for s in SENTIMENTS}
+        raise InputError(
+            f"holdout_size={holdout_size} is more than the data can supply: it has {available['negative']} negative "
+            f"and {available['positive']} positive reviews, and {min_train_per_class} of each (min_train_per_class) "
+            f"must stay for training, so at most {spare['negative']} negative + {spare['positive']} positive = "
+            f"{sum(holdout_target.values())} can be held out. Lower holdout_size, or min_train_per_class."
+        )
     cap = max_holdout_per_business
     if cap is None:
         cap = max(1, math.ceil(HOLDOUT_SHARE_PER_BUSINESS * holdout_size))

@@ -1,16 +1,17 @@
 """Every training set a classifier is fit on, built once and stored as the `training_set` table.
 
-For each data size (its `fit` and `validation` folds from `review_folds`), each kind of
-training data (lib/variants.py), each option, ratio, temperature selection and draw,
-and each phase, one training set:
+For each repeat and data size (its `fit` and `validation` folds from `review_folds`),
+each kind of training data (lib/variants.py), each option, ratio, temperature selection
+and draw, and each phase, one training set:
 
 - phase `select`: built on the data size's `fit` fold; its classifiers are scored on
   the `validation` fold, where every choice is made;
 - phase `refit`: the same recipe on the data size's whole pool (`fit` + `validation`),
   the set the chosen configuration is refit on and scored on the holdouts.
 
-Synthetic rows come only from generators of the same data size (a generator that saw
-more genuine reviews would smuggle them into a low-data classifier), and duplicates
+Synthetic rows come only from generators of the same data size and repeat (a generator
+that saw more genuine reviews would smuggle them into a low-data classifier). Sizes
+without generators (the learning curve's extra sizes) get the baselines only. Duplicates
 across synthetic partitions are removed here, where the union is formed. A set is a
 multiset of *items*: genuine reviews, perturbed copies, synthetic and reference
 reviews, each with a stable id, so the stored table holds ids, not copied text.
@@ -33,12 +34,17 @@ from .text import text_key
 from .variants import TRAINING_DATA, EvaluationConfig
 
 CONFIG_COLUMNS = [
-    "training_set_id", "data_size", "genuine_per_class", "phase", "training_data", "option", "classifier",
+    "training_set_id", "repeat", "data_size", "genuine_per_class", "phase", "training_data", "option", "classifier",
     "ratio", "temperature_selection", "draw", "seed", "n_genuine", "n_synthetic", "requested_synthetic",
     "capped", "n_rows", "teacher_hyperparameters",
 ]
 ITEM_COLUMNS = ["source", "item_id", "sentiment", "text"]
 PHASES = ("select", "refit")
+
+
+def validation_name(cell: tuple[int, str]) -> str:
+    """The FitCache name of one (repeat, data size)'s validation fold."""
+    return f"validation:{cell[0]}:{cell[1]}"
 
 
 def option_key(option: dict) -> str:
@@ -117,13 +123,13 @@ class TrainingSets:
     """Items (every training-side text, once), one config row per set, and each set's members.
 
     `members[training_set_id]` holds item indices (repeats count: duplicates are repeats);
-    `validation[data_size]` the item indices of that size's validation fold.
+    `validation[(repeat, data_size)]` the item indices of that size's validation fold in that repeat.
     """
 
     items: pd.DataFrame  # ITEM_COLUMNS
     configs: pd.DataFrame  # CONFIG_COLUMNS
     members: dict[int, np.ndarray]
-    validation: dict[str, np.ndarray]
+    validation: dict[tuple[int, str], np.ndarray]
     warnings: list[str] = field(default_factory=list)
 
     def member_table(self) -> pd.DataFrame:
@@ -155,15 +161,15 @@ class TrainingSets:
         grouped = {int(set_ids[order][chunk[0]]): rows[order][chunk] for chunk in np.split(np.arange(len(order)), bounds) if len(chunk)}
         genuine = position.loc["genuine"] if "genuine" in set(items["source"]) else pd.Series(dtype=np.int64)
         validation = {
-            size: genuine.reindex(group["review_id"]).dropna().astype(np.int64).to_numpy()
-            for size, group in folds[folds["fold"] == VALIDATION].groupby("data_size", sort=False)
+            (int(repeat), size): genuine.reindex(group["review_id"]).dropna().astype(np.int64).to_numpy()
+            for (repeat, size), group in folds[folds["fold"] == VALIDATION].groupby(["repeat", "data_size"], sort=False)
         }
         configs = configs.sort_values("training_set_id").reset_index(drop=True)
         return cls(items[ITEM_COLUMNS], configs, grouped, validation)
 
 
 class _Builder:
-    def __init__(self, training, folds, synthetic, reference, config: EvaluationConfig, progress):
+    def __init__(self, training, folds, synthetic, reference, config: EvaluationConfig, progress, candidate_sizes=None):
         self.config = config
         self.progress = progress
         self.training = training.reset_index(drop=True)
@@ -172,6 +178,7 @@ class _Builder:
         self.synthetic = synthetic
         self.reference = reference
         self.reference_pool: pd.DataFrame | None = None
+        self.candidate_sizes = None if candidate_sizes is None else set(candidate_sizes)
         self.item_parts: list[pd.DataFrame] = []
         self.n_items = 0
         self.configs: list[dict] = []
@@ -220,24 +227,29 @@ class _Builder:
         self.item_labels = encode_labels(self.items["sentiment"])
         self.cache.freeze()
         validation = {}
-        for size, group in self.folds.groupby("data_size", sort=False):
+        folds = self.folds if "repeat" in self.folds else self.folds.assign(repeat=1)
+        for (repeat, size), group in folds.groupby(["repeat", "data_size"], sort=False):
+            repeat = int(repeat)
+            cell = (repeat, size)
             per_class = group["genuine_per_class"].iloc[0]
             fit_ids = group.loc[group["fold"] == FIT, "review_id"].astype(str)
             val_ids = group.loc[group["fold"] == VALIDATION, "review_id"].astype(str)
             fit = np.sort(self.genuine_index.loc[fit_ids].to_numpy())
-            validation[size] = np.sort(self.genuine_index.loc[val_ids].to_numpy())
-            pool = np.sort(np.concatenate([fit, validation[size]]))
-            self.cache.add_eval(f"validation:{size}", rows=self.item_rows[validation[size]])
-            self.progress(f"training sets of data size {size}: fit {len(fit)}, validation {len(validation[size])}")
-            context = {"data_size": size, "genuine_per_class": None if pd.isna(per_class) else int(per_class)}
-            synthetic_pool = pools.get(size)
-            if synthetic_pool is None or synthetic_pool.empty:
+            validation[cell] = np.sort(self.genuine_index.loc[val_ids].to_numpy())
+            pool = np.sort(np.concatenate([fit, validation[cell]]))
+            self.cache.add_eval(validation_name(cell), rows=self.item_rows[validation[cell]])
+            self.progress(f"training sets of data size {size}, repeat {repeat}: fit {len(fit)}, validation {len(validation[cell])}")
+            context = {"repeat": repeat, "data_size": size, "genuine_per_class": None if pd.isna(per_class) else int(per_class)}
+            candidates = self.candidate_sizes is None or size in self.candidate_sizes
+            synthetic_pool = pools.get(cell) if candidates else None
+            if candidates and (synthetic_pool is None or synthetic_pool.empty):
                 self.warnings.append(
-                    f"{size} data: no synthetic reviews from generators of this data size; synthetic candidates skipped"
+                    f"{size} data, repeat {repeat}: no synthetic reviews from generators of this data size and repeat; "
+                    "synthetic candidates skipped"
                 )
-            teachers = self.teachers(size, fit, validation[size], pool, synthetic_pool)
+            teachers = self.teachers(cell, fit, validation[cell], pool, synthetic_pool)
             for phase, genuine in (("select", fit), ("refit", pool)):
-                self.sets_for(phase, genuine, synthetic_pool, teachers, context)
+                self.sets_for(phase, genuine, synthetic_pool, teachers, context, with_reference=candidates)
         configs = pd.DataFrame(self.configs)
         for column in CONFIG_COLUMNS:
             if column not in configs:
@@ -245,41 +257,43 @@ class _Builder:
         configs["genuine_per_class"] = configs["genuine_per_class"].astype("Int64")
         return TrainingSets(self.items, configs[CONFIG_COLUMNS], self.members, validation, self.warnings)
 
-    def synthetic_pools(self) -> dict[str, pd.DataFrame]:
-        """Each data size's synthetic reviews, duplicates across partitions removed (first synthetic_id kept)."""
+    def synthetic_pools(self) -> dict[tuple[int, str], pd.DataFrame]:
+        """Each (repeat, data size)'s synthetic reviews, duplicates across partitions removed (first synthetic_id kept)."""
         if self.synthetic is None or self.synthetic.empty:
             return {}
+        synthetic = self.synthetic if "repeat" in self.synthetic else self.synthetic.assign(repeat=1)
         pools = {}
-        for size, group in self.synthetic.sort_values("synthetic_id").groupby("data_size", sort=False):
+        for (repeat, size), group in synthetic.sort_values("synthetic_id").groupby(["repeat", "data_size"], sort=False):
             group = group[~group["text"].map(text_key).duplicated()]
-            pools[size] = group.assign(_item=self.add_items(group, "synthetic", "synthetic_id")).reset_index(drop=True)
+            pools[(int(repeat), size)] = group.assign(_item=self.add_items(group, "synthetic", "synthetic_id")).reset_index(drop=True)
         return pools
 
-    def teachers(self, size, fit, validation, pool, synthetic_pool) -> dict:
+    def teachers(self, cell, fit, validation, pool, synthetic_pool) -> dict:
         """Per (phase, classifier): P(intended label) of every synthetic review of this size, by the
         tuned classifier chosen on the validation fold and fit on the phase's genuine rows."""
         if synthetic_pool is None or synthetic_pool.empty or not self.config.filter_thresholds:
             return {}
         val_labels = self.item_labels[validation]
-        self.cache.add_eval(f"synthetic:{size}", rows=self.item_rows[synthetic_pool["_item"].to_numpy()])
+        synthetic_name = f"synthetic:{cell[0]}:{cell[1]}"
+        self.cache.add_eval(synthetic_name, rows=self.item_rows[synthetic_pool["_item"].to_numpy()])
         intended_positive = synthetic_pool["sentiment"].to_numpy() == LABELS[1]
         teachers = {}
         for clf in self.config.classifiers:
             gridpoint, _, _ = select(
                 self.cache, self.item_rows[fit], self.item_labels[fit], self.grid.gridpoints(clf, True),
-                f"validation:{size}", val_labels,
+                validation_name(cell), val_labels,
             )
             for phase, genuine in (("select", fit), ("refit", pool)):
                 p_positive = self.cache.predict(
-                    self.item_rows[genuine], self.item_labels[genuine], [gridpoint], [f"synthetic:{size}"], proba=True
-                )[gridpoint][f"synthetic:{size}"]
+                    self.item_rows[genuine], self.item_labels[genuine], [gridpoint], [synthetic_name], proba=True
+                )[gridpoint][synthetic_name]
                 teachers[(phase, clf)] = (
                     np.where(intended_positive, p_positive, 1 - p_positive),
                     self.grid.hyperparameters(gridpoint),
                 )
         return teachers
 
-    def sets_for(self, phase, genuine, synthetic_pool, teachers, context) -> None:
+    def sets_for(self, phase, genuine, synthetic_pool, teachers, context, with_reference: bool = True) -> None:
         c = self.config
         base = {**context, "phase": phase, "n_genuine": len(genuine), "n_synthetic": 0, "requested_synthetic": 0,
                 "capped": False, "ratio": 0.0, "draw": 0}
@@ -292,7 +306,7 @@ class _Builder:
                         members = self.baseline_members(kind.name, option, genuine, genuine_ids, draw)
                         self.add_set(members, {**base, "draw": draw, "training_data": kind.name, "option": option_key(option)})
                 continue
-            pool = synthetic_pool if kind.pool == "synthetic" else self.reference_pool
+            pool = synthetic_pool if kind.pool == "synthetic" else (self.reference_pool if with_reference else None)
             if pool is None or pool.empty or not [r for r in c.ratios if float(r) > 0]:
                 continue
             for clf in c.classifiers if kind.teacher else [None]:
@@ -338,11 +352,16 @@ def build_training_sets(
     reference: pd.DataFrame | None = None,
     config: EvaluationConfig = EvaluationConfig(),
     progress: Callable[[str], None] | None = None,
+    candidate_sizes: list[str] | None = None,
 ) -> TrainingSets:
-    """Every training set of every data size and phase (see the module docstring).
+    """Every training set of every repeat, data size and phase (see the module docstring).
 
-    `synthetic` needs `synthetic_id`, `sentiment`, `temperature`, `text` and `data_size`
-    (the data size of the generator that wrote it, from the generator registry);
-    `reference` needs `synthetic_id`, `sentiment`, `text`.
+    `synthetic` needs `synthetic_id`, `sentiment`, `temperature`, `text`, `data_size`
+    and `repeat` (the data size and repeat of the generator that wrote it, from the
+    generator registry); `reference` needs `synthetic_id`, `sentiment`, `text`.
+    `candidate_sizes`: the data sizes with generators, which get synthetic and
+    reference sets (None: every size); the others get the baselines only.
     """
-    return _Builder(training, folds, synthetic, reference, config, progress or (lambda message: None)).build()
+    return _Builder(
+        training, folds, synthetic, reference, config, progress or (lambda message: None), candidate_sizes
+    ).build()

@@ -1,4 +1,5 @@
-"""Evaluate: `reference_synthetic`, `training_set` (every set a classifier is fit on) and `classifier_metrics`.
+"""Evaluate: `reference_synthetic`, `training_set` (every set a classifier is fit on), and the scores:
+`classifier_metrics`, `headline`, `learning_curve` and `recommendation`, made together.
 
 Thin wiring over augment_assets.lib.{reference,training_sets,evaluation}; every choice is
 made there, on validation folds.
@@ -12,10 +13,11 @@ import pandas as pd
 from pydantic import Field
 
 from augment_assets.defs.metadata import images_markdown, png_markdown, preview, review_table_metadata
+from augment_assets.defs.partitions import candidate_sizes
 from augment_assets.defs.resources import ExperimentResource, WarehouseResource, env_or
 from augment_assets.lib.errors import InputError
 from augment_assets.lib.evaluation import evaluate
-from augment_assets.lib.plots import accuracy_curve_png, confusion_png
+from augment_assets.lib.plots import accuracy_curve_png, confusion_png, learning_curve_png
 from augment_assets.lib.reference import empty_reference, read_reference_synthetic
 from augment_assets.lib.training_sets import TrainingSets, build_training_sets
 from augment_assets.lib.variants import EvaluationConfig
@@ -93,12 +95,12 @@ class TrainingSetSettings(dg.Config):
 
 
 def synthetic_with_data_size(store: Warehouse) -> pd.DataFrame:
-    """Synthetic reviews of the current generators, each with its generator's data size (from the
-    registry, joined on generator_version: rows of a replaced generator drop out)."""
+    """Synthetic reviews of the current generators, each with its generator's data size and repeat (from
+    the registry, joined on generator_version: rows of a replaced generator drop out)."""
     if not (store.has_table("synthetic_reviews") and store.has_table("sentiment_generator")):
-        return pd.DataFrame(columns=["synthetic_id", "sentiment", "temperature", "text", "data_size"])
+        return pd.DataFrame(columns=["synthetic_id", "sentiment", "temperature", "text", "data_size", "repeat"])
     return store.read(
-        "SELECT s.synthetic_id, s.sentiment, s.temperature, s.text, g.data_size "
+        "SELECT s.synthetic_id, s.sentiment, s.temperature, s.text, g.data_size, g.repeat "
         "FROM synthetic_reviews s JOIN sentiment_generator g USING (generator_version)"
     )
 
@@ -109,7 +111,7 @@ def synthetic_with_data_size(store: Warehouse) -> pd.DataFrame:
     kinds={"duckdb"},
     pool="warehouse",
     description=(
-        "Every training set a classifier is fit on, by id: per data size, kind of training data, option, ratio, "
+        "Every training set a classifier is fit on, by id: per repeat, data size, kind of training data, option, ratio, "
         "temperature selection, draw and phase (select: built on the fit fold; refit: on the whole pool). "
         "training_set_configs has one row per set; classifier_metrics fits on exactly these."
     ),
@@ -135,7 +137,8 @@ def training_set(
             reference = None
     synthetic = synthetic_with_data_size(store)
     sets = build_training_sets(
-        training, folds, synthetic, reference, config.evaluation_config(experiment), progress=context.log.info
+        training, folds, synthetic, reference, config.evaluation_config(experiment), progress=context.log.info,
+        candidate_sizes=candidate_sizes(),
     )
     members = sets.member_table()
     perturbed = sets.items[sets.items["source"] == "perturbed"][["item_id", "sentiment", "text"]]
@@ -145,7 +148,7 @@ def training_set(
     for warning in sets.warnings:
         context.log.warning(warning)
     summary = (
-        sets.configs.groupby(["data_size", "phase", "training_data"], sort=False)
+        sets.configs[sets.configs["repeat"] == 1].groupby(["data_size", "phase", "training_data"], sort=False)
         .agg(sets=("training_set_id", "size"), rows=("n_rows", "sum"), max_synthetic=("n_synthetic", "max"))
         .reset_index()
     )
@@ -153,7 +156,8 @@ def training_set(
         metadata={
             "dagster/row_count": len(members),
             "training_sets": len(sets.configs),
-            "sets_by_kind": dg.MetadataValue.md(summary.to_markdown(index=False)),
+            "sets_by_kind_repeat_1": dg.MetadataValue.md(summary.to_markdown(index=False)),
+            "repeats": int(sets.configs["repeat"].max()),
             "capped_sets": int(sets.configs["capped"].astype(bool).sum()),
             "reference_scored": reference is not None and len(reference) > 0,
             "reference_excluded_because": dg.MetadataValue.md("\n".join(f"- {r}" for r in reference_excluded) or "n/a"),
@@ -202,24 +206,64 @@ def _rounded(value: float) -> float:
     return round(float(value), 4)
 
 
-@dg.asset(
-    # the training sets name their members by id; the texts come from the tables that hold them
-    deps=["training_set", "review_folds", "training_reviews", "synthetic_reviews", "reference_synthetic", "holdout_reviews", "gold_holdout"],
-    group_name="evaluate",
-    kinds={"duckdb", "scikitlearn"},
+SCORE_DEPS = ["training_set", "review_folds", "training_reviews", "synthetic_reviews", "reference_synthetic", "holdout_reviews", "gold_holdout"]
+
+
+@dg.multi_asset(
+    name="classifier_metrics",
+    specs=[
+        dg.AssetSpec(
+            "classifier_metrics",
+            # the training sets name their members by id; the texts come from the tables that hold them
+            deps=SCORE_DEPS,
+            group_name="evaluate",
+            kinds={"duckdb", "scikitlearn"},
+            description=(
+                "TF-IDF + Naive Bayes and logistic regression fit on the stored training sets, per repeat: tuned "
+                "baselines vs synthetic candidates per data size, chosen on the validation fold, scored on the "
+                "holdout(s) with bootstrap intervals and a paired gain (also classifier_metrics_curve: accuracy vs ratio)."
+            ),
+        ),
+        dg.AssetSpec(
+            "headline",
+            deps=SCORE_DEPS,
+            group_name="evaluate",
+            kinds={"duckdb"},
+            description=(
+                "Per evaluation set, classifier and data size with generators: the mean gain over repeats of the "
+                "selected candidate over the selected baseline, its two-level bootstrap interval (repeats and holdout "
+                "reviews), the minimum detectable gain (the interval's half-width), the verdict and the worth."
+            ),
+        ),
+        dg.AssetSpec(
+            "learning_curve",
+            deps=SCORE_DEPS,
+            group_name="evaluate",
+            kinds={"duckdb"},
+            description=(
+                "Holdout accuracy of the selected baseline (every size in DATA_SIZES and LEARNING_CURVE_SIZES) and of "
+                "the selected candidate (sizes with generators) against genuine reviews per class, over repeats."
+            ),
+        ),
+        dg.AssetSpec(
+            "recommendation",
+            deps=SCORE_DEPS,
+            group_name="evaluate",
+            kinds={"duckdb"},
+            description=(
+                "Per evaluation set and data size: the one classifier and training data validation picks overall "
+                "(mean validation accuracy over repeats), with its holdout accuracy: what to deploy."
+            ),
+        ),
+    ],
     pool="warehouse",
-    description=(
-        "TF-IDF + Naive Bayes and logistic regression fit on the stored training sets: tuned baselines vs synthetic "
-        "candidates per data size, chosen on the validation fold, scored on the holdout(s) with bootstrap intervals "
-        "and a paired headline gain."
-    ),
 )
 def classifier_metrics(
     context: dg.AssetExecutionContext,
     config: MetricsSettings,
     experiment: ExperimentResource,
     warehouse: WarehouseResource,
-) -> dg.MaterializeResult:
+):
     store = warehouse.get()
     holdouts = {"holdout": store.read_table("holdout_reviews")}
     if store.has_table("gold_holdout"):
@@ -233,15 +277,26 @@ def classifier_metrics(
     draws = int(sets.configs["draw"].max()) + 1
     evaluation_config = dataclasses.replace(EvaluationConfig(), draws=draws, bootstrap=config.bootstrap, seed=experiment.seed)
     result = evaluate(sets, holdouts, evaluation_config, progress=lambda message: context.log.info(str(message)))
-    store.write_tables({"classifier_metrics": result.metrics, "classifier_metrics_curve": result.curve})
+    # One publish: the headline, the curve and the recommendation always describe the same fits.
+    store.write_tables(
+        {
+            "classifier_metrics": result.metrics,
+            "classifier_metrics_curve": result.curve,
+            "headline": result.headline,
+            "learning_curve": result.learning_curve,
+            "recommendation": result.recommendation,
+        }
+    )
     for warning in result.warnings:
         context.log.warning(warning)
-    selected = result.metrics[result.metrics["selected"]]
+    first = result.metrics[(result.metrics["repeat"] == 1) & result.metrics["data_size"].isin(set(result.headline.get("data_size", [])))]
     metadata: dict = {
         "dagster/row_count": len(result.metrics),
-        "headline": dg.MetadataValue.md(result.headline.to_markdown(index=False, floatfmt=".4f")),
+        "repeats": int(result.metrics["repeat"].max()),
         "warnings": dg.MetadataValue.md("\n".join(f"- {w}" for w in result.warnings) or "none"),
-        "accuracy_vs_ratio": png_markdown(accuracy_curve_png(result.curve, result.metrics), "accuracy vs synthetic ratio"),
+        "accuracy_vs_ratio_repeat_1": png_markdown(
+            accuracy_curve_png(result.curve[result.curve["repeat"] == 1], first), "accuracy vs synthetic ratio (repeat 1)"
+        ),
         "confusion_matrices": images_markdown(
             [
                 (f"{classifier} on {eval_set}, {data_size} data", confusion_png(matrices, f"{classifier} · {eval_set} · {data_size}"))
@@ -250,13 +305,42 @@ def classifier_metrics(
         ),
         "table": preview(
             result.metrics[
-                ["eval_set", "data_size", "classifier", "variant", "synthetic_per_genuine", "accuracy", "accuracy_ci_low", "accuracy_ci_high", "selected", "baseline_selected"]
+                ["eval_set", "repeat", "data_size", "classifier", "variant", "synthetic_per_genuine", "accuracy", "accuracy_ci_low", "accuracy_ci_high", "selected", "baseline_selected"]
             ],
             rows=len(result.metrics),
         ),
         "classifier_fits": int(result.extras.get("fits", 0)),
         "seconds": _rounded(result.seconds),
     }
-    for row in selected.itertuples():
-        metadata[f"gain_{row.eval_set}_{row.data_size}_{row.classifier}"] = _rounded(row.gain_vs_baseline)
-    return dg.MaterializeResult(metadata=metadata)
+    yield dg.MaterializeResult(asset_key="classifier_metrics", metadata=metadata)
+    headline = result.headline
+    shown = ["eval_set", "classifier", "data_size", "repeats", "baseline_variant", "baseline_accuracy", "selected_variant",
+             "selected_accuracy", "gain_vs_baseline", "gain_ci_low", "gain_ci_high", "min_detectable_gain", "verdict", "worth"]
+    head_metadata: dict = {
+        "dagster/row_count": len(headline),
+        "headline": dg.MetadataValue.md(headline[[c for c in shown if c in headline]].to_markdown(index=False, floatfmt=".4f")),
+    }
+    for row in headline.itertuples():
+        head_metadata[f"gain_{row.eval_set}_{row.data_size}_{row.classifier}"] = _rounded(row.gain_vs_baseline)
+        head_metadata[f"min_detectable_gain_{row.eval_set}_{row.data_size}_{row.classifier}"] = _rounded(row.min_detectable_gain)
+    yield dg.MaterializeResult(asset_key="headline", metadata=head_metadata)
+    yield dg.MaterializeResult(
+        asset_key="learning_curve",
+        metadata={
+            "dagster/row_count": len(result.learning_curve),
+            "learning_curve": images_markdown(
+                [
+                    (f"learning curve on {name}", learning_curve_png(result.learning_curve, headline, name))
+                    for name in holdouts
+                ]
+            ),
+            "table": preview(result.learning_curve, rows=len(result.learning_curve)),
+        },
+    )
+    yield dg.MaterializeResult(
+        asset_key="recommendation",
+        metadata={
+            "dagster/row_count": len(result.recommendation),
+            "table": preview(result.recommendation, rows=len(result.recommendation)),
+        },
+    )

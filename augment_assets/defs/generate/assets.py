@@ -40,10 +40,10 @@ GENERATOR_CODE_VERSION = "1"
 
 def generator_corpus(store: Warehouse, generator: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(fine-tuning reviews, perplexity-validation reviews) of one generator: its sentiment's
-    `fit` and `validation` folds of its data size, as stored in `review_folds`."""
-    sentiment, data_size = parse_generator_key(generator)
+    `fit` and `validation` folds of its data size in its repeat, as stored in `review_folds`."""
+    sentiment, data_size, repeat = parse_generator_key(generator)
     training, folds = store.read_table("training_reviews"), store.read_table("review_folds")
-    fit, validation = (fold_reviews(training, folds, data_size, fold) for fold in (FIT, VALIDATION))
+    fit, validation = (fold_reviews(training, folds, data_size, fold, repeat) for fold in (FIT, VALIDATION))
     return fit[fit["sentiment"] == sentiment], validation[validation["sentiment"] == sentiment]
 
 
@@ -70,7 +70,7 @@ def prompt_table(
     warehouse: WarehouseResource,
 ) -> dg.MaterializeResult:
     key = context.partition_key
-    sentiment, data_size = parse_generator_key(key)
+    sentiment, data_size, repeat = parse_generator_key(key)
     store = warehouse.get()
     corpus, _ = generator_corpus(store, key)
     if corpus.empty:
@@ -82,7 +82,7 @@ def prompt_table(
         prefix_words=config.prefix_words,
         extra_prompts=tuple(config.extra_prompts),
     )
-    table = table.assign(generator=key, data_size=data_size)
+    table = table.assign(generator=key, data_size=data_size, repeat=repeat)
     store.replace_rows("prompt_table", table, {"generator": key})
     counts = table["kind"].value_counts().to_dict()
     return dg.MaterializeResult(
@@ -140,7 +140,7 @@ def sentiment_generator(
     warehouse: WarehouseResource,
 ) -> dg.MaterializeResult:
     key = context.partition_key
-    sentiment, data_size = parse_generator_key(key)
+    sentiment, data_size, repeat = parse_generator_key(key)
     store = warehouse.get()
     corpus, validation = generator_corpus(store, key)
     finetune_config = config.finetune_config(experiment.seed)
@@ -181,6 +181,7 @@ def sentiment_generator(
                 "generator": key,
                 "sentiment": sentiment,
                 "data_size": data_size,
+                "repeat": repeat,
                 "generator_version": version,
                 "path": str(out_dir),
                 "base_model": str(base_info.get("base_model")),
@@ -269,7 +270,7 @@ def synthetic_reviews(
 ) -> dg.MaterializeResult:
     keys = context.partition_key.keys_by_dimension
     key, temperature_key = keys["generator"], keys["temperature"]
-    sentiment, data_size = parse_generator_key(key)
+    sentiment, data_size, repeat = parse_generator_key(key)
     temperature = float(temperature_key)
     store = warehouse.get()
     generators = (
@@ -318,7 +319,7 @@ def synthetic_reviews(
     )
     # Dedup within the partition only: what other partitions hold must not change this one's rows.
     kept, filtered = filter_synthetic(generated)
-    judge = fold_reviews(store.read_table("training_reviews"), store.read_table("review_folds"), data_size, FIT)
+    judge = fold_reviews(store.read_table("training_reviews"), store.read_table("review_folds"), data_size, FIT, repeat)
     # Label fidelity is judged by a classifier fit on the generator's own fit fold (both
     # sentiments); on-topic uses the documented domain noun list of lib/synthetic_quality.py.
     quality = (

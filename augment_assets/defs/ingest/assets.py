@@ -9,7 +9,7 @@ import pandas as pd
 
 from augment_assets.defs.ingest.resources import ReviewSourceResource
 from augment_assets.defs.metadata import counts_table, review_table_metadata
-from augment_assets.defs.partitions import configured_data_sizes
+from augment_assets.defs.partitions import configured_fold_sizes, configured_repeats
 from augment_assets.defs.resources import ExperimentResource, WarehouseResource
 from augment_assets.lib.errors import InputError
 from augment_assets.lib.folds import build_folds
@@ -92,9 +92,10 @@ class SplitConfig(dg.Config):
             group_name="ingest",
             kinds={"duckdb"},
             description=(
-                "The nested folds: for each data size (DATA_SIZES), which training reviews belong to it and whether "
-                "each is `fit` (generators and classifiers learn from it) or `validation` (every choice is scored on "
-                "it). Each smaller size is drawn from the fit fold of the next larger one."
+                "The nested folds: for each repeat (REPEATS) and data size (DATA_SIZES and LEARNING_CURVE_SIZES), "
+                "which training reviews belong to it and whether each is `fit` (generators and classifiers learn from "
+                "it) or `validation` (every choice is scored on it). Each smaller size is drawn from the fit fold of "
+                "the next larger one; each repeat is its own seeded draw."
             ),
         ),
     ],
@@ -129,7 +130,9 @@ def ingest_reviews(
     )
     gold = store.read_table("gold_holdout") if store.has_table("gold_holdout") else pd.DataFrame(columns=["text"])
     training, gold_removed = exclude_texts(training, gold["text"].tolist())
-    folds = build_folds(training, configured_data_sizes(), experiment.validation_share, experiment.seed)
+    folds = build_folds(
+        training, configured_fold_sizes(), experiment.validation_share, experiment.seed, configured_repeats()
+    )
     # One publish: a reader never sees new reviews beside an old split, or a split beside other folds.
     store.write_tables(
         {
@@ -173,13 +176,16 @@ def ingest_reviews(
         asset_key="holdout_reviews",
         metadata={**review_table_metadata(holdout), "businesses": businesses(holdout)},
     )
-    sizes = folds.groupby(["data_size", "fold", "sentiment"], sort=False).size().unstack("sentiment").reset_index()
+    sizes = (
+        folds[folds["repeat"] == 1].groupby(["data_size", "fold", "sentiment"], sort=False).size().unstack("sentiment").reset_index()
+    )
     yield dg.MaterializeResult(
         asset_key="review_folds",
         metadata={
             "dagster/row_count": len(folds),
             "data_sizes": ", ".join(folds["data_size"].unique()),
+            "repeats": int(folds["repeat"].max()),
             "validation_share": experiment.validation_share,
-            "reviews_per_fold": dg.MetadataValue.md(sizes.to_markdown(index=False)),
+            "reviews_per_fold_repeat_1": dg.MetadataValue.md(sizes.to_markdown(index=False)),
         },
     )

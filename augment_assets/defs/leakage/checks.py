@@ -186,19 +186,29 @@ def corpus_inside_own_fit_fold(warehouse: WarehouseResource) -> dg.AssetCheckRes
     return _result(findings, "fine-tuning reviews outside their generator's fit fold, or in a validation fold")
 
 
+def sizes_largest_first(folds: pd.DataFrame) -> list[str]:
+    """The data size labels of `review_folds`, "all" first, then by decreasing reviews per class."""
+    return list(folds.sort_values("genuine_per_class", ascending=False, na_position="first")["data_size"].unique())
+
+
 def generator_fold_violations(corpus: pd.DataFrame, registry: pd.DataFrame, folds: pd.DataFrame) -> pd.DataFrame:
-    """Rows of the fine-tuning corpus outside the fit fold of their generator's data size, or in the
-    validation fold of that size or a larger one: review_id, generator, data_size, problem."""
-    current = corpus.merge(registry[["generator", "generator_version", "data_size"]], on=["generator", "generator_version"])
-    order = {size: i for i, size in enumerate(folds.sort_values("genuine_per_class", na_position="first")["data_size"].unique())}
-    fit = set(zip(folds.loc[folds["fold"] == FIT, "data_size"], folds.loc[folds["fold"] == FIT, "review_id"]))
+    """Rows of the fine-tuning corpus outside the fit fold of their generator's data size (in its
+    repeat), or in the validation fold of that size or a larger one: review_id, generator, data_size, problem."""
+    current = corpus.merge(
+        registry[["generator", "generator_version", "data_size", "repeat"]], on=["generator", "generator_version"]
+    )
+    order = {size: i for i, size in enumerate(sizes_largest_first(folds))}
+    is_fit = folds["fold"] == FIT
+    fit = set(zip(folds.loc[is_fit, "repeat"], folds.loc[is_fit, "data_size"], folds.loc[is_fit, "review_id"]))
     validation = folds[folds["fold"] == VALIDATION]
     problems = []
     for row in current.itertuples(index=False):
-        if (row.data_size, row.review_id) not in fit:
+        if (row.repeat, row.data_size, row.review_id) not in fit:
             problems.append((row.review_id, row.generator, row.data_size, f"not in the fit fold of data size {row.data_size}"))
         seen_in = validation.loc[
-            (validation["review_id"] == row.review_id) & (validation["data_size"].map(order) <= order.get(row.data_size, -1)),
+            (validation["review_id"] == row.review_id)
+            & (validation["repeat"] == row.repeat)
+            & (validation["data_size"].map(order) <= order.get(row.data_size, -1)),
             "data_size",
         ]
         for size in seen_in:
@@ -210,19 +220,27 @@ def generator_fold_violations(corpus: pd.DataFrame, registry: pd.DataFrame, fold
     asset="review_folds",
     name="folds_nest",
     blocking=True,
-    description="Each data size's pool lies inside the fit fold of the next larger size, and no review is both fit and validation.",
+    description=(
+        "In every repeat, each data size's pool lies inside the fit fold of the next larger size, and no review "
+        "is both fit and validation."
+    ),
 )
 def folds_nest(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-    folds = warehouse.get().read_table("review_folds")
-    sizes = list(folds.sort_values("genuine_per_class", na_position="first")["data_size"].unique())
+    return _result(fold_nesting_violations(warehouse.get().read_table("review_folds")), "fold rows that break the nesting")
+
+
+def fold_nesting_violations(folds: pd.DataFrame) -> pd.DataFrame:
+    """review_id, repeat, data_size, problem of every fold row that breaks the nesting."""
+    sizes = sizes_largest_first(folds)
     problems = []
-    for larger, smaller in zip(sizes, sizes[1:]):
-        fit = set(folds.loc[(folds["data_size"] == larger) & (folds["fold"] == FIT), "review_id"])
-        outside = set(folds.loc[folds["data_size"] == smaller, "review_id"]) - fit
-        problems += [(r, smaller, f"not in the fit fold of {larger}") for r in sorted(outside)]
-    twice = folds[folds.duplicated(["review_id", "data_size"], keep=False)]
-    problems += [(r, s, "listed twice") for r, s in zip(twice["review_id"], twice["data_size"])]
-    return _result(pd.DataFrame(problems, columns=["review_id", "data_size", "problem"]), "fold rows that break the nesting")
+    for repeat, rows in folds.groupby("repeat", sort=True):
+        for larger, smaller in zip(sizes, sizes[1:]):
+            fit = set(rows.loc[(rows["data_size"] == larger) & (rows["fold"] == FIT), "review_id"])
+            outside = set(rows.loc[rows["data_size"] == smaller, "review_id"]) - fit
+            problems += [(r, repeat, smaller, f"not in the fit fold of {larger}") for r in sorted(outside)]
+    twice = folds[folds.duplicated(["repeat", "review_id", "data_size"], keep=False)]
+    problems += [(r, k, s, "listed twice") for r, k, s in zip(twice["review_id"], twice["repeat"], twice["data_size"])]
+    return pd.DataFrame(problems, columns=["review_id", "repeat", "data_size", "problem"])
 
 
 @dg.asset_check(

@@ -483,3 +483,21 @@ def test_repeats_from_a_run_config_through_the_one_command(project, tiny_model_d
     assert sorted(recommendation["data_size"]) == ["25", "all"]
     metrics = store.read_table("classifier_metrics")
     assert set(metrics["repeat"]) == {1, 2}
+
+
+def test_previews_escape_review_text():
+    """A review's own `|`, newlines, image links and HTML neither break the UI's preview table nor make
+    the UI fetch anything."""
+    import re
+
+    from augment_assets.defs.metadata import preview
+
+    text = "bad | worse\nreally ![pixel](http://tracker.example/p.png) <img src='http://tracker.example/q'> [x](y)"
+    markdown = preview(pd.DataFrame({"text": [text, "plain"], "stars": [1, 5]})).value
+    lines = markdown.splitlines()
+    assert len(lines) == 4  # header, rule, two rows: the newline did not split a row
+    cells = [re.split(r"(?<!\\)\|", line)[1:-1] for line in lines]
+    assert all(len(row) == 2 for row in cells), cells  # the review's | did not add a column
+    assert not re.search(r"(?<!\\)!(?<!\\)\[", markdown) and "<img" not in markdown
+    assert not re.search(r"(?<!\\)\]\(", markdown)  # no live link or image target
+    assert "bad \\| worse" in markdown and "&lt;img" in markdown

@@ -83,6 +83,11 @@ def standard_reviews(n: int = 40) -> list[str]:
         (None, ["Pizza"], False),
         ("", ["Pizza"], False),
         (float("nan"), ["Pizza"], False),
+        # a JSON list, as text (what json_extract_string gives) or as a list
+        ('["Restaurants", "Pizza"]', ["Pizza"], True),
+        ('["Pizzeria Supplies"]', ["Pizza"], False),
+        (["Italian", " pizza "], ["Pizza"], True),
+        ("[not json, Pizza", ["Pizza"], True),
     ],
 )
 def test_category_matches_whole_items_case_insensitive(categories, wanted, expected):
@@ -106,6 +111,30 @@ def test_read_yelp_reviews_filters_pizza_and_reads_fields(tmp_path):
     assert first["stars"] == 1.0 and first["sentiment"] is None
     assert first["text"] == 'Review number 0 with a "quote",\nnewline and emoji \U0001F355 0'
     assert first["date"] == "2020-01-02 03:04:05"
+
+
+def test_categories_written_as_json_lists_match(tmp_path):
+    folder = write_dataset(tmp_path / "yelp", standard_reviews(40))
+    rows = [json.loads(line) for line in business_lines()]
+    for row in rows:
+        if isinstance(row["categories"], str):
+            row["categories"] = [c.strip() for c in row["categories"].split(",")]
+    (folder / BUSINESS_FILE).write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    raw, report = read_yelp_reviews(folder)
+    assert set(raw["business_id"]) == {PIZZA, PIZZA2} and report.businesses_matched == 2
+
+
+@pytest.mark.parametrize("kind", ["gzip", "bz2"])
+def test_a_compressed_file_under_the_json_name_says_decompress(tmp_path, kind):
+    import bz2
+    import gzip
+
+    folder = write_dataset(tmp_path / "yelp", standard_reviews(40))
+    path = folder / REVIEW_FILE
+    path.write_bytes((gzip if kind == "gzip" else bz2).compress(path.read_bytes()))
+    name = "gzip" if kind == "gzip" else "bzip2"
+    with pytest.raises(InputError, match=f"{REVIEW_FILE} is {name}-compressed, not JSON lines: decompress it first"):
+        read_yelp_reviews(folder)
 
 
 def test_other_categories_can_be_selected(tmp_path):

@@ -10,14 +10,28 @@ import pandas as pd
 from augment_assets.lib.reviews import SENTIMENTS
 
 
+# Markdown that review text must not become in the UI: a table cell break (| or a newline), an
+# image the browser would fetch (![...](url)), a link, or raw HTML.
+_MARKDOWN_ESCAPES = str.maketrans({"|": "\\|", "[": "\\[", "]": "\\]", "!": "\\!", "<": "&lt;", ">": "&gt;",
+                                   "*": "\\*", "_": "\\_", "`": "\\`", "\\": "\\\\", "\n": " ", "\r": " "})
+
+
+def markdown_cell(value, text_chars: int = 120):
+    """A value as safe, one-line markdown table text: shortened, special characters escaped."""
+    if not isinstance(value, str):
+        return value
+    if len(value) > text_chars:
+        value = value[: text_chars - 1] + "…"
+    return value.translate(_MARKDOWN_ESCAPES)
+
+
 def preview(frame: pd.DataFrame, rows: int = 5, text_chars: int = 120) -> dg.MetadataValue:
-    """A markdown preview with long text columns shortened so the table stays readable."""
+    """A markdown preview: long texts shortened and escaped, so a review's own `|`, newlines, links,
+    images or HTML neither break the table nor make the UI fetch anything."""
     shown = frame.head(rows).copy()
     for column in shown.columns:
-        if shown[column].dtype == object:
-            shown[column] = shown[column].map(
-                lambda v: v if not isinstance(v, str) or len(v) <= text_chars else v[: text_chars - 1] + "…"
-            )
+        if not pd.api.types.is_numeric_dtype(shown[column]) and not pd.api.types.is_bool_dtype(shown[column]):
+            shown[column] = shown[column].astype(object).map(lambda v: markdown_cell(v, text_chars))
     return dg.MetadataValue.md(shown.to_markdown(index=False))
 
 

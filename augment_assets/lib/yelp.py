@@ -28,7 +28,8 @@ Category matching (`category_matches`): a business matches when one whole item
 of its ", "-separated `categories` list equals one of the wanted categories,
 case-insensitively and ignoring surrounding whitespace. "Pizza" therefore
 matches "Restaurants, pizza" but not "Pizzeria Supplies" or "Pizza Ovens"; null
-categories never match.
+categories never match. A JSON list (`["Restaurants", "Pizza"]`, as some exports
+write it) is read as the same list of items.
 """
 
 from __future__ import annotations
@@ -105,16 +106,35 @@ def category_matches(categories: str | None, wanted: Sequence[str]) -> bool:
     Case-insensitive, whitespace-stripped, whole items only ("Pizza" does not match
     "Pizzeria Supplies"); None / NaN / empty categories never match.
     """
+    if isinstance(categories, (list, tuple)):
+        return _matches(categories, _category_set(wanted))
     if categories is None or not isinstance(categories, str) or not categories.strip():
         return False
     return _matches(categories, _category_set(wanted))
 
 
+def _category_items(categories: str) -> list[str]:
+    """The items of a ", "-separated categories string, or of a JSON list written as text."""
+    text = categories.strip()
+    if text.startswith("["):
+        try:
+            items = json.loads(text)
+        except ValueError:
+            items = None
+        if isinstance(items, list):
+            return [str(item) for item in items if item is not None]
+    return text.split(",")
+
+
 def _matches(categories, wanted_set: set[str]) -> bool:
     """category_matches with the wanted set already folded (called once per business)."""
-    if not isinstance(categories, str):
+    if isinstance(categories, (list, tuple)):
+        items = [str(c) for c in categories]
+    elif isinstance(categories, str):
+        items = _category_items(categories)
+    else:
         return False
-    return any(item.strip().casefold() in wanted_set for item in categories.split(","))
+    return any(item.strip().casefold() in wanted_set for item in items)
 
 
 # ---- DuckDB helpers -----------------------------------------------------------------
@@ -329,6 +349,17 @@ def _require_dataset(dataset_dir: str | os.PathLike | None) -> tuple[Path, Path,
                 f"{path} is missing: YELP_DATASET_DIR={folder} must hold both {BUSINESS_FILE} and {REVIEW_FILE} "
                 f"(extract them from the Yelp Open Dataset tar), or set YELP_DATASET_DIR to the folder that does."
             )
+        with path.open("rb") as handle:
+            magic = handle.read(4)
+        # compressed files under the .json name would otherwise read as "n% bad JSON lines"
+        for prefix, kind, fix in ((b"\x1f\x8b", "gzip", "gunzip -c {p} > {p}.tmp && mv {p}.tmp {p}"),
+                                  (b"PK\x03\x04", "zip", "unzip it and keep the .json file"),
+                                  (b"BZh", "bzip2", "bunzip2 -c {p} > {p}.tmp && mv {p}.tmp {p}")):
+            if magic.startswith(prefix):
+                raise InputError(
+                    f"{path} is {kind}-compressed, not JSON lines: decompress it first ({fix.format(p=path.name)}), "
+                    f"then run again."
+                )
     return folder, business_path, review_path
 
 

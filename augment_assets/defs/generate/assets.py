@@ -22,7 +22,7 @@ from augment_assets.defs.partitions import (
     synthetic_partitions,
 )
 from augment_assets.defs.generate.resources import LanguageModelResource
-from augment_assets.defs.metadata import counts_table, png_markdown, preview
+from augment_assets.defs.metadata import counts_table, markdown_cell, png_markdown, preview
 from augment_assets.defs.resources import ExperimentResource, WarehouseResource
 from augment_assets.lib.errors import InputError
 from augment_assets.lib.finetune import FinetuneConfig, finetune
@@ -329,7 +329,7 @@ def synthetic_reviews(
     )
     kept = kept.assign(generator=key)
     store.replace_rows("synthetic_reviews", kept, {"generator": key, "temperature": temperature})
-    samples = "\n\n".join(f"> {t[:400]}" for t in kept["text"].head(3))
+    samples = "\n\n".join(f"> {markdown_cell(t, 400)}" for t in kept["text"].head(3))
     stats = generated.attrs.get("stats", {})
     return dg.MaterializeResult(
         metadata={

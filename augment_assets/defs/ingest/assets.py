@@ -8,7 +8,7 @@ import dagster as dg
 import pandas as pd
 
 from augment_assets.defs.ingest.resources import ReviewSourceResource
-from augment_assets.defs.metadata import counts_table, review_table_metadata
+from augment_assets.defs.metadata import counts_table, preview, review_table_metadata
 from augment_assets.defs.partitions import configured_fold_sizes, configured_repeats
 from augment_assets.defs.resources import ExperimentResource, WarehouseResource
 from augment_assets.lib.errors import InputError
@@ -156,9 +156,7 @@ def ingest_reviews(
             "rows_rejected": sum(rejected.values()),
             "rejected_by_reason": counts_table(rejected),
             "bad_json_lines": report.bad_line_count,
-            "bad_json_line_examples": dg.MetadataValue.md(
-                bad_lines.to_markdown(index=False) if len(bad_lines) else "none"
-            ),
+            "bad_json_line_examples": preview(bad_lines, rows=len(bad_lines)) if len(bad_lines) else dg.MetadataValue.md("none"),
         },
     )
     businesses = lambda f: int(f["business_id"].dropna().nunique())  # noqa: E731

@@ -112,3 +112,32 @@ def test_all_null_text_columns_stay_text(tmp_path):
     assert types == {"review_id": "VARCHAR", "business_id": "VARCHAR"}
     store.replace_rows("reviews", pd.DataFrame({"review_id": ["b"], "business_id": ["biz-1"]}), {"review_id": "b"})
     assert store.read_table("reviews")["business_id"].tolist()[1] == "biz-1"
+
+
+def test_a_killed_writers_staging_copy_is_removed_by_the_next_write(tmp_path):
+    store = Warehouse(tmp_path / "w.duckdb")
+    store.write_table("reviews", pd.DataFrame({"x": [1]}))
+    leftover = tmp_path / "w.duckdb.staging-killed123"
+    leftover.write_bytes((tmp_path / "w.duckdb").read_bytes())  # what a SIGKILL mid-publish leaves
+    store.write_table("reviews", pd.DataFrame({"x": [2]}))
+    assert not leftover.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["w.duckdb", "w.duckdb.lock"]
+    assert store.read_table("reviews")["x"].tolist() == [2]
+
+
+def test_fine_tuning_temp_folders_of_dead_processes_are_removed(tmp_path):
+    import os
+
+    from augment_assets.lib.finetune import remove_dead_temp_dirs
+
+    out_dir = tmp_path / "negative_all_r1" / "abc123"
+    out_dir.parent.mkdir()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = out_dir.with_name(f"abc123.tmp-{dead.pid}")
+    live = out_dir.with_name(f"abc123.tmp-{os.getpid()}")
+    other = out_dir.with_name("other.tmp-1")
+    for folder in (stale, live, other):
+        folder.mkdir()
+        (folder / "model.safetensors").write_bytes(b"x" * 1000)
+    assert remove_dead_temp_dirs(out_dir) == [stale]
+    assert not stale.exists() and live.exists() and other.exists()

@@ -388,6 +388,7 @@ def finetune(
     }
 
     out_dir = Path(out_dir)
+    remove_dead_temp_dirs(out_dir)
     tmp = out_dir.with_name(out_dir.name + f".tmp-{os.getpid()}")
     if tmp.exists():
         shutil.rmtree(tmp)
@@ -404,6 +405,28 @@ def finetune(
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     os.replace(tmp, out_dir)
     return report
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's live process
+    return True
+
+
+def remove_dead_temp_dirs(out_dir: Path) -> list[Path]:
+    """Remove `<out_dir>.tmp-<pid>` folders of processes that no longer run (a fine-tuning killed
+    before its rename leaves a whole model behind); a live process's folder is left alone."""
+    removed = []
+    for candidate in Path(out_dir).parent.glob(Path(out_dir).name + ".tmp-*"):
+        pid = candidate.name.rsplit("-", 1)[-1]
+        if candidate.is_dir() and pid.isdigit() and not _pid_alive(int(pid)):
+            shutil.rmtree(candidate, ignore_errors=True)
+            removed.append(candidate)
+    return removed
 
 
 def read_finetune_config(model_dir: Path | str) -> tuple[FinetuneConfig | None, str | None]:

@@ -53,6 +53,7 @@ class Warehouse:
         lock_path = self.path.with_name(self.path.name + ".lock")
         with open(lock_path, "a+") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
+            self._remove_stale_staging()
             fd, staging_name = tempfile.mkstemp(prefix=self.path.name + ".staging-", dir=self.path.parent)
             os.close(fd)
             staging = Path(staging_name)
@@ -76,6 +77,12 @@ class Warehouse:
             finally:
                 for leftover in (staging, staging.with_name(staging.name + ".wal")):
                     leftover.unlink(missing_ok=True)
+
+    def _remove_stale_staging(self) -> None:
+        """Staging copies left by writers that were killed mid-publish (a full copy of the warehouse
+        each). Called under the exclusive lock: no live writer has a staging file then."""
+        for leftover in self.path.parent.glob(self.path.name + ".staging-*"):
+            leftover.unlink(missing_ok=True)
 
     def write_table(self, name: str, frame: pd.DataFrame) -> int:
         """Create or replace table `name` with the frame's rows; returns the row count."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -160,6 +161,7 @@ def materialize_all(stages: list[str], run_config: dict | None = None) -> int:
 
     import dagster as dg
     from augment_assets.definitions import build_definitions
+    from augment_assets.defs.ops.runs import end_dead_runs, pool_holders, process_tags
 
     defs = build_definitions()
     defs.resolve_all_asset_specs()  # fails fast on a broken graph, before any run starts
@@ -171,11 +173,15 @@ def materialize_all(stages: list[str], run_config: dict | None = None) -> int:
         return 2
     assets = [*defs.assets, *defs.asset_checks]
     instance = dg.DagsterInstance.get()
+    for line in end_dead_runs(instance):  # a killed earlier run must not hold a pool slot forever
+        print(f"recovered: {line}", file=sys.stderr)
     plan = _plan(stages)
     started = time.perf_counter()
     with tqdm(plan, desc="augment-assets", unit="run", file=sys.stderr) as bar:
         for label, selection, partition_key, op_names in bar:
             bar.set_postfix_str(label)
+            for line in pool_holders(instance):
+                tqdm.write(f"waiting: {line}", file=sys.stderr)
             result = dg.materialize(
                 assets,
                 selection=selection,
@@ -186,7 +192,7 @@ def materialize_all(stages: list[str], run_config: dict | None = None) -> int:
                 # INFO keeps Dagster's own step-by-step DEBUG events out of the terminal;
                 # they are all still in the instance and the UI.
                 run_config=_run_config_for(run_config or {}, op_names),
-                tags={"augment_assets/stage": label.split("[")[0]},
+                tags={"augment_assets/stage": label.split("[")[0], **process_tags()},
             )
             problems = run_problems(result)
             if label == "reference" and result.success is False and problems and all(p.startswith("check ") for p in problems):
@@ -208,6 +214,10 @@ def materialize_all(stages: list[str], run_config: dict | None = None) -> int:
     return 0
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="augment-assets", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -224,6 +234,9 @@ def main(argv: list[str] | None = None) -> int:
         help="a YAML run config, e.g. `ops: {synthetic_reviews: {config: {n: 200}}}` (asset names as op names)",
     )
     args = parser.parse_args(argv)
+    # SIGTERM (a scheduler, `kill`, a closed terminal) ends the run the way Ctrl-C does: Dagster marks it
+    # failed and frees its pool slots, instead of leaving it STARTED.
+    signal.signal(signal.SIGTERM, _interrupt)
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path("dagster_home").resolve())))
     home.mkdir(parents=True, exist_ok=True)
     if args.command == "materialize":

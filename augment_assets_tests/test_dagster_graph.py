@@ -501,3 +501,111 @@ def test_previews_escape_review_text():
     assert not re.search(r"(?<!\\)!(?<!\\)\[", markdown) and "<img" not in markdown
     assert not re.search(r"(?<!\\)\]\(", markdown)  # no live link or image target
     assert "bad \\| worse" in markdown and "&lt;img" in markdown
+
+
+def _start_cli(args, env_extra=None):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, **(env_extra or {})}
+    return subprocess.Popen(
+        [sys.executable, "-m", "augment_assets", "materialize", *args],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+
+
+def _wait_for(process, needle: str, timeout: float = 300) -> str:
+    """Read the process's stderr until a line holds `needle`; the lines read so far."""
+    import time
+
+    seen, deadline = [], time.monotonic() + timeout
+    for line in process.stderr:
+        seen.append(line)
+        if needle in line:
+            return "".join(seen)
+        assert time.monotonic() < deadline, "".join(seen)[-3000:]
+    raise AssertionError(f"{needle!r} never appeared:\n" + "".join(seen)[-3000:])
+
+
+def _slow_finetune_config(path):
+    import yaml
+
+    path.write_text(yaml.safe_dump({"ops": {"sentiment_generator": {"config": {"epochs": 200, "max_length": 64}}}}))
+    return path
+
+
+@pytest.mark.slow
+def test_a_run_killed_with_sigkill_mid_fine_tuning_does_not_block_the_next(project, tiny_model_dir):
+    """SIGKILL while a generator holds the language_model pool: the next command ends the dead run,
+    frees the slot and completes on its own."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    assert run(dg.AssetSelection.groups("ingest")).success
+    env = {"BASE_MODEL": str(tiny_model_dir)}
+    killed = _start_cli(["--stage", "generators", "--config", str(_slow_finetune_config(project / "slow.yaml"))], env)
+    _wait_for(killed, "Fine-tuning")
+    os.killpg(killed.pid, signal.SIGKILL)
+    killed.wait(timeout=30)
+    with dg.DagsterInstance.get() as instance:
+        stuck = instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
+        assert len(stuck) == 1  # what SIGKILL leaves: a STARTED run ...
+        assert instance.event_log_storage.get_concurrency_info("language_model").active_run_ids == {stuck[0].run_id}  # ... holding the pool
+    tiny = project / "tiny.yaml"
+    import yaml
+
+    tiny.write_text(yaml.safe_dump(TINY_FINETUNE))
+    again = subprocess.run(
+        [sys.executable, "-m", "augment_assets", "materialize", "--stage", "generators", "--config", str(tiny)],
+        env={**os.environ, **env}, capture_output=True, text=True, timeout=600,
+    )
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert f"recovered: run {stuck[0].run_id}" in again.stderr and "is gone; marked failed" in again.stderr
+    with dg.DagsterInstance.get() as instance:
+        assert instance.get_run_by_id(stuck[0].run_id).status == dg.DagsterRunStatus.FAILURE
+        assert not instance.event_log_storage.get_concurrency_info("language_model").active_run_ids
+
+
+@pytest.mark.slow
+def test_sigterm_ends_a_run_within_seconds_and_frees_its_pool(project, tiny_model_dir):
+    import os
+    import signal
+    import time
+
+    assert run(dg.AssetSelection.groups("ingest")).success
+    process = _start_cli(
+        ["--stage", "generators", "--config", str(_slow_finetune_config(project / "slow.yaml"))], {"BASE_MODEL": str(tiny_model_dir)}
+    )
+    _wait_for(process, "Fine-tuning")
+    sent = time.monotonic()
+    os.killpg(process.pid, signal.SIGTERM)
+    process.communicate(timeout=60)
+    assert time.monotonic() - sent < 30 and process.returncode != 0
+    with dg.DagsterInstance.get() as instance:
+        runs = instance.get_runs()
+        assert runs and all(r.is_finished for r in runs), [r.status for r in runs]
+        assert not instance.event_log_storage.get_concurrency_info("language_model").active_run_ids
+
+
+@pytest.mark.slow
+def test_a_run_killed_mid_ingest_does_not_block_the_next(project):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    killed = _start_cli(["--stage", "ingest"])
+    _wait_for(killed, "Read ")
+    os.killpg(killed.pid, signal.SIGKILL)
+    killed.wait(timeout=30)
+    again = subprocess.run(
+        [sys.executable, "-m", "augment_assets", "materialize", "--stage", "ingest"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert again.returncode == 0, again.stderr[-3000:]
+    with dg.DagsterInstance.get() as instance:
+        assert not instance.event_log_storage.get_concurrency_info("warehouse").active_run_ids
+        assert all(r.is_finished for r in instance.get_runs())

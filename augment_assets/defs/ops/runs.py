@@ -1,0 +1,91 @@
+"""Runs that died: found, ended and their pool slots freed, so a killed run never blocks the next.
+
+`augment-assets materialize` executes each stage in its own process (Dagster's in-process
+executor) and tags every run with that process's id and host. A run killed with SIGKILL
+(or by the OOM killer, or a lost machine) stays `STARTED` in the instance and keeps the
+pool slots (`warehouse`, `language_model`) its steps claimed; Dagster frees slots only
+for runs in a finished state, and only from the daemon (`free_slots_after_run_end_seconds`),
+which the command line does not run. So before any run starts, `end_dead_runs`:
+
+- marks every unfinished run of this host whose process is gone as failed, saying so;
+- frees the pool slots of every run that is finished (or was just ended).
+
+`pool_holders` says, before a stage waits on a pool, which run holds it, so a wait is never
+silent. Runs launched from the UI or a schedule have no process tag: the daemon's run
+monitoring (enabled in `dagster_home/dagster.yaml`) ends those.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import dagster as dg
+
+PID_TAG = "augment_assets/pid"
+HOST_TAG = "augment_assets/host"
+POOLS = ("warehouse", "language_model")
+UNFINISHED = (dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.NOT_STARTED)
+
+
+def process_tags() -> dict[str, str]:
+    """Tags naming the process that executes a run (for `end_dead_runs`)."""
+    return {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _dead(run: dg.DagsterRun) -> bool:
+    pid = run.tags.get(PID_TAG, "")
+    return run.tags.get(HOST_TAG) == socket.gethostname() and pid.isdigit() and not process_alive(int(pid))
+
+
+def end_dead_runs(instance: dg.DagsterInstance) -> list[str]:
+    """End this host's runs whose process is gone and free every pool slot a finished run holds.
+    Returns what was done, one line each."""
+    done = []
+    for run in instance.get_runs(filters=dg.RunsFilter(statuses=list(UNFINISHED), tags={HOST_TAG: socket.gethostname()})):
+        if _dead(run):
+            instance.report_run_failed(
+                run,
+                message=f"The process that ran this run (pid {run.tags[PID_TAG]}) is gone: it was killed or crashed. "
+                "Marked failed by augment-assets, which freed its pool slots.",
+            )
+            done.append(f"run {run.run_id} ({run.tags.get('augment_assets/stage', run.job_name)}): its process "
+                        f"{run.tags[PID_TAG]} is gone; marked failed")
+    storage = instance.event_log_storage
+    if not storage.supports_global_concurrency_limits:
+        return done
+    for run_id in sorted(storage.get_concurrency_run_ids()):
+        run = instance.get_run_by_id(run_id)
+        if run is None or run.is_finished:
+            storage.free_concurrency_slots_for_run(run_id)
+            done.append(f"freed the pool slots of run {run_id} ({'gone' if run is None else run.status.value})")
+    return done
+
+
+def pool_holders(instance: dg.DagsterInstance, pools=POOLS) -> list[str]:
+    """One line per pool slot held by another run: which run, its status and how to free it."""
+    storage = instance.event_log_storage
+    if not storage.supports_global_concurrency_limits:
+        return []
+    lines = []
+    for pool in pools:
+        info = storage.get_concurrency_info(pool)
+        for run_id in sorted(info.active_run_ids):
+            run = instance.get_run_by_id(run_id)
+            status = "unknown" if run is None else run.status.value
+            lines.append(
+                f"pool {pool} is held by run {run_id} ({status}); this stage waits until that run's step ends. "
+                "A run whose augment-assets process is gone is ended and its slot freed at the next start; "
+                "a run launched from the UI is ended there (Runs -> Terminate)."
+            )
+    return lines

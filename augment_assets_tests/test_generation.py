@@ -119,6 +119,16 @@ def test_resolve_folder_without_config(tmp_path, monkeypatch):
         resolve_base_model(str(tmp_path / "empty"), tmp_path / "models")
 
 
+def test_resolve_folder_with_only_a_config_names_what_is_missing(tmp_path, tiny_model_dir):
+    fake = tmp_path / "fake"
+    fake.mkdir()
+    (fake / "config.json").write_text('{"model_type": "llama"}')
+    with pytest.raises(InputError, match=r"has a config.json but no weights .* and no tokenizer .*save_pretrained"):
+        resolve_base_model(str(fake), tmp_path / "models")
+    path, info = resolve_base_model(str(tiny_model_dir), tmp_path / "models")  # a complete folder passes
+    assert info["source"] == "local" and path == tiny_model_dir.resolve()
+
+
 def test_resolve_unknown_hub_id_offline(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))  # an empty cache

@@ -317,6 +317,13 @@ def test_csv_non_utf8_and_bad_stars_rejected(tmp_path):
     assert rejected == {"stars outside 1-5": 1, "empty text": 1}
 
 
+def test_a_latin1_csv_says_which_encoding_and_how_to_convert(tmp_path):
+    path = tmp_path / "latin.csv"
+    path.write_bytes("text,stars\n\"Caf\u00e9 pizza was great\",5\n\"Terrible cr\u00e8me\",1\n".encode("latin-1"))
+    with pytest.raises(InputError, match=r"latin.csv: 2 of 2 rows are not valid UTF-8.*iconv -f latin1 -t utf-8"):
+        read_reviews_csv(path)
+
+
 def test_csv_rows_with_wrong_field_count_counted_then_fail_above_share(tmp_path):
     path = tmp_path / "reviews.csv"
     rows = ["stars,text"] + [f"5,Good pizza {i}" for i in range(50)]

@@ -114,6 +114,16 @@ def _network_allowed() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "0").strip().lower() in ("", "0", "false", "no")
 
 
+def _missing_model_files(folder: Path) -> list[str]:
+    """What a local model folder lacks for `from_pretrained`: weights, tokenizer files."""
+    missing = []
+    if not any(folder.glob("*.safetensors")) and not any(folder.glob("pytorch_model*.bin")):
+        missing.append("weights (*.safetensors or pytorch_model*.bin)")
+    if not any((folder / name).exists() for name in ("tokenizer.json", "tokenizer.model", "vocab.json")):
+        missing.append("tokenizer (tokenizer.json, tokenizer.model or vocab.json)")
+    return missing
+
+
 def resolve_base_model(base_model: str | None, models_dir: Path) -> tuple[Path | str, dict]:
     """(what to load, info) for a BASE_MODEL value; see the module docstring.
 
@@ -131,6 +141,13 @@ def resolve_base_model(base_model: str | None, models_dir: Path) -> tuple[Path |
     looks_local = base_model.startswith((".", "/", "~")) or local.exists() or base_model.count("/") > 1
     if looks_local:
         if (local / "config.json").exists():
+            missing = _missing_model_files(local)
+            if missing:
+                raise InputError(
+                    f"BASE_MODEL '{base_model}': {local} has a config.json but no {' and no '.join(missing)}, so it is "
+                    "not a complete Hugging Face model folder. Point BASE_MODEL at a folder written by "
+                    "model.save_pretrained(folder) and tokenizer.save_pretrained(folder), or unset it for the embedded model."
+                )
             return local.resolve(), {"base_model": base_model, "source": "local", "network_needed": False}
         what = "does not exist" if not local.exists() else "has no config.json (not a Hugging Face model folder)"
         raise InputError(

@@ -523,6 +523,12 @@ def read_reviews_csv(
         non_utf8 |= frame[column].str.contains(_SURROGATE_RE, na=False)
     if non_utf8.any():
         report.rejected[INVALID_UTF8] = int(non_utf8.sum())
+        if non_utf8.mean() > 0.5:  # a whole file in another encoding, not a few damaged rows
+            raise InputError(
+                f"{csv_path}: {int(non_utf8.sum())} of {len(frame)} rows are not valid UTF-8, so the file is in another "
+                f"encoding (Latin-1 / Windows-1252 is the usual one). Re-save it as UTF-8, e.g. "
+                f"`iconv -f latin1 -t utf-8 {csv_path.name} > {csv_path.stem}.utf8.csv`, and point REVIEWS_CSV at that."
+            )
     frame = frame[~non_utf8]
 
     raw = pd.DataFrame(index=frame.index)

@@ -4,6 +4,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import duckdb
@@ -141,3 +142,44 @@ def test_fine_tuning_temp_folders_of_dead_processes_are_removed(tmp_path):
         (folder / "model.safetensors").write_bytes(b"x" * 1000)
     assert remove_dead_temp_dirs(out_dir) == [stale]
     assert not stale.exists() and live.exists() and other.exists()
+
+
+def test_a_reader_sees_one_version_across_tables_during_multi_table_publishes(tmp_path):
+    """A reader reconnecting in a loop while a writer publishes 30 versions of two tables never sees a new
+    table beside an old one; a connection kept open stays on the version it opened (close every
+    connection of the process, then connect again, to see a newer one: DuckDB shares one open
+    database per path within a process)."""
+    path = tmp_path / "w.duckdb"
+    store = Warehouse(path)
+    store.write_tables({"pizza_reviews": pd.DataFrame({"version": [0]}), "training_reviews": pd.DataFrame({"version": [0]})})
+    reader = textwrap.dedent(
+        f"""
+        import duckdb, time
+        print("ready", flush=True)
+        seen, mixed, deadline = set(), 0, time.time() + 20
+        while time.time() < deadline and len(seen) < 5:
+            con = duckdb.connect({str(path)!r}, read_only=True)
+            a = con.execute("select version from pizza_reviews").fetchone()[0]
+            b = con.execute("select version from training_reviews").fetchone()[0]
+            con.close()
+            seen.add(a)
+            mixed += a != b
+        print(len(seen), mixed)
+        """
+    )
+    process = subprocess.Popen([sys.executable, "-c", reader], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert process.stdout.readline().strip() == "ready"
+    for version in range(1, 31):
+        frame = pd.DataFrame({"version": [version] * 2000})
+        store.write_tables({"pizza_reviews": frame, "training_reviews": frame})
+        time.sleep(0.05)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    versions, mixed = map(int, out.split())
+    assert versions >= 2 and mixed == 0  # saw new versions, never a mixed pair
+    held = duckdb.connect(str(path), read_only=True)
+    assert held.execute("select max(version) from pizza_reviews").fetchone()[0] == 30
+    store.write_tables({"pizza_reviews": pd.DataFrame({"version": [31]}), "training_reviews": pd.DataFrame({"version": [31]})})
+    assert held.execute("select max(version) from pizza_reviews").fetchone()[0] == 30  # the version it opened
+    held.close()
+    assert duckdb.connect(str(path), read_only=True).execute("select max(version) from pizza_reviews").fetchone()[0] == 31

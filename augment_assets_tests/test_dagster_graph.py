@@ -409,6 +409,12 @@ def test_the_source_sensor_follows_the_configured_files(project, tmp_path):
     changed = review_source_changed(dg.build_sensor_context(cursor=first.run_key, resources={"source": source}))
     assert isinstance(changed, dg.RunRequest) and changed.run_key != first.run_key
     assert ReviewSourceResource().files()[0].parent.name == "sample"
+    # A missing file is not a change: it skips, naming the path, and keeps the cursor for when it returns.
+    csv.unlink()
+    context = dg.build_sensor_context(cursor=changed.run_key, resources={"source": source})
+    skipped = review_source_changed(context)
+    assert isinstance(skipped, dg.SkipReason) and str(csv) in skipped.skip_message and "missing" in skipped.skip_message
+    assert context.cursor == changed.run_key
 
 
 def test_the_cli_reports_a_leaking_reference_and_evaluates_without_it(project, monkeypatch, capsys):

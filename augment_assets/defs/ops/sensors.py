@@ -15,7 +15,11 @@ def source_fingerprint(paths: list[Path]) -> str:
 
 @dg.sensor(job=ingest_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.STOPPED)
 def review_source_changed(context: dg.SensorEvaluationContext, source: ReviewSourceResource):
-    """Re-ingest when the configured source files change (size or modification time)."""
+    """Re-ingest when the configured source files change (size or modification time); skip, naming the
+    path, while a configured file is missing (a run would only fail on it)."""
+    missing = [str(p) for p in source.files() if not p.exists()]
+    if missing:
+        return dg.SkipReason(f"source file(s) missing: {', '.join(missing)}; waiting for them (check REVIEWS_CSV / YELP_DATASET_DIR)")
     fingerprint = source_fingerprint(source.files())
     if fingerprint == context.cursor:
         return dg.SkipReason("source files unchanged")

@@ -2,7 +2,7 @@
 
 `dagster asset materialize` cannot run assets with different partitions definitions in
 one call and has no "all partitions" flag, so this runs the graph stage by stage —
-ingest, then one run per generator (sentiment x data size), one per generator x
+ingest, then one run per generator (sentiment x data size x repeat), one per generator x
 temperature, then the reference and the evaluation — each an in-process run recorded in the Dagster instance at DAGSTER_HOME,
 so every run, materialization and check result shows in `dagster dev` afterwards.
 A failed step or a failed blocking leakage check stops the command with exit status 1;
@@ -102,7 +102,27 @@ def check_run_config(defs, run_config: dict) -> list[str]:
             dg.validate_run_config(defs.resolve_job_def(JOB_OF_OP[op]), {"ops": {op: value}})
         except dg.DagsterInvalidConfigError as error:
             problems.extend(f"{op}: {e.message}" for e in error.errors)
+            continue
+        problems.extend(f"{op}: {problem}" for problem in _range_problems(defs, op, (value or {}).get("config") or {}))
     return problems
+
+
+def _range_problems(defs, op: str, config: dict) -> list[str]:
+    """Dagster's schema check knows types, not ranges: build the op's own Config class (pydantic) from
+    the values, so `n: 0` is refused here and not when its stage finally starts."""
+    import inspect
+
+    import pydantic
+
+    definition = next((a for a in defs.assets if getattr(getattr(a, "op", None), "name", None) == op), None)
+    parameter = inspect.signature(definition.op.compute_fn.decorated_fn).parameters.get("config") if definition else None
+    if parameter is None:
+        return []
+    try:
+        parameter.annotation(**config)
+    except pydantic.ValidationError as error:
+        return [f"{'.'.join(str(p) for p in e['loc'])}={e.get('input')!r}: {e['msg']}" for e in error.errors()]
+    return []
 
 
 def apply_env_settings(run_config, path) -> list[str]:
@@ -160,10 +180,17 @@ def materialize_all(stages: list[str], run_config: dict | None = None) -> int:
     from tqdm import tqdm
 
     import dagster as dg
-    from augment_assets.definitions import build_definitions
+    from augment_assets.lib.errors import InputError
+
+    try:  # the settings the definitions read when they load (partitions, sizes, seed)
+        from augment_assets.definitions import build_definitions
+
+        defs = build_definitions()
+    except InputError as error:
+        print(f"A setting is wrong; nothing was run: {error}", file=sys.stderr)
+        return 2
     from augment_assets.defs.ops.runs import end_dead_runs, pool_holders, process_tags
 
-    defs = build_definitions()
     defs.resolve_all_asset_specs()  # fails fast on a broken graph, before any run starts
     problems = check_run_config(defs, run_config or {})
     if problems:
@@ -245,7 +272,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.config:
             import yaml
 
-            run_config = yaml.safe_load(args.config.read_text()) or {}
+            try:
+                run_config = yaml.safe_load(args.config.read_text()) or {}
+            except OSError as error:
+                print(f"--config {args.config}: cannot read it ({error.strerror or error}); nothing was run", file=sys.stderr)
+                return 2
+            except yaml.YAMLError as error:
+                print(f"--config {args.config}: not valid YAML ({error}); nothing was run", file=sys.stderr)
+                return 2
             problems = apply_env_settings(run_config, args.config)
             if problems:
                 print(f"{args.config}: the run config has problems; nothing was run:", file=sys.stderr)

@@ -65,3 +65,58 @@ def test_a_failure_headline_is_the_projects_message_with_its_cause():
     assert _root_message(wrapper) == "InputError: reviews.csv is empty: give it a header (cause: EmptyDataError: No columns to parse from file)"
     plain = SerializableErrorInfo("Wrapper\n", [], "DagsterExecutionStepExecutionError", cause=cause)
     assert _root_message(plain) == "EmptyDataError: No columns to parse from file"
+
+
+def test_out_of_range_values_are_refused_before_any_run(defs):
+    problems = check_run_config(
+        defs,
+        {"ops": {"synthetic_reviews": {"config": {"n": 0, "top_p": 1.5}}, "training_set": {"config": {"draws": 0}}}},
+    )
+    assert any(p.startswith("synthetic_reviews: n=0") and "greater than or equal to 1" in p for p in problems), problems
+    assert any(p.startswith("synthetic_reviews: top_p=1.5") for p in problems), problems
+    assert any(p.startswith("training_set: draws=0") for p in problems), problems
+    assert check_run_config(defs, {"ops": {"synthetic_reviews": {"config": {"n": 5}}}}) == []
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "cannot read it"),
+        ("ops: [unclosed", "not valid YAML"),
+        ("env:\n  REPEAT: 3\n", "env: unknown setting 'REPEAT'"),
+        ("env:\n  REPEATS: [1, 2]\n", "env: REPEATS must be a single value"),
+    ],
+    ids=["missing-file", "broken-yaml", "unknown-env", "env-list"],
+)
+def test_a_bad_config_file_is_one_clear_line_and_nothing_runs(tmp_path, monkeypatch, capsys, content, message):
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("AUGMENT_WAREHOUSE", str(tmp_path / "w.duckdb"))
+    path = tmp_path / "run.yaml"
+    if content is not None:
+        path.write_text(content)
+    assert main(["materialize", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err, err
+    assert not (tmp_path / "w.duckdb").exists()
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("REPEATS", "0", "REPEATS='0': repeats must be at least 1"),
+        ("LEARNING_CURVE_SIZES", "1,10", "LEARNING_CURVE_SIZES='1,10': data size 1 is below the minimum of 2"),
+        ("DATA_SIZES", "all,x", "DATA_SIZES='all,x': 'x' is not a whole number"),
+        ("SYNTHETIC_TEMPERATURES", "5", "SYNTHETIC_TEMPERATURES='5': temperature 5.0 must be in (0, 2]"),
+        ("AUGMENT_SEED", "abc", "AUGMENT_SEED='abc' is not a whole number"),
+    ],
+)
+def test_a_bad_setting_is_named_when_the_definitions_load_and_nothing_runs(tmp_path, variable, value, message):
+    """Settings read at load time (partitions among them) fail before any run, naming the variable."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home"), "AUGMENT_WAREHOUSE": str(tmp_path / "w.duckdb"), variable: value}
+    done = subprocess.run([sys.executable, "-m", "augment_assets", "materialize"], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert not (tmp_path / "w.duckdb").exists()

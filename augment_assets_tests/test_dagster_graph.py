@@ -120,6 +120,11 @@ def test_ingest_group_materializes_into_duckdb_and_the_instance(project):
     metadata = event.asset_materialization.metadata
     assert metadata["source"].value == "sample"
     assert metadata["rows_negative"].value == int(counts.set_index("sentiment").loc["negative", "n"])
+    # The UI's table facts: the DuckDB table name and the column schema of what was written.
+    assert metadata["dagster/table_name"].value == "pizza_reviews"
+    schema = metadata["dagster/column_schema"].value
+    columns = store.read("SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'pizza_reviews'")
+    assert [(c.name, c.type) for c in schema.columns] == [tuple(r) for r in columns.values.tolist()]
 
 
 def _plant(store: Warehouse, sql: str) -> None:
@@ -255,6 +260,10 @@ def test_one_partition_of_every_asset_through_dagster(project, monkeypatch, tiny
         larger = ["all"] if row.data_size == "50" else []
         validation = set(folds.loc[folds["data_size"].isin([row.data_size, *larger]) & (folds["fold"] == "validation"), "review_id"])
         assert mine.isdisjoint(validation)
+    with dg.DagsterInstance.get() as instance:
+        event = instance.get_latest_materialization_event(dg.AssetKey("synthetic_reviews"))
+    written = event.asset_materialization.metadata
+    assert "dagster/row_count" not in written and written["dagster/partition_row_count"].value > 0
     synthetic = store.read_table("synthetic_reviews")
     assert set(synthetic.columns) >= {"synthetic_id", "sentiment", "temperature", "prompt", "text", "generator_version", "seed", "created_at"}
     assert set(zip(synthetic["generator"], synthetic["temperature"])) <= {(g, 0.9) for g in GENERATORS}

@@ -40,9 +40,34 @@ def per_sentiment_counts(frame: pd.DataFrame, prefix: str = "rows") -> dict[str,
     return {f"{prefix}_{s}": int(counts.get(s, 0)) for s in SENTIMENTS}
 
 
-def review_table_metadata(frame: pd.DataFrame) -> dict:
+def _column_type(series: pd.Series) -> str:
+    """The DuckDB type a column lands as (lib/warehouse.py writes pandas frames as they are)."""
+    if pd.api.types.is_bool_dtype(series):
+        return "BOOLEAN"
+    if pd.api.types.is_integer_dtype(series):
+        return "BIGINT"
+    if pd.api.types.is_float_dtype(series):
+        return "DOUBLE"
+    if pd.api.types.is_datetime64_any_dtype(series):
+        return "TIMESTAMP"
+    return "VARCHAR"
+
+
+def table_metadata(table: str, frame: pd.DataFrame, partitioned: bool = False) -> dict:
+    """What the UI shows for a DuckDB table: its name in the warehouse, its column schema and its rows
+    (`dagster/partition_row_count` for the rows one partition wrote)."""
     return {
-        "dagster/row_count": len(frame),
+        "dagster/table_name": table,
+        "dagster/column_schema": dg.TableSchema(
+            columns=[dg.TableColumn(str(name), _column_type(frame[name])) for name in frame.columns]
+        ),
+        ("dagster/partition_row_count" if partitioned else "dagster/row_count"): len(frame),
+    }
+
+
+def review_table_metadata(table: str, frame: pd.DataFrame) -> dict:
+    return {
+        **table_metadata(table, frame),
         **per_sentiment_counts(frame),
         "preview": preview(frame),
     }

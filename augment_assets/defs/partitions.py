@@ -86,10 +86,14 @@ def parse_generator_key(key: str) -> tuple[str, str, int]:
     return sentiment, data_size, int(repeat[1:])
 
 
+# Read once when the definitions load, like the partitions below: a bad value fails before any work.
+fold_sizes = configured_fold_sizes()
+repeats = configured_repeats()
+
 generator_partitions = dg.StaticPartitionsDefinition(
     [
         generator_key(s, size_label(size), repeat)
-        for repeat in range(1, configured_repeats() + 1)
+        for repeat in range(1, repeats + 1)
         for size in configured_data_sizes()
         for s in SENTIMENTS
     ]

@@ -12,7 +12,7 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from augment_assets.defs.metadata import images_markdown, png_markdown, preview, review_table_metadata
+from augment_assets.defs.metadata import images_markdown, png_markdown, preview, review_table_metadata, table_metadata
 from augment_assets.defs.partitions import candidate_sizes
 from augment_assets.defs.resources import ExperimentResource, WarehouseResource, env_or
 from augment_assets.lib.errors import InputError
@@ -56,7 +56,7 @@ def reference_synthetic(
         metadata={
             "configured": bool(path),
             "source_path": str(path or ""),
-            **review_table_metadata(reference),
+            **review_table_metadata("reference_synthetic", reference),
         }
     )
 
@@ -154,7 +154,7 @@ def training_set(
     )
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": len(members),
+            **table_metadata("training_set", members),
             "training_sets": len(sets.configs),
             "sets_by_kind_repeat_1": dg.MetadataValue.md(summary.to_markdown(index=False)),
             "repeats": int(sets.configs["repeat"].max()),
@@ -291,7 +291,7 @@ def classifier_metrics(
         context.log.warning(warning)
     first = result.metrics[(result.metrics["repeat"] == 1) & result.metrics["data_size"].isin(set(result.headline.get("data_size", [])))]
     metadata: dict = {
-        "dagster/row_count": len(result.metrics),
+        **table_metadata("classifier_metrics", result.metrics),
         "repeats": int(result.metrics["repeat"].max()),
         "warnings": dg.MetadataValue.md("\n".join(f"- {w}" for w in result.warnings) or "none"),
         "accuracy_vs_ratio_repeat_1": png_markdown(
@@ -317,7 +317,7 @@ def classifier_metrics(
     shown = ["eval_set", "classifier", "data_size", "repeats", "baseline_variant", "baseline_accuracy", "selected_variant",
              "selected_accuracy", "gain_vs_baseline", "gain_ci_low", "gain_ci_high", "min_detectable_gain", "verdict", "worth"]
     head_metadata: dict = {
-        "dagster/row_count": len(headline),
+        **table_metadata("headline", headline),
         "headline": dg.MetadataValue.md(headline[[c for c in shown if c in headline]].to_markdown(index=False, floatfmt=".4f")),
     }
     for row in headline.itertuples():
@@ -327,7 +327,7 @@ def classifier_metrics(
     yield dg.MaterializeResult(
         asset_key="learning_curve",
         metadata={
-            "dagster/row_count": len(result.learning_curve),
+            **table_metadata("learning_curve", result.learning_curve),
             "learning_curve": images_markdown(
                 [
                     (f"learning curve on {name}", learning_curve_png(result.learning_curve, headline, name))
@@ -340,7 +340,7 @@ def classifier_metrics(
     yield dg.MaterializeResult(
         asset_key="recommendation",
         metadata={
-            "dagster/row_count": len(result.recommendation),
+            **table_metadata("recommendation", result.recommendation),
             "table": preview(result.recommendation, rows=len(result.recommendation)),
         },
     )

@@ -22,7 +22,7 @@ from augment_assets.defs.partitions import (
     synthetic_partitions,
 )
 from augment_assets.defs.generate.resources import LanguageModelResource
-from augment_assets.defs.metadata import counts_table, markdown_cell, png_markdown, preview
+from augment_assets.defs.metadata import counts_table, markdown_cell, png_markdown, preview, table_metadata
 from augment_assets.defs.resources import ExperimentResource, WarehouseResource
 from augment_assets.lib.errors import InputError
 from augment_assets.lib.finetune import FinetuneConfig, finetune
@@ -87,7 +87,7 @@ def prompt_table(
     counts = table["kind"].value_counts().to_dict()
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": len(table),
+            **table_metadata("prompt_table", table, partitioned=True),
             "rows_by_kind": counts_table({str(k): int(v) for k, v in counts.items()}, key="kind"),
             "top_bigrams": preview(table[table["kind"] == "bigram"], rows=10),
             "prefix_prompts": preview(table[table["kind"] == "prefix"], rows=10),
@@ -206,8 +206,10 @@ def sentiment_generator(
     return dg.MaterializeResult(
         data_version=dg.DataVersion(version),
         metadata={
+            **table_metadata("sentiment_generator", registry, partitioned=True),
             "generator_version": version,
             "data_size": data_size,
+            "repeat": repeat,
             "path": dg.MetadataValue.path(str(out_dir)),
             "base_model": str(base_info.get("base_model")),
             "reused_saved_model": reused,
@@ -256,7 +258,7 @@ class GenerationSettings(dg.Config):
     kinds={"pytorch", "duckdb"},
     pool="language_model",
     description=(
-        "Synthetic reviews from one generator (sentiment x data size) at the partition's temperature, filtered. "
+        "Synthetic reviews from one generator (sentiment x data size x repeat) at the partition's temperature, filtered. "
         "A partition depends on its own generator and settings only; duplicates across partitions are removed "
         "where the union is formed (training_set)."
     ),
@@ -333,7 +335,7 @@ def synthetic_reviews(
     stats = generated.attrs.get("stats", {})
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": len(kept),
+            **table_metadata("synthetic_reviews", kept, partitioned=True),
             "generated": len(generated),
             "filtered_out": counts_table(filtered),
             **{f"quality_{k}": float(v) for k, v in quality.items()},

@@ -8,8 +8,8 @@ import dagster as dg
 import pandas as pd
 
 from augment_assets.defs.ingest.resources import ReviewSourceResource
-from augment_assets.defs.metadata import counts_table, preview, review_table_metadata
-from augment_assets.defs.partitions import configured_fold_sizes, configured_repeats
+from augment_assets.defs.metadata import counts_table, preview, review_table_metadata, table_metadata
+from augment_assets.defs.partitions import fold_sizes, repeats
 from augment_assets.defs.resources import ExperimentResource, WarehouseResource
 from augment_assets.lib.errors import InputError
 from augment_assets.lib.folds import build_folds
@@ -39,7 +39,7 @@ def gold_holdout(context: dg.AssetExecutionContext, source: ReviewSourceResource
         # Typed columns: an empty object column would land in DuckDB as INTEGER.
         gold = pd.DataFrame({c: pd.Series(dtype="float64" if c == "stars" else "string") for c in REVIEW_COLUMNS})
         warehouse.get().write_table("gold_holdout", gold)
-        return dg.MaterializeResult(metadata={"configured": False, "dagster/row_count": 0})
+        return dg.MaterializeResult(metadata={"configured": False, **table_metadata("gold_holdout", gold)})
     raw, report = read_reviews_csv(source.gold_holdout_csv)
     gold, rejected, duplicates_removed = label_reviews(raw)
     gold["review_id"] = "gold-" + gold["review_id"].astype(str).str.removeprefix("csv-")
@@ -48,7 +48,7 @@ def gold_holdout(context: dg.AssetExecutionContext, source: ReviewSourceResource
         metadata={
             "configured": True,
             "source_path": report.path,
-            **review_table_metadata(gold),
+            **review_table_metadata("gold_holdout", gold[REVIEW_COLUMNS]),
             "duplicates_removed": duplicates_removed,
             "rejected_by_reason": counts_table(dict(Counter(report.rejected) + Counter(rejected))),
         }
@@ -130,9 +130,7 @@ def ingest_reviews(
     )
     gold = store.read_table("gold_holdout") if store.has_table("gold_holdout") else pd.DataFrame(columns=["text"])
     training, gold_removed = exclude_texts(training, gold["text"].tolist())
-    folds = build_folds(
-        training, configured_fold_sizes(), experiment.validation_share, experiment.seed, configured_repeats()
-    )
+    folds = build_folds(training, fold_sizes, experiment.validation_share, experiment.seed, repeats)
     # One publish: a reader never sees new reviews beside an old split, or a split beside other folds.
     store.write_tables(
         {
@@ -146,7 +144,7 @@ def ingest_reviews(
     yield dg.MaterializeResult(
         asset_key="pizza_reviews",
         metadata={
-            **review_table_metadata(reviews),
+            **review_table_metadata("pizza_reviews", reviews[REVIEW_COLUMNS]),
             "source": report.source,
             "source_path": report.path,
             "categories": ", ".join(source.categories),
@@ -164,7 +162,7 @@ def ingest_reviews(
     yield dg.MaterializeResult(
         asset_key="training_reviews",
         metadata={
-            **review_table_metadata(training),
+            **review_table_metadata("training_reviews", training[REVIEW_COLUMNS]),
             "gold_reviews_removed": gold_removed,
             "businesses": businesses(training),
             "split_report": dg.MetadataValue.md(table.to_markdown(index=False)),
@@ -172,7 +170,7 @@ def ingest_reviews(
     )
     yield dg.MaterializeResult(
         asset_key="holdout_reviews",
-        metadata={**review_table_metadata(holdout), "businesses": businesses(holdout)},
+        metadata={**review_table_metadata("holdout_reviews", holdout[REVIEW_COLUMNS]), "businesses": businesses(holdout)},
     )
     sizes = (
         folds[folds["repeat"] == 1].groupby(["data_size", "fold", "sentiment"], sort=False).size().unstack("sentiment").reset_index()
@@ -180,7 +178,7 @@ def ingest_reviews(
     yield dg.MaterializeResult(
         asset_key="review_folds",
         metadata={
-            "dagster/row_count": len(folds),
+            **table_metadata("review_folds", folds),
             "data_sizes": ", ".join(folds["data_size"].unique()),
             "repeats": int(folds["repeat"].max()),
             "validation_share": experiment.validation_share,

@@ -11,12 +11,12 @@ ingest_job = dg.define_asset_job(
 generators_job = dg.define_asset_job(
     "generators_job",
     selection=dg.AssetSelection.assets("prompt_table", "sentiment_generator"),
-    description="Prompt table and fine-tuned generator of one generator partition (sentiment x data size).",
+    description="Prompt table and fine-tuned generator of one generator partition (sentiment x data size x repeat).",
 )
 synthetic_job = dg.define_asset_job(
     "synthetic_job",
     selection=dg.AssetSelection.assets("synthetic_reviews"),
-    description="Synthetic reviews of one generator (sentiment x data size) at one temperature.",
+    description="Synthetic reviews of one generator (sentiment x data size x repeat) at one temperature.",
 )
 evaluate_job = dg.define_asset_job(
     "evaluate_job",

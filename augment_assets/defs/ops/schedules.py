@@ -15,7 +15,7 @@ def weekly_ingest(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
 
 @dg.schedule(job=generators_job, cron_schedule="0 3 * * 1", default_status=dg.DefaultScheduleStatus.STOPPED)
 def weekly_generators(context: dg.ScheduleEvaluationContext):
-    """Every Monday 03:00: one run per generator (sentiment x data size); an unchanged corpus reuses the saved model."""
+    """Every Monday 03:00: one run per generator (sentiment x data size x repeat); an unchanged corpus reuses the saved model."""
     for key in generator_partitions.get_partition_keys():
         yield dg.RunRequest(partition_key=key, run_key=f"{context.scheduled_execution_time:%Y%m%d}-{key}")
 

@@ -40,4 +40,4 @@ bench: setup
 	for b in bench/*.py; do $(BIN)/python $$b --quick || exit 1; done
 
 clean-data:
-	rm -rf data/warehouse.duckdb* data/models data/work
+	rm -rf data/warehouse.duckdb* data/models data/work data/exports

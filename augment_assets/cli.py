@@ -24,7 +24,7 @@ STAGES = ("ingest", "generators", "synthetic", "evaluate")
 ENV_SETTINGS = (
     "DATA_SIZES", "REPEATS", "LEARNING_CURVE_SIZES", "SYNTHETIC_TEMPERATURES", "REVIEWS_CSV", "YELP_DATASET_DIR",
     "GOLD_HOLDOUT_CSV", "REFERENCE_SYNTHETIC_CSV", "BASE_MODEL", "AUGMENT_MODELS_DIR",
-    "AUGMENT_WORK_DIR", "AUGMENT_WAREHOUSE", "AUGMENT_SEED", "AUGMENT_CPU_DTYPE",
+    "AUGMENT_WORK_DIR", "AUGMENT_EXPORT_DIR", "AUGMENT_WAREHOUSE", "AUGMENT_SEED", "AUGMENT_CPU_DTYPE",
 )
 # The job that holds each configurable op, for checking a run config before any run starts.
 JOB_OF_OP = {
@@ -57,7 +57,8 @@ def _plan(stages: list[str]):
         # our own candidates are still evaluated.
         plan.append(("reference", dg.AssetSelection.assets("reference_synthetic"), None, ("reference_synthetic",)))
         ops = ("training_set", "classifier_metrics")  # classifier_metrics also makes headline, learning_curve, recommendation
-        scores = ("training_set", "classifier_metrics", "headline", "learning_curve", "recommendation")
+        scores = ("training_set", "classifier_metrics", "headline", "learning_curve", "recommendation",
+                  "warehouse_views", "synthetic_reviews_parquet")
         plan.append(("evaluate", dg.AssetSelection.assets(*scores), None, ops))
     return plan
 

@@ -14,6 +14,7 @@ from augment_assets.defs.ops.jobs import jobs
 from augment_assets.defs.ops.schedules import schedules
 from augment_assets.defs.ops.sensors import sensors
 from augment_assets.defs.resources import experiment_resource, warehouse_resource
+from augment_assets.defs.share.assets import export_resource, synthetic_reviews_parquet, warehouse_views
 
 assets = [
     review_source,
@@ -25,6 +26,8 @@ assets = [
     reference_synthetic,
     training_set,
     classifier_metrics,
+    warehouse_views,
+    synthetic_reviews_parquet,
 ]
 
 
@@ -42,6 +45,7 @@ def build_definitions() -> dg.Definitions:
             "language_model": language_model_resource(),
             "experiment": experiment_resource(),
             "evaluation": evaluation_resource(),
+            "exports": export_resource(),
         },
     )
 

@@ -22,6 +22,11 @@ TABLE_OWNER = {
     "training_set_configs": "training_set",
     "perturbed_reviews": "training_set",
     "classifier_metrics_curve": "classifier_metrics",
+    # the shared views belong to the asset that creates them
+    "synthetic_reviews_with_lineage": "warehouse_views",
+    "generator_registry": "warehouse_views",
+    "latest_headline": "warehouse_views",
+    "selected_metrics": "warehouse_views",
 }
 _TABLES = re.compile(r'\b(?:FROM|JOIN)\s+"?([A-Za-z_][A-Za-z0-9_]*)"?', re.IGNORECASE)
 

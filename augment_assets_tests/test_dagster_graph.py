@@ -28,6 +28,7 @@ def project(tmp_path, monkeypatch):
     monkeypatch.setenv("AUGMENT_WAREHOUSE", str(tmp_path / "warehouse.duckdb"))
     monkeypatch.setenv("AUGMENT_MODELS_DIR", str(tmp_path / "models"))
     monkeypatch.setenv("AUGMENT_WORK_DIR", str(tmp_path / "work"))
+    monkeypatch.setenv("AUGMENT_EXPORT_DIR", str(tmp_path / "exports"))
     monkeypatch.setenv("SYNTHETIC_TEMPERATURES", "0.7,0.9,1.1")
     for name in SOURCE_VARIABLES:
         monkeypatch.delenv(name, raising=False)
@@ -85,6 +86,8 @@ def test_definitions_describe_the_designed_graph(project):
         "headline": "evaluate",
         "learning_curve": "evaluate",
         "recommendation": "evaluate",
+        "warehouse_views": "share",
+        "synthetic_reviews_parquet": "share",
     }
     synthetic = graph.get(dg.AssetKey("synthetic_reviews"))
     generators = [f"{s}_{size}_r1" for size in ("all", "50") for s in ("negative", "positive")]
@@ -300,6 +303,8 @@ def test_one_partition_of_every_asset_through_dagster(project, monkeypatch, tiny
         stored = refit[(refit["data_size"] == row.data_size) & (refit["ratio"] == row.synthetic_per_genuine)
                        & (refit["temperature_selection"] == row.temperature_selection)]
         assert row.n_synthetic == int(stored["n_synthetic"].iloc[0]), row
+    # The shared views and the Parquet export, queried read-only by another process while they are written.
+    _views_and_export_under_a_reader(project, store)
     # A synthetic review that copies 20 words of a holdout review fails the span check.
     checks = checks_by_name(run(dg.AssetSelection.checks_for_assets(dg.AssetKey("synthetic_reviews"))))
     assert checks["synthetic_reviews:no_copied_holdout_spans"] is True, checks
@@ -624,3 +629,45 @@ def test_a_run_killed_mid_ingest_does_not_block_the_next(project):
     with dg.DagsterInstance.get() as instance:
         assert not instance.event_log_storage.get_concurrency_info("warehouse").active_run_ids
         assert all(r.is_finished for r in instance.get_runs())
+
+
+def _views_and_export_under_a_reader(project: Path, store: Warehouse) -> None:
+    import subprocess
+    import sys
+    import textwrap
+
+    from augment_assets.defs.share.assets import VIEWS
+
+    reader = textwrap.dedent(
+        f"""
+        import duckdb, time
+        print("ready", flush=True)
+        answers, deadline = set(), time.time() + 60
+        while time.time() < deadline:
+            con = duckdb.connect({str(project / "warehouse.duckdb")!r}, read_only=True)
+            views = {{r[0] for r in con.execute("select view_name from duckdb_views() where not internal").fetchall()}}
+            if "latest_headline" in views:
+                answers.add(con.execute("select count(*) from latest_headline").fetchone()[0])
+                answers.add(con.execute("select count(*) from synthetic_reviews_with_lineage").fetchone()[0])
+                con.close()
+                break
+            con.close()
+            time.sleep(0.05)
+        print(sorted(answers))
+        """
+    )
+    process = subprocess.Popen([sys.executable, "-c", reader], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert process.stdout.readline().strip() == "ready"
+    result = run(dg.AssetSelection.groups("share"))
+    assert result.success, step_errors(result)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 0 and out.strip() not in ("", "[]"), (out, err)
+    for name in VIEWS:
+        assert len(store.read(f"SELECT * FROM {name}")) > 0, name
+    lineage = store.read("SELECT * FROM synthetic_reviews_with_lineage")
+    assert len(lineage) == len(store.read_table("synthetic_reviews"))
+    assert {"data_size", "repeat", "base_model", "temperature", "prompt", "generator_version"} <= set(lineage.columns)
+    import duckdb
+
+    exported = duckdb.connect().execute("SELECT * FROM read_parquet(?)", [str(project / "exports" / "synthetic_reviews.parquet")]).df()
+    assert sorted(exported["synthetic_id"]) == sorted(lineage["synthetic_id"]) and list(exported.columns) == list(lineage.columns)

@@ -23,6 +23,8 @@ ASSETS = {
         "generate", ["prompt_table", "review_folds", "sentiment_generator", "training_reviews"], "generator x temperature"
     ),
     "training_reviews": ("ingest", ["gold_holdout", "pizza_reviews"], None),
+    "warehouse_views": ("share", ["classifier_metrics", "headline", "sentiment_generator", "synthetic_reviews"], None),
+    "synthetic_reviews_parquet": ("share", ["sentiment_generator", "synthetic_reviews"], None),
     "training_set": (
         "evaluate", ["reference_synthetic", "review_folds", "sentiment_generator", "synthetic_reviews", "training_reviews"], None
     ),

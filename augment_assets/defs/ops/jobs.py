@@ -20,8 +20,11 @@ synthetic_job = dg.define_asset_job(
 )
 evaluate_job = dg.define_asset_job(
     "evaluate_job",
-    selection=dg.AssetSelection.groups("evaluate"),
-    description="The reference's checks, every training set, and the classifier metrics with the headline gain; leakage checks.",
+    selection=dg.AssetSelection.groups("evaluate", "share"),
+    description=(
+        "The reference's checks, every training set, the classifier metrics with the headline, learning curve and "
+        "recommendation, then the shared views and the Parquet export; leakage checks."
+    ),
 )
 
 jobs = [ingest_job, generators_job, synthetic_job, evaluate_job]

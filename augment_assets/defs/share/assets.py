@@ -1,0 +1,106 @@
+"""Share: what other teams read without knowing the pipeline — DuckDB views for the common
+questions, and the synthetic reviews with their lineage as a Parquet file.
+
+The views live in the warehouse file itself (one publish: a reader sees them with the tables
+they select from); the Parquet file is written beside a temporary name and renamed, so a
+reader never opens half a file.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+
+from augment_assets.defs.metadata import preview, table_metadata
+from augment_assets.defs.resources import WarehouseResource, env_or
+
+# name -> (what it answers, its SELECT); every table named here is a declared dependency below
+VIEWS = {
+    "synthetic_reviews_with_lineage": (
+        "Every kept synthetic review with the generator that wrote it: data size, repeat, base model, "
+        "fine-tuning method and epochs, the reviews it learned from, and its sampling temperature and prompt.",
+        "SELECT s.synthetic_id, s.generator, g.sentiment, g.data_size, g.repeat, s.temperature, s.prompt, s.text, "
+        "s.generator_version, g.base_model, g.method, g.epochs, g.n_train AS generator_training_reviews, "
+        "g.perplexity_after AS generator_perplexity, s.seed, s.created_at "
+        "FROM synthetic_reviews s JOIN sentiment_generator g USING (generator_version)",
+    ),
+    "generator_registry": (
+        "The current generators, one row each, with how many reviews their fine-tuning corpus holds.",
+        "SELECT g.*, count(c.review_id) AS corpus_reviews FROM sentiment_generator g "
+        "LEFT JOIN fine_tuning_corpus c USING (generator, generator_version) GROUP BY ALL",
+    ),
+    "latest_headline": (
+        "Per evaluation set, classifier and data size: the selected baseline and candidate, the gain over "
+        "repeats with its interval, the minimum detectable gain, the verdict and the worth.",
+        "SELECT eval_set, data_size, classifier, repeats, baseline_variant, baseline_accuracy, selected_variant, "
+        "selected_ratio, selected_temperature_selection, selected_accuracy, gain_vs_baseline, gain_ci_low, "
+        "gain_ci_high, min_detectable_gain, verdict, worth FROM headline",
+    ),
+    "selected_metrics": (
+        "The classifier_metrics rows validation chose, per repeat: the selected candidate and the selected baseline.",
+        "SELECT * FROM classifier_metrics WHERE selected OR baseline_selected",
+    ),
+}
+
+
+@dg.asset(
+    deps=["synthetic_reviews", "sentiment_generator", "headline", "classifier_metrics"],
+    group_name="share",
+    kinds={"duckdb"},
+    pool="warehouse",
+    description="DuckDB views for downstream teams: " + ", ".join(VIEWS) + " (README, 'The DuckDB warehouse').",
+)
+def warehouse_views(warehouse: WarehouseResource) -> dg.MaterializeResult:
+    store = warehouse.get()
+    with store.publish() as con:
+        for name, (_, select) in VIEWS.items():
+            con.execute(f"CREATE OR REPLACE VIEW {name} AS {select}")
+    counts = {name: int(store.read(f"SELECT count(*) AS n FROM {name}")["n"].iloc[0]) for name in VIEWS}
+    return dg.MaterializeResult(
+        metadata={
+            "views": dg.MetadataValue.md("\n".join(f"- `{name}` ({counts[name]} rows): {what}" for name, (what, _) in VIEWS.items())),
+            **{f"rows_{name}": n for name, n in counts.items()},
+        }
+    )
+
+
+class ExportResource(dg.ConfigurableResource):
+    """Where exports for other tools go (`AUGMENT_EXPORT_DIR`)."""
+
+    export_dir: str = "data/exports"
+
+
+def export_resource() -> ExportResource:
+    return ExportResource(export_dir=env_or("AUGMENT_EXPORT_DIR", "data/exports"))
+
+
+@dg.asset(
+    deps=["synthetic_reviews", "sentiment_generator"],
+    group_name="share",
+    kinds={"parquet"},
+    description=(
+        "The synthetic reviews with their lineage (the synthetic_reviews_with_lineage view's columns) as one "
+        "Parquet file, AUGMENT_EXPORT_DIR/synthetic_reviews.parquet, for tools that do not read DuckDB."
+    ),
+)
+def synthetic_reviews_parquet(warehouse: WarehouseResource, exports: ExportResource) -> dg.MaterializeResult:
+    frame = warehouse.get().read(VIEWS["synthetic_reviews_with_lineage"][1])
+    path = Path(exports.export_dir) / "synthetic_reviews.parquet"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + f".tmp-{os.getpid()}")
+    with duckdb.connect() as con:
+        con.register("frame", frame)
+        quoted = partial.as_posix().replace("'", "''")
+        con.execute(f"COPY frame TO '{quoted}' (FORMAT parquet)")
+    os.replace(partial, path)
+    return dg.MaterializeResult(
+        metadata={
+            **table_metadata("synthetic_reviews_with_lineage", frame),
+            "path": dg.MetadataValue.path(str(path.resolve())),
+            "bytes": path.stat().st_size,
+            "preview": preview(frame),
+        }
+    )

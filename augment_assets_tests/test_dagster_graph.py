@@ -671,3 +671,35 @@ def _views_and_export_under_a_reader(project: Path, store: Warehouse) -> None:
 
     exported = duckdb.connect().execute("SELECT * FROM read_parquet(?)", [str(project / "exports" / "synthetic_reviews.parquet")]).df()
     assert sorted(exported["synthetic_id"]) == sorted(lineage["synthetic_id"]) and list(exported.columns) == list(lineage.columns)
+
+
+def test_a_dead_ui_launched_run_is_ended_and_its_slot_freed(project):
+    """A run launched from the UI runs in a worker the default launcher started; when that worker is
+    killed the run stays STARTED with its slot. The recovery sensor reads the worker's pid from Dagster's
+    own engine event, ends the run and frees the slot; a live worker's run is left alone."""
+    import os
+    import subprocess
+    import sys
+
+    from dagster._core.events import EngineEventData
+
+    from augment_assets.defs.ops.runs import dead_run_recovery
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    with dg.DagsterInstance.get() as instance:
+        runs = {}
+        for pool in ("warehouse", "language_model"):  # what a run's executor does before its first claim
+            instance.event_log_storage.initialize_concurrency_limit_to_default(pool)
+        for name, pid in (("dead", gone.pid), ("alive", os.getpid())):
+            run = instance.add_run(dg.DagsterRun(job_name="ingest_job", run_id=f"{name}-run-0000", status=dg.DagsterRunStatus.STARTED))
+            instance.report_engine_event(f"Started process for run (pid: {pid}).", run, EngineEventData.in_process(pid))
+            instance.event_log_storage.claim_concurrency_slot("warehouse" if name == "dead" else "language_model", run.run_id, "step")
+            runs[name] = run
+        assert instance.event_log_storage.get_concurrency_info("warehouse").active_run_ids == {"dead-run-0000"}
+        skipped = dead_run_recovery(dg.build_sensor_context(instance=instance))
+        assert "dead-run-0000" in skipped.skip_message and "alive-run-0000" not in skipped.skip_message
+        assert instance.get_run_by_id("dead-run-0000").status == dg.DagsterRunStatus.FAILURE
+        assert instance.get_run_by_id("alive-run-0000").status == dg.DagsterRunStatus.STARTED
+        assert not instance.event_log_storage.get_concurrency_info("warehouse").active_run_ids
+        assert instance.event_log_storage.get_concurrency_info("language_model").active_run_ids == {"alive-run-0000"}

@@ -10,14 +10,20 @@ which the command line does not run. So before any run starts, `end_dead_runs`:
 - marks every unfinished run of this host whose process is gone as failed, saying so;
 - frees the pool slots of every run that is finished (or was just ended).
 
+Runs launched from the UI, a schedule or a sensor run in a run worker that Dagster's default
+run launcher starts on this machine; Dagster records its pid ("Started process for run (pid:
+N)"), and Dagster's run monitoring cannot check that launcher's workers. So `end_dead_runs`
+reads that pid too, and the sensor `dead_run_recovery` (on by default; the daemon that
+`dagster dev` starts runs it) does the same every minute for runs launched from the UI.
+
 `pool_holders` says, before a stage waits on a pool, which run holds it, so a wait is never
-silent. Runs launched from the UI or a schedule have no process tag: the daemon's run
-monitoring (enabled in `dagster_home/dagster.yaml`) ends those.
+silent.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import socket
 
 import dagster as dg
@@ -25,7 +31,6 @@ import dagster as dg
 PID_TAG = "augment_assets/pid"
 HOST_TAG = "augment_assets/host"
 POOLS = ("warehouse", "language_model")
-UNFINISHED = (dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.NOT_STARTED)
 
 
 def process_tags() -> dict[str, str]:
@@ -43,24 +48,40 @@ def process_alive(pid: int) -> bool:
     return True
 
 
-def _dead(run: dg.DagsterRun) -> bool:
-    pid = run.tags.get(PID_TAG, "")
-    return run.tags.get(HOST_TAG) == socket.gethostname() and pid.isdigit() and not process_alive(int(pid))
+_WORKER_STARTED = re.compile(r"Started process for run \(pid: (\d+)\)")
+
+
+def _run_worker_pid(instance: dg.DagsterInstance, run: dg.DagsterRun) -> int | None:
+    """The pid of the process executing `run` on this machine, if known: the augment-assets command's
+    tag, else the run worker Dagster's default launcher started (its engine event)."""
+    if PID_TAG in run.tags:
+        same_host = run.tags.get(HOST_TAG) == socket.gethostname()
+        return int(run.tags[PID_TAG]) if same_host and run.tags[PID_TAG].isdigit() else None
+    if type(instance.run_launcher).__name__ != "DefaultRunLauncher":
+        return None  # another launcher's workers may live elsewhere: its own monitoring applies
+    for record in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ENGINE_EVENT):
+        message = record.dagster_event.message if record.dagster_event else record.user_message
+        found = _WORKER_STARTED.search(message or "")
+        if found:
+            return int(found.group(1))
+    return None
 
 
 def end_dead_runs(instance: dg.DagsterInstance) -> list[str]:
-    """End this host's runs whose process is gone and free every pool slot a finished run holds.
+    """End this machine's runs whose process is gone and free every pool slot a finished run holds.
     Returns what was done, one line each."""
     done = []
-    for run in instance.get_runs(filters=dg.RunsFilter(statuses=list(UNFINISHED), tags={HOST_TAG: socket.gethostname()})):
-        if _dead(run):
-            instance.report_run_failed(
-                run,
-                message=f"The process that ran this run (pid {run.tags[PID_TAG]}) is gone: it was killed or crashed. "
-                "Marked failed by augment-assets, which freed its pool slots.",
-            )
-            done.append(f"run {run.run_id} ({run.tags.get('augment_assets/stage', run.job_name)}): its process "
-                        f"{run.tags[PID_TAG]} is gone; marked failed")
+    for run in instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING])):
+        pid = _run_worker_pid(instance, run)
+        if pid is None or process_alive(pid):
+            continue
+        instance.report_run_failed(
+            run,
+            message=f"The process that ran this run (pid {pid}) is gone: it was killed or crashed. "
+            "Marked failed by augment-assets, which freed its pool slots.",
+        )
+        done.append(f"run {run.run_id} ({run.tags.get('augment_assets/stage', run.job_name)}): its process "
+                    f"{pid} is gone; marked failed")
     storage = instance.event_log_storage
     if not storage.supports_global_concurrency_limits:
         return done
@@ -89,3 +110,11 @@ def pool_holders(instance: dg.DagsterInstance, pools=POOLS) -> list[str]:
                 "a run launched from the UI is ended there (Runs -> Terminate)."
             )
     return lines
+
+
+@dg.sensor(minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
+def dead_run_recovery(context: dg.SensorEvaluationContext):
+    """Ends runs whose process is gone and frees the pool slots of finished runs, so a run killed
+    while launched from the UI does not block the next one (see the module docstring)."""
+    done = end_dead_runs(context.instance)
+    return dg.SkipReason("; ".join(done) if done else "no dead run holds a slot")

@@ -6,6 +6,7 @@ from pathlib import Path
 import dagster as dg
 
 from augment_assets.defs.ops.jobs import evaluate_job, ingest_job
+from augment_assets.defs.ops.runs import dead_run_recovery
 from augment_assets.defs.ingest.resources import ReviewSourceResource
 
 
@@ -38,4 +39,4 @@ def synthetic_reviews_updated(context: dg.SensorEvaluationContext, asset_event: 
     return dg.RunRequest(run_key=context.cursor)
 
 
-sensors = [review_source_changed, synthetic_reviews_updated]
+sensors = [review_source_changed, synthetic_reviews_updated, dead_run_recovery]

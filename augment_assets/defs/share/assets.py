@@ -6,7 +6,6 @@ they select from); the Parquet file is written beside a temporary name and renam
 reader never opens half a file.
 """
 
-from __future__ import annotations
 
 import os
 from pathlib import Path
@@ -18,6 +17,12 @@ from augment_assets.defs.metadata import preview, table_metadata
 from augment_assets.defs.resources import WarehouseResource, env_or
 
 # name -> (what it answers, its SELECT); every table named here is a declared dependency below
+VIEW_TABLES = {
+    "synthetic_reviews_with_lineage": ("synthetic_reviews", "sentiment_generator"),
+    "generator_registry": ("sentiment_generator", "fine_tuning_corpus"),
+    "latest_headline": ("headline",),
+    "selected_metrics": ("classifier_metrics",),
+}
 VIEWS = {
     "synthetic_reviews_with_lineage": (
         "Every kept synthetic review with the generator that wrote it: data size, repeat, base model, "
@@ -53,17 +58,24 @@ VIEWS = {
     pool="warehouse",
     description="DuckDB views for downstream teams: " + ", ".join(VIEWS) + " (README, 'The DuckDB warehouse').",
 )
-def warehouse_views(warehouse: WarehouseResource) -> dg.MaterializeResult:
+def warehouse_views(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     store = warehouse.get()
+    # A view is made once the tables it selects from exist (a graph evaluated before any generator
+    # ran has no synthetic_reviews yet); the others say so.
+    ready = {name for name, tables in VIEW_TABLES.items() if all(store.has_table(t) for t in tables)}
     with store.publish() as con:
         for name, (_, select) in VIEWS.items():
-            con.execute(f"CREATE OR REPLACE VIEW {name} AS {select}")
-    counts = {name: int(store.read(f"SELECT count(*) AS n FROM {name}")["n"].iloc[0]) for name in VIEWS}
+            if name in ready:
+                con.execute(f"CREATE OR REPLACE VIEW {name} AS {select}")
+    counts = {name: int(store.read(f"SELECT count(*) AS n FROM {name}")["n"].iloc[0]) for name in ready}
+    for name in sorted(set(VIEWS) - ready):
+        context.log.warning(f"view {name} not made: its tables {', '.join(VIEW_TABLES[name])} are not all in the warehouse yet")
+    lines = [
+        f"- `{name}` ({counts[name]} rows): {what}" if name in ready else f"- `{name}`: not made yet (needs {', '.join(VIEW_TABLES[name])})"
+        for name, (what, _) in VIEWS.items()
+    ]
     return dg.MaterializeResult(
-        metadata={
-            "views": dg.MetadataValue.md("\n".join(f"- `{name}` ({counts[name]} rows): {what}" for name, (what, _) in VIEWS.items())),
-            **{f"rows_{name}": n for name, n in counts.items()},
-        }
+        metadata={"views": dg.MetadataValue.md("\n".join(lines)), **{f"rows_{name}": n for name, n in counts.items()}}
     )
 
 
@@ -86,8 +98,14 @@ def export_resource() -> ExportResource:
         "Parquet file, AUGMENT_EXPORT_DIR/synthetic_reviews.parquet, for tools that do not read DuckDB."
     ),
 )
-def synthetic_reviews_parquet(warehouse: WarehouseResource, exports: ExportResource) -> dg.MaterializeResult:
-    frame = warehouse.get().read(VIEWS["synthetic_reviews_with_lineage"][1])
+def synthetic_reviews_parquet(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, exports: ExportResource
+) -> dg.MaterializeResult:
+    store = warehouse.get()
+    if not all(store.has_table(t) for t in VIEW_TABLES["synthetic_reviews_with_lineage"]):
+        context.log.warning("no synthetic reviews yet: materialize the generators and synthetic_reviews first; nothing exported")
+        return dg.MaterializeResult(metadata={"exported": False})
+    frame = store.read(VIEWS["synthetic_reviews_with_lineage"][1])
     path = Path(exports.export_dir) / "synthetic_reviews.parquet"
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + f".tmp-{os.getpid()}")

@@ -35,6 +35,10 @@ def build_definitions() -> dg.Definitions:
     """Definitions with resources read from the environment at load time."""
     return dg.Definitions(
         assets=assets,
+        # Steps run inside the run's own process: a killed run (`dagster asset materialize`, a UI run's
+        # worker) leaves no orphaned step process behind still fine-tuning and holding a pool slot. The
+        # pools allow one op at a time anyway; a multi-machine deployment sets its executor per job.
+        executor=dg.in_process_executor,
         asset_checks=leakage_checks,
         jobs=jobs,
         schedules=schedules,

@@ -703,3 +703,57 @@ def test_a_dead_ui_launched_run_is_ended_and_its_slot_freed(project):
         assert instance.get_run_by_id("alive-run-0000").status == dg.DagsterRunStatus.STARTED
         assert not instance.event_log_storage.get_concurrency_info("warehouse").active_run_ids
         assert instance.event_log_storage.get_concurrency_info("language_model").active_run_ids == {"alive-run-0000"}
+
+
+@pytest.mark.slow
+def test_killing_dagster_asset_materialize_leaves_no_step_process(project, tiny_model_dir):
+    """Dagster's own command runs the steps in its process (the definitions' in-process executor): while a
+    generator fine-tunes it has no child step process, so SIGKILL to it leaves nothing running."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    assert run(dg.AssetSelection.groups("ingest")).success
+    slow = _slow_finetune_config(project / "slow.yaml")
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "dagster"), "asset", "materialize", "-m", "augment_assets.definitions",
+         "--select", "sentiment_generator", "--partition", "negative_all_r1", "-c", str(slow)],
+        env={**os.environ, "BASE_MODEL": str(tiny_model_dir)}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    _wait_for(process, "Fine-tuning")
+
+    def children(pid: int) -> list[int]:
+        found = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                if int(fields[1]) == pid:
+                    found.append(int(entry.name))
+        return found
+
+    # the step runs in the command's own process: no multiprocess-executor child (its only children are
+    # Dagster's compute-log tailer and the watcher that ends the tailer with it)
+    kids = [_cmdline(Path("/proc") / str(k)) for k in children(process.pid)]
+    assert not [k for k in kids if "multiprocessing" in k or "execute_step" in k], kids
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
+    deadline = time.monotonic() + 15
+    while True:  # Dagster's watcher ends the tailers within a few seconds; nothing of the run stays
+        leftover = [_cmdline(p) for p in Path("/proc").iterdir() if p.name.isdigit() and str(project) in _cmdline(p)]
+        if not leftover or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert leftover == [], leftover
+
+
+def _cmdline(proc: "Path") -> str:
+    try:
+        return (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""

@@ -183,6 +183,14 @@ def test_bad_input_names_the_problem_and_keeps_the_published_tables(project, mon
     message = step_errors(result)
     assert "bad.csv" in message and "body" in message, message
     pd.testing.assert_frame_equal(store.read_table("pizza_reviews"), before)
+    # Only 3-star reviews: nothing labelled. The message counts the rejections and, for a CSV, points at
+    # its label column, not at the Yelp category filter.
+    bad_csv.write_text("text,stars\n" + "".join(f"an average pizza number {i},3\n" for i in range(40)))
+    result = run(dg.AssetSelection.groups("ingest"))
+    message = step_errors(result)
+    assert not result.success and "No labelled reviews left" in message and "40 rows read" in message, message
+    assert "stars (1-5) or sentiment" in message and "categor" not in message, message
+    pd.testing.assert_frame_equal(store.read_table("pizza_reviews"), before)
 
 
 GENERATORS = ("negative_all_r1", "positive_all_r1", "negative_50_r1", "positive_50_r1")

@@ -119,7 +119,11 @@ def ingest_reviews(
     if reviews.empty:
         raise InputError(
             f"No labelled reviews left from {report.path}: {len(raw)} rows read, rejected {rejected}. "
-            f"Check the source's stars/sentiment column and the categories {source.categories}."
+            + (
+                "Check the CSV's stars (1-5) or sentiment (negative/positive) column."
+                if report.source == "csv"
+                else f"Check the reviews' stars and the categories {source.categories}."
+            )
         )
     training, holdout, split_report = split_reviews(
         reviews,

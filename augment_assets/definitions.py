@@ -16,6 +16,14 @@ from augment_assets.defs.ops.sensors import sensors
 from augment_assets.defs.resources import experiment_resource, warehouse_resource
 from augment_assets.defs.share.assets import export_resource, synthetic_reviews_parquet, warehouse_views
 
+OWNER = "team:augment-assets"  # who to ask about any asset of this code location
+
+
+def _owned(spec: dg.AssetSpec) -> dg.AssetSpec:
+    """Every asset: its owner, and its domain (the group) as a tag to filter the catalog by."""
+    return spec.replace_attributes(owners=[OWNER], tags={**spec.tags, "domain": spec.group_name or "external"})
+
+
 assets = [
     review_source,
     gold_holdout,
@@ -29,6 +37,7 @@ assets = [
     warehouse_views,
     synthetic_reviews_parquet,
 ]
+assets = dg.map_asset_specs(_owned, assets)
 
 
 def build_definitions() -> dg.Definitions:

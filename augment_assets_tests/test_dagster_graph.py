@@ -275,6 +275,8 @@ def test_one_partition_of_every_asset_through_dagster(project, monkeypatch, tiny
         event = instance.get_latest_materialization_event(dg.AssetKey("synthetic_reviews"))
     written = event.asset_materialization.metadata
     assert "dagster/row_count" not in written and written["dagster/partition_row_count"].value > 0
+    floats = [v.value for v in written.values() if isinstance(v.value, float)]
+    assert floats and all(round(f, 4) == f for f in floats), floats  # rounded for people
     synthetic = store.read_table("synthetic_reviews")
     assert set(synthetic.columns) >= {"synthetic_id", "sentiment", "temperature", "prompt", "text", "generator_version", "seed", "created_at"}
     assert set(zip(synthetic["generator"], synthetic["temperature"])) <= {(g, 0.9) for g in GENERATORS}

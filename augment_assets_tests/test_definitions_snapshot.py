@@ -80,3 +80,16 @@ def test_definitions_match_the_snapshot():
     }
     assert assets == ASSETS
     assert checks == {k: (blocking, sorted(deps)) for k, (blocking, deps) in CHECKS.items()}
+
+
+def test_every_asset_has_an_owner_a_domain_tag_and_a_description():
+    from augment_assets.definitions import OWNER, build_definitions
+    from augment_assets.defs.generate.assets import GENERATOR_CODE_VERSION
+
+    graph = build_definitions().resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        assert node.owners == [OWNER] and node.tags.get("domain") == (node.group_name or "external"), key
+        assert node.description, key
+    for name in ("sentiment_generator", "synthetic_reviews"):
+        assert graph.get(dg.AssetKey(name)).code_version == GENERATOR_CODE_VERSION

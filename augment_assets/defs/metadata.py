@@ -53,6 +53,11 @@ def _column_type(series: pd.Series) -> str:
     return "VARCHAR"
 
 
+def for_people(metadata: dict, digits: int = 4) -> dict:
+    """Float values rounded for the UI (a gain of -0.004999999999999999 shows as -0.005)."""
+    return {key: round(value, digits) if isinstance(value, float) else value for key, value in metadata.items()}
+
+
 def table_metadata(table: str, frame: pd.DataFrame, partitioned: bool = False) -> dict:
     """What the UI shows for a DuckDB table: its name in the warehouse, its column schema and its rows
     (`dagster/partition_row_count` for the rows one partition wrote)."""

@@ -12,7 +12,7 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from augment_assets.defs.metadata import images_markdown, png_markdown, preview, review_table_metadata, table_metadata
+from augment_assets.defs.metadata import for_people, images_markdown, png_markdown, preview, review_table_metadata, table_metadata
 from augment_assets.defs.partitions import candidate_sizes
 from augment_assets.defs.resources import ExperimentResource, WarehouseResource, env_or
 from augment_assets.lib.errors import InputError
@@ -203,7 +203,7 @@ class MetricsSettings(dg.Config):
 
 
 def _rounded(value: float) -> float:
-    return round(float(value), 4)
+    return for_people({"value": float(value)})["value"]
 
 
 SCORE_DEPS = ["training_set", "review_folds", "training_reviews", "synthetic_reviews", "reference_synthetic", "holdout_reviews", "gold_holdout"]

@@ -22,7 +22,7 @@ from augment_assets.defs.partitions import (
     synthetic_partitions,
 )
 from augment_assets.defs.generate.resources import LanguageModelResource
-from augment_assets.defs.metadata import counts_table, markdown_cell, png_markdown, preview, table_metadata
+from augment_assets.defs.metadata import counts_table, for_people, markdown_cell, png_markdown, preview, table_metadata
 from augment_assets.defs.resources import ExperimentResource, WarehouseResource
 from augment_assets.lib.errors import InputError
 from augment_assets.lib.finetune import FinetuneConfig, finetune
@@ -123,6 +123,7 @@ def generator_version(base_info: dict, texts: list[str], config: FinetuneConfig)
 
 @dg.asset(
     partitions_def=generator_partitions,
+    code_version=GENERATOR_CODE_VERSION,  # also hashed into each generator_version
     deps=["training_reviews", "review_folds"],
     group_name="generate",
     kinds={"pytorch"},
@@ -205,7 +206,7 @@ def sentiment_generator(
     losses = report.get("losses") or []
     return dg.MaterializeResult(
         data_version=dg.DataVersion(version),
-        metadata={
+        metadata=for_people({
             **table_metadata("sentiment_generator", registry, partitioned=True),
             "generator_version": version,
             "data_size": data_size,
@@ -227,7 +228,7 @@ def sentiment_generator(
             "loss_curve": png_markdown(line_plot_png(losses, f"{sentiment} fine-tuning loss", "step", "loss"), "training loss")
             if losses
             else dg.MetadataValue.md("no steps"),
-        }
+        }),
     )
 
 
@@ -247,6 +248,7 @@ class GenerationSettings(dg.Config):
 
 @dg.asset(
     partitions_def=synthetic_partitions,
+    code_version=GENERATOR_CODE_VERSION,  # a generator code change regenerates its reviews
     deps=[
         dg.AssetDep("sentiment_generator", partition_mapping=same_generator),
         dg.AssetDep("prompt_table", partition_mapping=same_generator),
@@ -334,7 +336,7 @@ def synthetic_reviews(
     samples = "\n\n".join(f"> {markdown_cell(t, 400)}" for t in kept["text"].head(3))
     stats = generated.attrs.get("stats", {})
     return dg.MaterializeResult(
-        metadata={
+        metadata=for_people({
             **table_metadata("synthetic_reviews", kept, partitioned=True),
             "generated": len(generated),
             "filtered_out": counts_table(filtered),
@@ -348,5 +350,5 @@ def synthetic_reviews(
             "device": str(stats.get("device")),
             "dtype": str(stats.get("dtype")),
             "samples": dg.MetadataValue.md(samples or "none kept"),
-        }
+        }),
     )

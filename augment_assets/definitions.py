@@ -10,6 +10,7 @@ from augment_assets.defs.generate.resources import language_model_resource
 from augment_assets.defs.ingest.assets import gold_holdout, ingest_reviews, review_source
 from augment_assets.defs.ingest.resources import review_source_resource
 from augment_assets.defs.leakage.checks import leakage_checks
+from augment_assets.defs.ops.automation import follows_inputs
 from augment_assets.defs.ops.jobs import jobs
 from augment_assets.defs.ops.schedules import schedules
 from augment_assets.defs.ops.sensors import sensors
@@ -20,8 +21,10 @@ OWNER = "team:augment-assets"  # who to ask about any asset of this code locatio
 
 
 def _owned(spec: dg.AssetSpec) -> dg.AssetSpec:
-    """Every asset: its owner, and its domain (the group) as a tag to filter the catalog by."""
-    return spec.replace_attributes(owners=[OWNER], tags={**spec.tags, "domain": spec.group_name or "external"})
+    """Every asset: its owner, its domain (the group) as a tag to filter the catalog by, and whether it
+    follows its inputs (defs/ops/automation.py)."""
+    spec = spec.replace_attributes(owners=[OWNER], tags={**spec.tags, "domain": spec.group_name or "external"})
+    return follows_inputs(spec)
 
 
 assets = [

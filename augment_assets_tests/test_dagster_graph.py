@@ -767,3 +767,50 @@ def _cmdline(proc: "Path") -> str:
         return (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
         return ""
+
+
+def test_the_evaluation_follows_its_inputs_only_when_their_blocking_checks_passed(project, monkeypatch, tiny_model_dir):
+    """Declarative automation, tick by tick: nothing while an input is missing; then the training sets;
+    then the scores once the training sets' own blocking checks passed; never the generators. A new
+    synthetic partition whose blocking check failed is not followed; one whose checks passed is."""
+    from augment_assets.definitions import build_definitions
+
+    monkeypatch.setenv("BASE_MODEL", str(tiny_model_dir))
+    defs = build_definitions()
+    requested = lambda result: {key.to_user_string() for key in result._requested_partitions_by_asset_key}  # noqa: E731
+    assert run(dg.AssetSelection.groups("ingest")).success
+    run_generators_and_synthetic("0.9")
+    with dg.DagsterInstance.get() as instance:
+        tick = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+        assert tick.total_requested == 0  # two temperatures and the reference are still missing
+        for temperature in ("0.7", "1.1"):
+            for key in GENERATORS:
+                assert run(dg.AssetSelection.assets("synthetic_reviews"), f"{key}|{temperature}", TINY_GENERATION).success
+        assert run(dg.AssetSelection.assets("reference_synthetic")).success
+        tick = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=tick.cursor)
+        assert requested(tick) == {"training_set", "synthetic_reviews_parquet"}, requested(tick)
+        tiny_sets = {"ops": {"training_set": TINY_EVALUATION["ops"]["training_set"]}}
+        assert run(dg.AssetSelection.assets("training_set", "synthetic_reviews_parquet"), None, tiny_sets).success
+        tick = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=tick.cursor)
+        scores = ("classifier_metrics", "headline", "learning_curve", "recommendation", "warehouse_views")
+        assert requested(tick) == set(scores), requested(tick)  # one run: the views follow the scores in it
+        tiny_scores = {"ops": {"classifier_metrics": TINY_EVALUATION["ops"]["classifier_metrics"]}}
+        assert run(dg.AssetSelection.assets(*scores), None, tiny_scores).success
+        tick = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=tick.cursor)
+        assert tick.total_requested == 0  # settled
+        # A re-made partition whose blocking check then fails (a copied holdout review): not followed.
+        store = Warehouse(project / "warehouse.duckdb")
+        assert run(dg.AssetSelection.assets("synthetic_reviews"), "negative_all_r1|0.9", TINY_GENERATION).success
+        _plant(
+            store,
+            "INSERT INTO synthetic_reviews BY NAME SELECT 'planted' AS synthetic_id, sentiment, 0.9 AS temperature, "
+            "'negative_all_r1' AS generator, '' AS prompt, text FROM holdout_reviews LIMIT 1",
+        )
+        checks = checks_by_name(run(dg.AssetSelection.checks_for_assets(dg.AssetKey("synthetic_reviews"))))
+        assert checks["synthetic_reviews:no_holdout_near_duplicate"] is False, checks
+        blocked = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=tick.cursor)
+        assert "training_set" not in requested(blocked), requested(blocked)
+        # Re-made clean, its checks pass: now the training sets follow.
+        assert run(dg.AssetSelection.assets("synthetic_reviews"), "negative_all_r1|0.9", TINY_GENERATION).success
+        followed = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=blocked.cursor)
+        assert "training_set" in requested(followed), requested(followed)

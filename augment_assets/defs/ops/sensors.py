@@ -1,11 +1,13 @@
-"""Sensors: react to a changed source file and to new synthetic partitions (created stopped)."""
+"""Sensors: react to a changed source file (created stopped), evaluate the automation conditions
+(created stopped), and end dead runs (running)."""
 
 
 from pathlib import Path
 
 import dagster as dg
 
-from augment_assets.defs.ops.jobs import evaluate_job, ingest_job
+from augment_assets.defs.ops.automation import evaluation_follows_inputs
+from augment_assets.defs.ops.jobs import ingest_job
 from augment_assets.defs.ops.runs import dead_run_recovery
 from augment_assets.defs.ingest.resources import ReviewSourceResource
 
@@ -28,15 +30,4 @@ def review_source_changed(context: dg.SensorEvaluationContext, source: ReviewSou
     return dg.RunRequest(run_key=fingerprint)
 
 
-@dg.asset_sensor(
-    asset_key=dg.AssetKey("synthetic_reviews"),
-    job=evaluate_job,
-    minimum_interval_seconds=60,
-    default_status=dg.DefaultSensorStatus.STOPPED,
-)
-def synthetic_reviews_updated(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry):
-    """Re-evaluate after any synthetic partition is materialized."""
-    return dg.RunRequest(run_key=context.cursor)
-
-
-sensors = [review_source_changed, synthetic_reviews_updated, dead_run_recovery]
+sensors = [review_source_changed, evaluation_follows_inputs, dead_run_recovery]

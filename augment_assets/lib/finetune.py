@@ -32,6 +32,7 @@ import torch
 
 from augment_assets.lib.errors import InputError
 from augment_assets.lib.model import choose_device_dtype, dtype_name, load_model
+from augment_assets.lib.processes import process_alive
 
 log = logging.getLogger(__name__)
 
@@ -407,23 +408,13 @@ def finetune(
     return report
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's live process
-    return True
-
-
 def remove_dead_temp_dirs(out_dir: Path) -> list[Path]:
     """Remove `<out_dir>.tmp-<pid>` folders of processes that no longer run (a fine-tuning killed
     before its rename leaves a whole model behind); a live process's folder is left alone."""
     removed = []
     for candidate in Path(out_dir).parent.glob(Path(out_dir).name + ".tmp-*"):
         pid = candidate.name.rsplit("-", 1)[-1]
-        if candidate.is_dir() and pid.isdigit() and not _pid_alive(int(pid)):
+        if candidate.is_dir() and pid.isdigit() and not process_alive(int(pid)):
             shutil.rmtree(candidate, ignore_errors=True)
             removed.append(candidate)
     return removed

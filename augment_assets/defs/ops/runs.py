@@ -28,6 +28,8 @@ import socket
 
 import dagster as dg
 
+from augment_assets.lib.processes import process_alive
+
 PID_TAG = "augment_assets/pid"
 HOST_TAG = "augment_assets/host"
 POOLS = ("warehouse", "language_model")
@@ -36,16 +38,6 @@ POOLS = ("warehouse", "language_model")
 def process_tags() -> dict[str, str]:
     """Tags naming the process that executes a run (for `end_dead_runs`)."""
     return {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
-
-
-def process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 _WORKER_STARTED = re.compile(r"Started process for run \(pid: (\d+)\)")

@@ -444,14 +444,9 @@ class _Summaries:
     of this design must exceed it for its interval to exclude zero.
     """
 
-    def __init__(self, cells: dict, holdouts, labels, boot, grid: Grid, config: EvaluationConfig):
+    def __init__(self, cells: dict, correct: dict, boot, grid: Grid, config: EvaluationConfig):
         self.cells, self.grid, self.config, self.boot = cells, grid, config, boot
-        self.correct = {}  # (id(row), eval_set) -> per-review correctness, draw-averaged
-        for entries in cells.values():
-            for cell in entries:
-                for r in cell.rows:
-                    for name in holdouts:
-                        self.correct[(id(r), name)] = (np.asarray(r.predictions[name]) == labels[name]).mean(axis=0)
+        self.correct = correct  # (id(row), eval_set) -> per-review correctness, draw-averaged
 
     def interval(self, vectors: list[np.ndarray], name: str) -> tuple[float, float, float]:
         idx = self.boot[name]
@@ -584,8 +579,10 @@ def _worth_columns(head: dict, curve: pd.DataFrame) -> dict:
         f"{'at most ' if how == 'at most' else ''}{extra:+.0f} labelled reviews per class "
         f"(the baseline needs {needed:.0f} per class to match; this size has {have:.0f})"
     )
-    if head["verdict"] != "gain":
-        text = f"{head['verdict']} (interval crosses zero); point estimate {text}" if head["verdict"] == "no gain" else f"loss; point estimate {text}"
+    if head["verdict"] == "no gain":
+        text = f"no gain (interval crosses zero); point estimate {text}"
+    elif head["verdict"] == "loss":
+        text = f"loss; point estimate {text}"
     return {"worth_genuine_per_class": needed, "worth_extra_per_class": extra, "worth": text}
 
 
@@ -599,6 +596,7 @@ def _tables(results, holdouts, holdout_labels, grid: Grid, config: EvaluationCon
     metric_rows, curve_rows, headline_rows, confusions = [], [], [], {}
     boot = {name: bootstrap_indices(len(frame), config.bootstrap, config.seed) for name, frame in holdouts.items()}
     cells: dict[tuple, list[_Cell]] = {}
+    all_correct: dict[tuple, np.ndarray] = {}  # (id(row), eval_set) -> per-review correctness, computed once
     for (repeat, data_size, cap, clf, pool_per_class), rows in results.items():
         baseline, selected, reference = _choose(rows, config.select_reference)
         if selected is None and (repeat, data_size) in candidate_cells:
@@ -608,6 +606,7 @@ def _tables(results, holdouts, holdout_labels, grid: Grid, config: EvaluationCon
             y, idx = holdout_labels[name], boot[name]
             context = {"eval_set": name, "repeat": repeat, "classifier": clf, "data_size": data_size, "genuine_per_class": cap}
             correct = {id(r): (np.asarray(r.predictions[name]) == y).mean(axis=0) for r in rows}
+            all_correct.update({(key, name): value for key, value in correct.items()})
             records = {}
             for r in rows:
                 record = _metric_record(r, y, correct[id(r)], idx, grid, context, config.confidence)
@@ -619,7 +618,7 @@ def _tables(results, holdouts, holdout_labels, grid: Grid, config: EvaluationCon
                 records[id(r)] = record
             metric_rows.extend(records.values())
             curve_rows.extend(_curve_records(rows, records))
-    summaries = _Summaries(cells, holdouts, holdout_labels, boot, grid, config)
+    summaries = _Summaries(cells, all_correct, boot, grid, config)
     learning_rows, recommendation_rows = [], []
     for name in holdouts:
         for clf in config.classifiers:

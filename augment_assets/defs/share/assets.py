@@ -8,6 +8,7 @@ reader never opens half a file.
 
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
@@ -16,36 +17,41 @@ import duckdb
 from augment_assets.defs.metadata import preview, table_metadata
 from augment_assets.defs.resources import WarehouseResource, env_or
 
-# name -> (what it answers, its SELECT); every table named here is a declared dependency below
-VIEW_TABLES = {
-    "synthetic_reviews_with_lineage": ("synthetic_reviews", "sentiment_generator"),
-    "generator_registry": ("sentiment_generator", "fine_tuning_corpus"),
-    "latest_headline": ("headline",),
-    "selected_metrics": ("classifier_metrics",),
-}
+
+@dataclass(frozen=True)
+class View:
+    what: str  # the question it answers
+    tables: tuple[str, ...]  # what it selects from: each a declared dependency below
+    select: str
+
+
 VIEWS = {
-    "synthetic_reviews_with_lineage": (
+    "synthetic_reviews_with_lineage": View(
         "Every kept synthetic review with the generator that wrote it: data size, repeat, base model, "
         "fine-tuning method and epochs, the reviews it learned from, and its sampling temperature and prompt.",
+        ("synthetic_reviews", "sentiment_generator"),
         "SELECT s.synthetic_id, s.generator, g.sentiment, g.data_size, g.repeat, s.temperature, s.prompt, s.text, "
         "s.generator_version, g.base_model, g.method, g.epochs, g.n_train AS generator_training_reviews, "
         "g.perplexity_after AS generator_perplexity, s.seed, s.created_at "
         "FROM synthetic_reviews s JOIN sentiment_generator g USING (generator_version)",
     ),
-    "generator_registry": (
+    "generator_registry": View(
         "The current generators, one row each, with how many reviews their fine-tuning corpus holds.",
+        ("sentiment_generator", "fine_tuning_corpus"),
         "SELECT g.*, count(c.review_id) AS corpus_reviews FROM sentiment_generator g "
         "LEFT JOIN fine_tuning_corpus c USING (generator, generator_version) GROUP BY ALL",
     ),
-    "latest_headline": (
+    "latest_headline": View(
         "Per evaluation set, classifier and data size: the selected baseline and candidate, the gain over "
         "repeats with its interval, the minimum detectable gain, the verdict and the worth.",
+        ("headline",),
         "SELECT eval_set, data_size, classifier, repeats, baseline_variant, baseline_accuracy, selected_variant, "
         "selected_ratio, selected_temperature_selection, selected_accuracy, gain_vs_baseline, gain_ci_low, "
         "gain_ci_high, min_detectable_gain, verdict, worth FROM headline",
     ),
-    "selected_metrics": (
+    "selected_metrics": View(
         "The classifier_metrics rows validation chose, per repeat: the selected candidate and the selected baseline.",
+        ("classifier_metrics",),
         "SELECT * FROM classifier_metrics WHERE selected OR baseline_selected",
     ),
 }
@@ -62,17 +68,16 @@ def warehouse_views(context: dg.AssetExecutionContext, warehouse: WarehouseResou
     store = warehouse.get()
     # A view is made once the tables it selects from exist (a graph evaluated before any generator
     # ran has no synthetic_reviews yet); the others say so.
-    ready = {name for name, tables in VIEW_TABLES.items() if all(store.has_table(t) for t in tables)}
+    ready = {name for name, view in VIEWS.items() if all(store.has_table(t) for t in view.tables)}
     with store.publish() as con:
-        for name, (_, select) in VIEWS.items():
-            if name in ready:
-                con.execute(f"CREATE OR REPLACE VIEW {name} AS {select}")
+        for name in ready:
+            con.execute(f"CREATE OR REPLACE VIEW {name} AS {VIEWS[name].select}")
     counts = {name: int(store.read(f"SELECT count(*) AS n FROM {name}")["n"].iloc[0]) for name in ready}
     for name in sorted(set(VIEWS) - ready):
-        context.log.warning(f"view {name} not made: its tables {', '.join(VIEW_TABLES[name])} are not all in the warehouse yet")
+        context.log.warning(f"view {name} not made: its tables {', '.join(VIEWS[name].tables)} are not all in the warehouse yet")
     lines = [
-        f"- `{name}` ({counts[name]} rows): {what}" if name in ready else f"- `{name}`: not made yet (needs {', '.join(VIEW_TABLES[name])})"
-        for name, (what, _) in VIEWS.items()
+        f"- `{name}` ({counts[name]} rows): {view.what}" if name in ready else f"- `{name}`: not made yet (needs {', '.join(view.tables)})"
+        for name, view in VIEWS.items()
     ]
     return dg.MaterializeResult(
         metadata={"views": dg.MetadataValue.md("\n".join(lines)), **{f"rows_{name}": n for name, n in counts.items()}}
@@ -102,10 +107,11 @@ def synthetic_reviews_parquet(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, exports: ExportResource
 ) -> dg.MaterializeResult:
     store = warehouse.get()
-    if not all(store.has_table(t) for t in VIEW_TABLES["synthetic_reviews_with_lineage"]):
+    lineage = VIEWS["synthetic_reviews_with_lineage"]
+    if not all(store.has_table(t) for t in lineage.tables):
         context.log.warning("no synthetic reviews yet: materialize the generators and synthetic_reviews first; nothing exported")
         return dg.MaterializeResult(metadata={"exported": False})
-    frame = store.read(VIEWS["synthetic_reviews_with_lineage"][1])
+    frame = store.read(lineage.select)
     path = Path(exports.export_dir) / "synthetic_reviews.parquet"
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + f".tmp-{os.getpid()}")

@@ -28,6 +28,7 @@ demo: setup
 
 test: setup
 	bash scripts/install_browser.sh
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/dg check defs
 	$(BIN)/python -m pytest
 
 test-fast: setup

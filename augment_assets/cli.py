@@ -177,7 +177,9 @@ def _run_config_for(run_config: dict, op_names: tuple[str, ...]) -> dict:
     }
 
 
-def materialize_all(stages: list[str], run_config: dict | None = None) -> int:
+def materialize_all(stages: list[str], run_config: dict | None = None, instance=None, tags: dict | None = None) -> int:
+    """Runs the stages in order into `instance` (default: the one at DAGSTER_HOME), each run tagged
+    with `tags` too; returns the exit status (0 done, 1 a run failed, 2 a setting is wrong)."""
     from tqdm import tqdm
 
     import dagster as dg
@@ -190,7 +192,7 @@ def materialize_all(stages: list[str], run_config: dict | None = None) -> int:
     except InputError as error:
         print(f"A setting is wrong; nothing was run: {error}", file=sys.stderr)
         return 2
-    from augment_assets.defs.ops.runs import end_dead_runs, pool_holders, process_tags
+    from augment_assets.defs.automation.runs import end_dead_runs, pool_holders, process_tags
 
     defs.resolve_all_asset_specs()  # fails fast on a broken graph, before any run starts
     problems = check_run_config(defs, run_config or {})
@@ -200,7 +202,7 @@ def materialize_all(stages: list[str], run_config: dict | None = None) -> int:
             print(f"  - {problem}", file=sys.stderr)
         return 2
     assets = [*defs.assets, *defs.asset_checks]
-    instance = dg.DagsterInstance.get()
+    instance = instance or dg.DagsterInstance.get()
     for line in end_dead_runs(instance):  # a killed earlier run must not hold a pool slot forever
         print(f"recovered: {line}", file=sys.stderr)
     plan = _plan(stages)
@@ -220,7 +222,7 @@ def materialize_all(stages: list[str], run_config: dict | None = None) -> int:
                 # INFO keeps Dagster's own step-by-step DEBUG events out of the terminal;
                 # they are all still in the instance and the UI.
                 run_config=_run_config_for(run_config or {}, op_names),
-                tags={"augment_assets/stage": label.split("[")[0], **process_tags()},
+                tags={"augment_assets/stage": label.split("[")[0], **process_tags(), **(tags or {})},
             )
             problems = run_problems(result)
             if label == "reference" and result.success is False and problems and all(p.startswith("check ") for p in problems):

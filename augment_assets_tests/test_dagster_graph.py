@@ -419,7 +419,7 @@ def test_the_source_sensor_follows_the_configured_files(project, tmp_path):
     """One precedence rule for what is read and what is watched: the sensor fingerprints the CSV
     the resource reads, launches once per change and skips an unchanged file."""
     from augment_assets.defs.ingest.resources import ReviewSourceResource
-    from augment_assets.defs.ops.sensors import review_source_changed
+    from augment_assets.defs.automation.sensors import review_source_changed
 
     csv = tmp_path / "reviews.csv"
     csv.write_text("text,stars\ngreat pizza,5\n")
@@ -693,7 +693,7 @@ def test_a_dead_ui_launched_run_is_ended_and_its_slot_freed(project):
 
     from dagster._core.events import EngineEventData
 
-    from augment_assets.defs.ops.runs import dead_run_recovery
+    from augment_assets.defs.automation.runs import dead_run_recovery
 
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
@@ -814,3 +814,77 @@ def test_the_evaluation_follows_its_inputs_only_when_their_blocking_checks_passe
         assert run(dg.AssetSelection.assets("synthetic_reviews"), "negative_all_r1|0.9", TINY_GENERATION).success
         followed = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=blocked.cursor)
         assert "training_set" in requested(followed), requested(followed)
+
+
+def test_a_transient_model_step_failure_is_retried_and_a_user_error_is_not(project, monkeypatch, tiny_model_dir):
+    """The fine-tuning step's retry policy: a transient error (here a planted RuntimeError on the first
+    call) is retried and the generator is published; an InputError fails once, with its message, and
+    is not retried."""
+    import augment_assets.defs.generate.assets as generate
+    from augment_assets.lib.errors import InputError
+
+    monkeypatch.setenv("BASE_MODEL", str(tiny_model_dir))
+    assert run(dg.AssetSelection.groups("ingest")).success
+    calls, real = [], generate.finetune
+
+    def flaky(*args, **kwargs):
+        calls.append("flaky")
+        if len(calls) == 1:
+            raise RuntimeError("planted transient failure")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(generate, "finetune", flaky)
+    selection = dg.AssetSelection.assets("prompt_table", "sentiment_generator")
+    result = run(selection, "negative_50_r1", TINY_FINETUNE)
+    assert result.success, step_errors(result)
+    retries = [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
+    assert len(retries) == 1 and calls == ["flaky", "flaky"]
+    assert "negative_50_r1" in set(Warehouse(project / "warehouse.duckdb").read_table("sentiment_generator")["generator"])
+
+    def user_error(*args, **kwargs):
+        calls.append("user")
+        raise InputError("planted user error: fix the setting")
+
+    monkeypatch.setattr(generate, "finetune", user_error)
+    result = run(selection, "positive_50_r1", TINY_FINETUNE)
+    assert not result.success
+    assert [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"] == []
+    assert calls.count("user") == 1
+    assert "planted user error: fix the setting" in step_errors(result)
+
+
+def test_the_schedules_and_the_whole_graph_refresh_job(project):
+    """The weekly schedules' requests (one run key per tick), their run config against the job's schema,
+    and the refresh job: its stage runs land in the same instance tagged with its run id."""
+    from datetime import datetime
+
+    from augment_assets.definitions import build_definitions
+    from augment_assets.defs.automation.jobs import REFRESH_TAG
+    from augment_assets.defs.automation.schedules import weekly_evaluation, weekly_refresh
+
+    defs = build_definitions()
+    monday = dg.build_schedule_context(scheduled_execution_time=datetime(2026, 12, 7, 2, 0))
+    request = weekly_refresh(monday)
+    assert isinstance(request, dg.RunRequest) and request.run_key == "refresh-20261207"
+    assert weekly_refresh.job_name == "refresh_graph_job" and weekly_evaluation.job_name == "evaluate_job"
+    assert weekly_evaluation(monday).run_key == "evaluation-20261207"
+    refresh = defs.resolve_job_def("refresh_graph_job")
+    assert dg.validate_run_config(refresh, {"ops": {"refresh_graph": {"config": {"stages": ["ingest"]}}}})
+    with pytest.raises(dg.DagsterInvalidConfigError):
+        dg.validate_run_config(refresh, {"ops": {"refresh_graph": {"config": {"stages": "ingest"}}}})
+    assert dg.validate_run_config(defs.resolve_job_def("evaluate_job"), {})
+
+    with dg.DagsterInstance.get() as instance:
+        bad = refresh.execute_in_process(
+            run_config={"ops": {"refresh_graph": {"config": {"stages": ["ingest", "train"]}}}}, instance=instance, raise_on_error=False
+        )
+        assert not bad.success
+        assert "unknown stage(s) ['train']" in str(bad.all_events)
+        result = refresh.execute_in_process(
+            run_config={"ops": {"refresh_graph": {"config": {"stages": ["ingest"]}}}}, instance=instance
+        )
+        assert result.success
+        children = instance.get_runs(filters=dg.RunsFilter(tags={REFRESH_TAG: result.run_id}))
+        assert [r.tags["augment_assets/stage"] for r in children] == ["ingest"]
+        assert children[0].status == dg.DagsterRunStatus.SUCCESS
+    assert len(Warehouse(project / "warehouse.duckdb").read_table("training_reviews")) > 0

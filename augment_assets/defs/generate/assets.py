@@ -21,6 +21,7 @@ from augment_assets.defs.partitions import (
     same_generator,
     synthetic_partitions,
 )
+from augment_assets.defs.automation.retries import MODEL_STEP_RETRIES, user_errors_not_retried
 from augment_assets.defs.generate.resources import LanguageModelResource
 from augment_assets.defs.metadata import counts_table, for_people, markdown_cell, png_markdown, preview, table_metadata
 from augment_assets.defs.resources import ExperimentResource, WarehouseResource
@@ -128,11 +129,13 @@ def generator_version(base_info: dict, texts: list[str], config: FinetuneConfig)
     group_name="generate",
     kinds={"pytorch"},
     pool="language_model",
+    retry_policy=MODEL_STEP_RETRIES,
     description=(
         "The base model fine-tuned on one generator's reviews (its sentiment in the fit fold of its data size), "
         "saved under data/models/<generator>/<version>/."
     ),
 )
+@user_errors_not_retried
 def sentiment_generator(
     context: dg.AssetExecutionContext,
     config: FinetuneSettings,
@@ -259,12 +262,14 @@ class GenerationSettings(dg.Config):
     group_name="generate",
     kinds={"pytorch", "duckdb"},
     pool="language_model",
+    retry_policy=MODEL_STEP_RETRIES,
     description=(
         "Synthetic reviews from one generator (sentiment x data size x repeat) at the partition's temperature, filtered. "
         "A partition depends on its own generator and settings only; duplicates across partitions are removed "
         "where the union is formed (training_set)."
     ),
 )
+@user_errors_not_retried
 def synthetic_reviews(
     context: dg.AssetExecutionContext,
     config: GenerationSettings,

@@ -6,9 +6,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from augment_assets.defs.ops.automation import evaluation_follows_inputs
-from augment_assets.defs.ops.jobs import ingest_job
-from augment_assets.defs.ops.runs import dead_run_recovery
+# The module, not its jobs: a job imported by name would be found here too and loaded twice.
+from augment_assets.defs.automation import jobs
 from augment_assets.defs.ingest.resources import ReviewSourceResource
 
 
@@ -16,7 +15,7 @@ def source_fingerprint(paths: list[Path]) -> str:
     return ";".join(f"{p}:{p.stat().st_mtime_ns}:{p.stat().st_size}" if p.exists() else f"{p}:missing" for p in paths)
 
 
-@dg.sensor(job=ingest_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.STOPPED)
+@dg.sensor(job=jobs.ingest_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.STOPPED)
 def review_source_changed(context: dg.SensorEvaluationContext, source: ReviewSourceResource):
     """Re-ingest when the configured source files change (size or modification time); skip, naming the
     path, while a configured file is missing (a run would only fail on it)."""
@@ -29,5 +28,3 @@ def review_source_changed(context: dg.SensorEvaluationContext, source: ReviewSou
     context.update_cursor(fingerprint)
     return dg.RunRequest(run_key=fingerprint)
 
-
-sensors = [review_source_changed, evaluation_follows_inputs, dead_run_recovery]

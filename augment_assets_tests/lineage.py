@@ -22,6 +22,7 @@ TABLE_OWNER = {
     "training_set_configs": "training_set",
     "perturbed_reviews": "training_set",
     "classifier_metrics_curve": "classifier_metrics",
+    "generative_scores": "classifier_metrics",
     # the shared views belong to the asset that creates them
     "synthetic_reviews_with_lineage": "warehouse_views",
     "generator_registry": "warehouse_views",

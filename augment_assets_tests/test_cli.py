@@ -78,6 +78,15 @@ def test_out_of_range_values_are_refused_before_any_run(defs):
     assert check_run_config(defs, {"ops": {"synthetic_reviews": {"config": {"n": 5}}}}) == []
 
 
+def test_an_unknown_classifier_is_refused_before_any_run_naming_the_accepted_ones(defs):
+    problems = check_run_config(defs, {"ops": {"classifier_metrics": {"config": {"classifiers": ["nb", "svm"]}}}})
+    assert any(
+        p.startswith("classifier_metrics: classifiers=") and "unknown ['svm']; accepted values are nb, lr, generative" in p
+        for p in problems
+    ), problems
+    assert check_run_config(defs, {"ops": {"classifier_metrics": {"config": {"classifiers": ["generative", "lr"]}}}}) == []
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [

@@ -286,8 +286,15 @@ def test_one_partition_of_every_asset_through_dagster(project, monkeypatch, tiny
     assert set(metrics["data_size"]) == {"all", "100", "50", "25", "10"} and set(metrics["repeat"]) == {1}
     for (classifier, eval_set, data_size), group in metrics.groupby(["classifier", "eval_set", "data_size"]):
         assert group["baseline_selected"].sum() == 1, (classifier, eval_set, data_size)
-        # a candidate at every size with generators (no low-data candidate skipped), none elsewhere
-        assert group["selected"].sum() == (data_size in ("all", "50")), (classifier, eval_set, data_size)
+        # a candidate at every size with generators (no low-data candidate skipped), none elsewhere;
+        # the generative classifier (the generator pairs) is a baseline at the sizes with generators only
+        assert group["selected"].sum() == (data_size in ("all", "50") and classifier != "generative"), (classifier, eval_set, data_size)
+    assert set(metrics.loc[metrics["classifier"] == "generative", "data_size"]) == {"all", "50"}
+    scores = store.read_table("generative_scores")
+    folds_of = folds[folds["fold"] == "validation"].groupby("data_size").size()
+    holdout_size = len(store.read_table("holdout_reviews"))
+    assert scores.groupby("data_size").size().to_dict() == {size: folds_of[size] + holdout_size for size in ("all", "50")}
+    assert set(scores["negative_generator_version"]) == set(generators.loc[generators["sentiment"] == "negative", "generator_version"])
     headline = store.read_table("headline")
     assert sorted(headline["data_size"].unique()) == ["50", "all"] and (headline["repeats"] == 1).all()
     # half the interval's width (0 when the candidate predicts exactly as the baseline, as a tiny model may)
@@ -297,7 +304,7 @@ def test_one_partition_of_every_asset_through_dagster(project, monkeypatch, tiny
     assert set(curve.loc[curve["role"] == "baseline", "data_size"]) == {"all", "100", "50", "25", "10"}
     assert set(curve.loc[curve["role"] == "candidate", "data_size"]) == {"all", "50"}
     recommendation = store.read_table("recommendation")
-    assert len(recommendation) == 5 and set(recommendation["classifier"]) <= {"nb", "lr"}
+    assert len(recommendation) == 5 and set(recommendation["classifier"]) <= {"nb", "lr", "generative"}
     assert {"genuine", "genuine_tuned", "genuine+duplicates", "genuine+perturbed", "genuine+synthetic"} <= set(metrics["variant"])
     # training_set is the truth: every synthetic member of a size's sets comes from that size's generators,
     # and the metrics' synthetic counts are the stored sets' counts.

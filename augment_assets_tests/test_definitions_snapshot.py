@@ -5,7 +5,12 @@ undeclared read (see test_dagster_graph's read log) shows up here as a diff to r
 import dagster as dg
 
 # classifier_metrics makes headline, learning_curve and recommendation in the same step, from the same reads
-SCORES = ("evaluate", ["gold_holdout", "holdout_reviews", "reference_synthetic", "review_folds", "synthetic_reviews", "training_reviews", "training_set"], None)
+SCORES = (
+    "evaluate",
+    ["gold_holdout", "holdout_reviews", "reference_synthetic", "review_folds", "sentiment_generator", "synthetic_reviews",
+     "training_reviews", "training_set"],
+    None,
+)
 ASSETS = {
     "classifier_metrics": SCORES,
     "headline": SCORES,

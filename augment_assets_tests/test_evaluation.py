@@ -11,14 +11,16 @@ import pandas as pd
 import pytest
 
 from augment_assets.lib.augment import duplicate, perturb
+from augment_assets.lib.classify import encode_labels
 from augment_assets.lib.errors import InputError
 from augment_assets.lib.evaluation import BASELINES, EvaluationConfig, evaluate
 from augment_assets.lib.folds import build_folds
+from augment_assets.lib.generative import GenerativeScores, choose_threshold, evaluation_texts
 from augment_assets.lib.training_sets import TrainingSets, build_training_sets, synthetic_samples, temperature_selections
 from augment_assets.lib.plots import accuracy_curve_png, confusion_png
 from augment_assets.lib.text import text_key, words
 
-from .test_classify import toy_corpus
+from .test_classify import NEGATIVE, POSITIVE, toy_corpus
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 PNG = b"\x89PNG"
@@ -70,14 +72,32 @@ def synthetic_frame(per_cell: int = 10, temperatures=(0.7, 1.1), seed: int = 5) 
     return frame.assign(synthetic_id=[f"s{i:04d}" for i in range(len(frame))])
 
 
+def toy_margin(text: str) -> float:
+    """A stand-in for log p(x | negative generator) - log p(x | positive generator) on the toy corpus: the
+    share of negative minus positive words, offset so that the best threshold is not always 0."""
+    tokens = words(text)
+    return (sum(t in NEGATIVE for t in tokens) - sum(t in POSITIVE for t in tokens)) / len(tokens) + 0.02
+
+
+def toy_generative_scores(sets, holdouts, sizes) -> GenerativeScores:
+    """Margins of exactly what `evaluation_texts` asks for, at the data sizes with generators."""
+    scores = GenerativeScores()
+    for cell, named in evaluation_texts(sets, holdouts).items():
+        if cell[1] in sizes:
+            scores.margins.update({(cell, name): np.array([toy_margin(t) for t in frame["text"]]) for name, frame in named.items()})
+    return scores
+
+
 def run_evaluation(
-    train, synthetic, holdouts, reference=None, config=FAST, sizes=(None, 15), synthetic_sizes=None, repeats=1
+    train, synthetic, holdouts, reference=None, config=FAST, sizes=(None, 15), synthetic_sizes=None, repeats=1,
+    generative=True,
 ):
     """Folds -> training sets -> the stored tables' round trip -> evaluate, as the assets do it.
 
     `synthetic` stands for the reviews of every data size's generators (`synthetic_sizes`,
     default: all sizes; the others are learning-curve sizes, baselines only); each size
-    and repeat gets its own copy with its own ids.
+    and repeat gets its own copy with its own ids. `generative`: the generative classifier's
+    margins (`toy_margin`) at the sizes with generators.
     """
     folds = build_folds(train, list(sizes), 0.2, config.seed, repeats)
     labels = [("all" if s is None else str(s)) for s in sizes]
@@ -93,7 +113,8 @@ def run_evaluation(
     sets = build_training_sets(train, folds, pools, reference, config, candidate_sizes=synthetic_sizes)
     stored = TrainingSets.from_tables(sets.member_table(), sets.configs, sets.items, folds)
     stored.warnings = sets.warnings
-    return evaluate(stored, holdouts, config)
+    scores = toy_generative_scores(stored, holdouts, synthetic_sizes or labels) if generative else None
+    return evaluate(stored, holdouts, config, generative=scores)
 
 
 @pytest.fixture(scope="module")
@@ -193,8 +214,11 @@ def test_metrics_table_contract(toy_result):
                    "f1_macro", "validation_accuracy", "selected", "baseline_selected", "gain_vs_baseline",
                    "gain_ci_low", "gain_ci_high"):
         assert column in metrics.columns, column
+    generative = metrics[metrics["classifier"] == "generative"]
+    metrics = metrics[metrics["classifier"] != "generative"]  # the students: fit on training sets
     groups = metrics.groupby(["classifier", "eval_set", "data_size"])
     assert len(groups) == 4
+    assert len(generative) == 4 and set(generative["variant"]) == {"genuine", "genuine_tuned"}  # checked below
     for _, group in groups:
         assert group["selected"].sum() == 1
         assert group["baseline_selected"].sum() == 1
@@ -226,8 +250,75 @@ def test_metrics_table_contract(toy_result):
     assert any("low data" in w and "reference" in w for w in toy_result.warnings)
 
 
+def test_generative_classifier_is_a_baseline_with_its_threshold_chosen_on_validation(toy):
+    """The generators as a classifier: at each size with generators a `genuine` row (threshold 0) and a
+    `genuine_tuned` row whose threshold has the best validation accuracy; baselines only, no headline of
+    its own, but the headline's best baseline may be it, and then the candidates are compared with it."""
+    train, synthetic, holdout = toy
+    config = EvaluationConfig(**{**FAST.__dict__, "filter_thresholds": (0.5,)})
+    folds = build_folds(train, [None, 30, 15], 0.2, 0)
+    pools = synthetic.assign(data_size="all", repeat=1)
+    sets = build_training_sets(train, folds, pools, None, config, candidate_sizes=["all"])
+    scores = toy_generative_scores(sets, {"holdout": holdout}, ["all"])
+    result = evaluate(sets, {"holdout": holdout}, config, generative=scores)
+    metrics = result.metrics
+    generative = metrics[metrics["classifier"] == "generative"].set_index("variant")
+    assert set(generative["data_size"]) == {"all"}  # sizes without generators: no generative rows
+    assert generative["selected"].sum() == 0 and generative["baseline_selected"].sum() == 1
+    margins, labels = scores.margins[((1, "all"), "validation")], encode_labels(sets.items.iloc[sets.validation[(1, "all")]]["sentiment"])
+    threshold, validation_accuracy = choose_threshold(margins, labels)
+    assert json.loads(generative.loc["genuine", "hyperparameters"])["threshold"] == 0
+    assert json.loads(generative.loc["genuine_tuned", "hyperparameters"])["threshold"] == pytest.approx(threshold)
+    assert generative.loc["genuine_tuned", "validation_accuracy"] == pytest.approx(validation_accuracy)
+    assert generative.loc["genuine_tuned", "validation_accuracy"] >= generative.loc["genuine", "validation_accuracy"]
+    holdout_margins = np.array([toy_margin(t) for t in holdout["text"]])
+    expected = np.mean(np.where(holdout_margins > threshold, "negative", "positive") == holdout["sentiment"].to_numpy())
+    assert generative.loc["genuine_tuned", "accuracy"] == pytest.approx(expected)
+    # it learned from the fit fold only (its generators are not refit on the whole pool)
+    assert generative.loc["genuine", "n_train"] == (folds[(folds["data_size"] == "all")]["fold"] == "fit").sum()
+    assert "generative" not in set(result.headline["classifier"])
+    head = result.headline
+    for row in head.itertuples():
+        selected = metrics[(metrics["data_size"] == row.data_size) & metrics["baseline_selected"]]
+        best = selected.loc[selected["validation_accuracy"].idxmax()]
+        assert row.best_baseline_classifier == best["classifier"] and row.best_baseline_accuracy == pytest.approx(best["accuracy"])
+        assert row.gain_vs_best_baseline == pytest.approx(row.selected_accuracy - row.best_baseline_accuracy)
+        assert row.gain_vs_best_baseline_ci_low <= row.gain_vs_best_baseline <= row.gain_vs_best_baseline_ci_high
+    curve = result.learning_curve
+    assert set(curve.loc[curve["classifier"] == "generative", "data_size"]) == {"all"}
+    assert set(curve.loc[curve["classifier"] == "generative", "role"]) == {"baseline"}
+    assert set(result.recommendation["data_size"]) == {"all", "30", "15"}
+
+
+def test_generative_classifier_without_scores_is_left_out_with_a_warning(toy):
+    train, synthetic, holdout = toy
+    result = run_evaluation(train, synthetic, {"holdout": holdout}, sizes=(None,), generative=False)
+    assert "generative" not in set(result.metrics["classifier"])
+    assert any("generative classifier not scored" in w for w in result.warnings)
+    assert result.headline["best_baseline_classifier"].isin(["nb", "lr"]).all()
+
+
+def test_an_unknown_classifier_is_refused_naming_the_accepted_ones():
+    with pytest.raises(InputError, match=r"classifiers: unknown \['svm'\]; accepted values are nb, lr, generative"):
+        EvaluationConfig(classifiers=("nb", "svm"))
+    with pytest.raises(InputError, match="classifiers: empty"):
+        EvaluationConfig(classifiers=())
+    with pytest.raises(InputError, match="repeated"):
+        EvaluationConfig(classifiers=("nb", "nb"))
+
+
+def test_choose_threshold_keeps_zero_on_ties_and_else_the_best():
+    labels = np.array([0, 0, 1, 1])  # 0 = negative: a large margin means negative
+    assert choose_threshold(np.array([0.5, 0.4, -0.3, -0.2]), labels) == (0.0, 1.0)  # 0 is among the best
+    threshold, accuracy = choose_threshold(np.array([0.5, 0.4, 0.3, 0.1]), labels)
+    assert accuracy == 1.0 and threshold == pytest.approx(0.35)
+    threshold, accuracy = choose_threshold(np.array([-0.1, -0.2, -0.5, -0.6]), labels)
+    assert accuracy == 1.0 and threshold == pytest.approx(-0.35)
+
+
 def test_selection_never_looks_at_the_holdout(toy, toy_result):
-    """Flip every holdout label: accuracies change, every choice stays the same."""
+    """Flip every holdout label: accuracies change, every choice stays the same (the generative
+    classifier's threshold among them)."""
     train, synthetic, holdout = toy
     reference = synthetic_frame(per_cell=15, temperatures=(1.0,), seed=40)[["sentiment", "text"]]
     flipped = holdout.assign(sentiment=np.where(holdout["sentiment"] == "positive", "negative", "positive"))
@@ -237,6 +328,7 @@ def test_selection_never_looks_at_the_holdout(toy, toy_result):
     a = toy_result.metrics[cols].sort_values(keys).reset_index(drop=True)
     b = other.metrics[cols].sort_values(keys).reset_index(drop=True)
     pd.testing.assert_frame_equal(a, b)
+    assert (a["classifier"] == "generative").sum() == 4  # its rows are among the compared choices
     sorted_acc = lambda r: r.metrics.sort_values(keys)["accuracy"].to_numpy()
     np.testing.assert_allclose(sorted_acc(toy_result) + sorted_acc(other), 1.0)
 
@@ -366,7 +458,8 @@ def test_real_data_evaluation():
     )
     started = time.perf_counter()
     result = run_evaluation(
-        train, synthetic, {"holdout": holdout}, reference=sample[["sentiment", "text"]], config=config, sizes=(None, 50)
+        train, synthetic, {"holdout": holdout}, reference=sample[["sentiment", "text"]], config=config, sizes=(None, 50),
+        generative=False,  # toy margins mean nothing on real reviews
     )
     assert time.perf_counter() - started < 120
     metrics = result.metrics
@@ -464,5 +557,6 @@ def test_no_choice_over_repeats_or_on_the_curve_looks_at_the_holdout(repeated):
     np.testing.assert_allclose(result.learning_curve["accuracy"] + other.learning_curve["accuracy"], 1.0)
     rec_cols = ["data_size", "classifier", "variant", "synthetic_per_genuine", "temperature_selection", "hyperparameters", "validation_accuracy"]
     pd.testing.assert_frame_equal(result.recommendation[rec_cols], other.recommendation[rec_cols])
-    head_cols = ["classifier", "data_size", "baseline_variant", "selected_variant", "selected_ratio", "selected_temperature_selection"]
+    head_cols = ["classifier", "data_size", "baseline_variant", "selected_variant", "selected_ratio", "selected_temperature_selection",
+                 "best_baseline_classifier", "best_baseline_variant", "best_baseline_validation_accuracy"]
     pd.testing.assert_frame_equal(result.headline[head_cols], other.headline[head_cols])

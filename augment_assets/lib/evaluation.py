@@ -33,6 +33,13 @@ data size and classifier, following scikit-learn's select-then-refit contract
    candidate's accuracy, minus the candidate's own.
 6. **Recommendation.** Per evaluation set and data size, the classifier and variant with
    the best mean validation accuracy over repeats, and its holdout accuracy.
+7. **The generative classifier** (lib/generative.py), where its scores are given: per
+   repeat and data size with generators, the `genuine` row (threshold 0) and the
+   `genuine_tuned` row (threshold chosen on the validation fold's margins), both baselines;
+   its holdout predictions use the threshold validation chose. The headline's
+   `best_baseline_*` columns compare each candidate with the best baseline of *any*
+   classifier at its size (chosen by mean validation accuracy), so a baseline that beats
+   every synthetic candidate shows there, with its paired interval.
 
 Ties on validation accuracy keep the earlier entry (library defaults first, smaller
 option / ratio first, variants in their declared order, classifiers in configured order).
@@ -62,8 +69,9 @@ from .classify import (
 )
 from .errors import InputError
 from .fitting import FitCache, Grid
+from .generative import GenerativeScores, choose_threshold, predict
 from .training_sets import TrainingSets, validation_name
-from .variants import BASELINES, CANDIDATES, TRAINING_DATA, VARIANTS, EvaluationConfig, Variant
+from .variants import BASELINES, CANDIDATES, GENERATIVE, TRAINING_DATA, VARIANTS, EvaluationConfig, Variant, students
 
 __all__ = ["BASELINES", "CANDIDATES", "EvaluationConfig", "EvaluationResult", "evaluate"]
 
@@ -84,11 +92,14 @@ HEADLINE_COLUMNS = [
     "eval_set", "classifier", "data_size", "genuine_per_class", "repeats", "genuine_accuracy",
     *(f"baseline_{k}" for k in _CHOICE), *(f"selected_{k}" for k in _CHOICE),
     "gain_vs_baseline", "gain_ci_low", "gain_ci_high", "min_detectable_gain", "verdict",
+    "best_baseline_classifier", "best_baseline_variant", "best_baseline_validation_accuracy", "best_baseline_accuracy",
+    "gain_vs_best_baseline", "gain_vs_best_baseline_ci_low", "gain_vs_best_baseline_ci_high", "verdict_vs_best_baseline",
     *(f"reference_{k}" for k in _CHOICE), "reference_gain_vs_baseline", "reference_gain_ci_low", "reference_gain_ci_high",
     "worth_genuine_per_class", "worth_extra_per_class", "worth",
 ]
 _TEXT_COLUMNS = {"eval_set", "classifier", "data_size", "role", "variant", "verdict", "worth", "temperature_selection",
-                 "synthetic_per_genuine", "hyperparameters"} | {f"{p}_{k}" for p in ("baseline", "selected", "reference")
+                 "synthetic_per_genuine", "hyperparameters", "best_baseline_classifier", "best_baseline_variant",
+                 "verdict_vs_best_baseline"} | {f"{p}_{k}" for p in ("baseline", "selected", "reference")
                                                                   for k in ("variant", "temperature_selection", "ratio", "hyperparameters")}
 
 
@@ -182,8 +193,10 @@ def _fmt_selection(selection) -> str:
 class _Scorer:
     """Fits the stored training sets and scores them: select on validation, refit, predict holdouts."""
 
-    def __init__(self, sets: TrainingSets, holdouts: dict[str, pd.DataFrame], config: EvaluationConfig, progress):
+    def __init__(self, sets: TrainingSets, holdouts: dict[str, pd.DataFrame], config: EvaluationConfig, progress,
+                 generative: GenerativeScores | None = None):
         self.config = config
+        self.generative = generative
         self.progress = progress
         self.holdouts = holdouts
         self.warnings: list[str] = list(sets.warnings)
@@ -296,6 +309,11 @@ class _Scorer:
                     "more genuine reviews than this classifier (the study's GPT-2 saw 450): not a fair low-data comparison"
                 )
             for clf in self.config.classifiers:
+                if clf == GENERATIVE:  # fit on no training set: scored from its generators' margins
+                    rows = self.generative_rows(cell, group)
+                    if rows:
+                        results[(cell[0], size, cap, clf, pool_per_class)] = rows
+                    continue
                 rows = []
                 for variant in VARIANTS:
                     for ratio, selection in self.rows_of(cell, variant, clf):
@@ -306,6 +324,34 @@ class _Scorer:
                 results[(cell[0], size, cap, clf, pool_per_class)] = rows
         self.warn_capped()
         return results
+
+    def generative_rows(self, cell, group: pd.DataFrame) -> list[_Row]:
+        """The generative classifier's two baseline rows at a size with generators: threshold 0, and the
+        threshold with the best accuracy on the validation fold; [] where it has no scores."""
+        scores = self.generative
+        if scores is None or (cell, "validation") not in scores.margins:
+            if cell in self.candidate_cells:
+                why = "no generator scores given" if scores is None else scores.skipped.get(cell, "no generator scores")
+                self.warn(f"{_cell_label(cell)}: generative classifier not scored ({why})")
+            return []
+        margins, labels = scores.margins[(cell, "validation")], self.val_labels[cell]
+        if len(margins) != len(labels):
+            raise ValueError(f"{_cell_label(cell)}: {len(margins)} generative margins for {len(labels)} validation reviews")
+        tuned, _ = choose_threshold(margins, labels)
+        fit = group[(group["phase"] == "select") & (group["training_data"] == "genuine")]["n_genuine"]
+        option = {"max_review_tokens": scores.config.max_review_tokens}
+        rows = []
+        for name, threshold in (("genuine", 0.0), ("genuine_tuned", tuned)):
+            variant = next(v for v in VARIANTS if v.name == name)
+            validation = [float(np.mean(predict(margins, threshold) == labels))]
+            row = _Row(variant, 0.0, None, option, (None, GENERATIVE, threshold), validation)
+            for holdout in self.holdouts:
+                row.predictions[holdout] = [predict(scores.margins[(cell, f"holdout:{holdout}")], threshold)]
+            # the generators learned from the fit fold only (they are not refit on the whole pool)
+            row.n_train, row.n_synthetic = [int(fit.iloc[0]) if len(fit) else 0], [0]
+            rows.append(row)
+        self.progress(f"{_cell_label(cell)}, {GENERATIVE}: threshold {tuned:+.4f} chosen on validation")
+        return rows
 
     def warn_capped(self) -> None:
         capped = self.configs[self.configs["capped"].astype(bool) & (self.configs["draw"] == 0)]
@@ -490,7 +536,44 @@ class _Summaries:
             if prefix == "selected":
                 head["min_detectable_gain"] = (gain[2] - gain[1]) / 2
                 head["verdict"] = _verdict(gain[1], gain[2])
+        head.update(self._against_best_baseline(name, context, entries))
         return head
+
+    def best_baseline(self, data_size: str, cap, repeats: list[int]) -> tuple[str, list[_Row]] | None:
+        """(classifier, its selected baseline per repeat) with the best mean validation accuracy over these
+        repeats among every classifier's selected baselines at this size (ties: classifiers in configured order)."""
+        best = None
+        for clf in self.config.classifiers:
+            by_repeat = {c.repeat: c.baseline for c in self.cells.get((data_size, cap, clf), [])}
+            picks = [by_repeat.get(r) for r in repeats]
+            if any(p is None for p in picks):
+                continue  # not at every repeat of this row: not comparable
+            score = round(float(np.mean([np.mean(p.validation) for p in picks])), 10)
+            if best is None or score > best[0]:
+                best = (score, clf, picks)
+        return None if best is None else (best[1], best[2])
+
+    def _against_best_baseline(self, name: str, context: dict, entries: list[_Cell]) -> dict:
+        """The selected candidate against the best baseline of any classifier, paired over the same reviews."""
+        best = self.best_baseline(context["data_size"], context["genuine_per_class"], [c.repeat for c in entries])
+        picks = [c.selected for c in entries]
+        out = {"best_baseline_classifier": None, "best_baseline_variant": None, "best_baseline_validation_accuracy": np.nan,
+               "best_baseline_accuracy": np.nan, "gain_vs_best_baseline": np.nan, "gain_vs_best_baseline_ci_low": np.nan,
+               "gain_vs_best_baseline_ci_high": np.nan, "verdict_vs_best_baseline": "n/a"}
+        if best is None:
+            return out
+        clf, baselines = best
+        out.update(
+            best_baseline_classifier=clf,
+            best_baseline_variant=_describe([b.variant.name for b in baselines]),
+            best_baseline_validation_accuracy=float(np.mean([np.mean(b.validation) for b in baselines])),
+            best_baseline_accuracy=self.accuracy(baselines, name)[0],
+        )
+        if all(p is not None for p in picks):
+            gain, low, high = self.gain(picks, baselines, name)
+            out.update(gain_vs_best_baseline=gain, gain_vs_best_baseline_ci_low=low, gain_vs_best_baseline_ci_high=high,
+                       verdict_vs_best_baseline=_verdict(low, high))
+        return out
 
     def learning_curve(self, name: str, clf: str) -> list[dict]:
         """Holdout accuracy of the selected baseline (every size) and the selected candidate (sizes with
@@ -599,7 +682,7 @@ def _tables(results, holdouts, holdout_labels, grid: Grid, config: EvaluationCon
     all_correct: dict[tuple, np.ndarray] = {}  # (id(row), eval_set) -> per-review correctness, computed once
     for (repeat, data_size, cap, clf, pool_per_class), rows in results.items():
         baseline, selected, reference = _choose(rows, config.select_reference)
-        if selected is None and (repeat, data_size) in candidate_cells:
+        if selected is None and (repeat, data_size) in candidate_cells and clf in students(config.classifiers):
             warn(f"{_cell_label((repeat, data_size))}, {clf}: no candidate to select; no headline gain")
         cells.setdefault((data_size, cap, clf), []).append(_Cell(repeat, pool_per_class, rows, baseline, selected, reference))
         for name in holdouts:
@@ -629,8 +712,8 @@ def _tables(results, holdouts, holdout_labels, grid: Grid, config: EvaluationCon
                 recommendation_rows.append(recommendation)
     learning_curve = _typed(learning_rows, LEARNING_CURVE_COLUMNS)
     for (data_size, cap, clf), entries in cells.items():
-        if not any((c.repeat, data_size) in candidate_cells for c in entries):
-            continue  # a learning-curve size: baselines only, no headline
+        if not any((c.repeat, data_size) in candidate_cells for c in entries) or clf not in students(config.classifiers):
+            continue  # a learning-curve size (baselines only), or a classifier without candidates: no headline
         for name in holdouts:
             context = {"eval_set": name, "classifier": clf, "data_size": data_size, "genuine_per_class": cap}
             head = summaries.headline(name, context, entries)
@@ -662,8 +745,13 @@ def evaluate(
     holdouts: dict[str, pd.DataFrame],
     config: EvaluationConfig = EvaluationConfig(),
     progress: Callable[[str], None] | None = None,
+    generative: GenerativeScores | None = None,
 ) -> EvaluationResult:
-    """The classifier_metrics table, the curve, confusion matrices and the headline (see module docstring)."""
+    """The classifier_metrics table, the curve, confusion matrices and the headline (see module docstring).
+
+    `generative`: the generators' margins of every validation fold and holdout (lib/generative.py
+    `score_pairs`), for the `generative` classifier; without them it is left out, with a warning.
+    """
     if not holdouts:
         raise InputError("no holdout given: evaluate needs at least one labelled holdout (e.g. {'holdout': frame})")
     for name, frame in holdouts.items():
@@ -677,7 +765,7 @@ def evaluate(
     # Thousands of small fits: BLAS threads only add contention (measured 25x slower
     # L-BFGS on a busy 2-core machine with OpenBLAS threading on).
     with threadpool_limits(limits=1):
-        scorer = _Scorer(sets, holdouts, config, progress)
+        scorer = _Scorer(sets, holdouts, config, progress, generative)
         results = scorer.run()
         result = _tables(results, holdouts, scorer.holdout_labels, scorer.grid, config, scorer.warn, scorer.candidate_cells)
     result.warnings = list(scorer.warnings)

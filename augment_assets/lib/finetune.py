@@ -161,7 +161,7 @@ def training_text(review_text: str, sentiment: str, config: FinetuneConfig, toke
     return join_prefix(generation_prefix(sentiment, config, tokenizer), " ".join(str(review_text).split()))
 
 
-def _encode(tokenizer, texts: list[str], sentiment: str, config: FinetuneConfig) -> list[tuple[list[int], int]]:
+def encode_reviews(tokenizer, texts: list[str], sentiment: str, config: FinetuneConfig) -> list[tuple[list[int], int]]:
     """(token ids incl. eos, number of prefix tokens to mask) per text, truncated to max_length."""
     prefix = generation_prefix(sentiment, config, tokenizer)
     n_prefix = len(tokenizer(prefix, add_special_tokens=False)["input_ids"]) if prefix else 0
@@ -176,7 +176,7 @@ def _encode(tokenizer, texts: list[str], sentiment: str, config: FinetuneConfig)
     return out
 
 
-def _collate(items: list[tuple[list[int], int]], pad_id: int, device: str):
+def collate_reviews(items: list[tuple[list[int], int]], pad_id: int, device: str):
     width = max(len(ids) for ids, _ in items)
     input_ids = torch.full((len(items), width), pad_id, dtype=torch.long)
     labels = torch.full((len(items), width), -100, dtype=torch.long)
@@ -208,7 +208,7 @@ def _perplexity_encoded(model, encoded, pad_id: int, device: str, batch_size: in
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]))
     for start in range(0, len(order), batch_size):
         items = [encoded[i] for i in order[start: start + batch_size]]
-        input_ids, attn, labels = _collate(items, pad_id, device)
+        input_ids, attn, labels = collate_reviews(items, pad_id, device)
         logits = model(input_ids=input_ids, attention_mask=attn).logits.float()
         shift_logits, shift_labels = logits[:, :-1], labels[:, 1:]
         nll = torch.nn.functional.cross_entropy(
@@ -227,7 +227,7 @@ def perplexity(model, tokenizer, texts: list[str], sentiment: str = "positive",
     """Perplexity of the review tokens of `texts` in the training format of `config`."""
     config = config or FinetuneConfig()
     device = next(model.parameters()).device.type
-    encoded = _encode(tokenizer, texts, sentiment, config)
+    encoded = encode_reviews(tokenizer, texts, sentiment, config)
     return _perplexity_encoded(model, encoded, tokenizer.pad_token_id, device, batch_size)
 
 
@@ -287,8 +287,8 @@ def finetune(
     model, tokenizer = load_model(base_path, device, dtype, for_training=True)
     pad_id = tokenizer.pad_token_id
 
-    train_enc = _encode(tokenizer, train_texts, sentiment, config)
-    val_enc = _encode(tokenizer, validation_texts, sentiment, config) if validation_texts else []
+    train_enc = encode_reviews(tokenizer, train_texts, sentiment, config)
+    val_enc = encode_reviews(tokenizer, validation_texts, sentiment, config) if validation_texts else []
     ppl_before = _perplexity_encoded(model, val_enc, pad_id, device, config.eval_batch_size) if val_enc else None
 
     if config.method == "lora":
@@ -337,7 +337,7 @@ def finetune(
     step = 0
     for epoch, batches in enumerate(epoch_plan):
         for batch in batches:
-            input_ids, attn, labels = _collate([train_enc[i] for i in batch], pad_id, device)
+            input_ids, attn, labels = collate_reviews([train_enc[i] for i in batch], pad_id, device)
             with autocast():
                 out = model(input_ids=input_ids, attention_mask=attn, labels=labels)
             out.loss.backward()

@@ -57,6 +57,8 @@ class Grid:
     def hyperparameters(self, gridpoint, option: dict | None = None) -> str:
         """The gridpoint (and the training data's option) as the JSON the tables show."""
         vec, clf, param = gridpoint
+        if vec is None:  # no TF-IDF: the generative classifier, whose one parameter is its threshold
+            return json.dumps({"threshold": param, **(option or {})}, sort_keys=True)
         opts = self.vec_options[vec]
         out = {
             "ngram_range": list(opts.get("ngram_range", (1, 1))),

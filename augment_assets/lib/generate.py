@@ -470,8 +470,8 @@ def _continuous_generate(model, tokenizer, jobs: list, config: GenerationConfig,
         live = _retire(live, tokenizer, int(config.max_new_tokens), on_done)
 
 
-def _write_atomic(frame: pd.DataFrame, path: Path) -> None:
-    """Write a chunk as parquet (through DuckDB: no pyarrow needed) to a tmp name, then rename."""
+def write_parquet_atomic(frame: pd.DataFrame, path: Path) -> None:
+    """Write a frame (a chunk) as parquet (through DuckDB: no pyarrow needed) to a tmp name, then rename."""
     import duckdb
 
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
@@ -484,7 +484,7 @@ def _write_atomic(frame: pd.DataFrame, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def _read_chunk(path: Path) -> pd.DataFrame:
+def read_parquet(path: Path) -> pd.DataFrame:
     import duckdb
 
     con = duckdb.connect()
@@ -525,7 +525,7 @@ class _ChunkWriter:
         self.stats["new_tokens"] += sum(n_new for _, n_new, _ in results)
         self.stats["finished_eos"] += sum(int(finished) for _, _, finished in results)
         chunk = pd.DataFrame(rows, columns=COLUMNS)
-        _write_atomic(chunk, self.chunk_path(k))
+        write_parquet_atomic(chunk, self.chunk_path(k))
         self.frames[k] = chunk
         self.stats["generated"] += len(rows)
         elapsed = time.perf_counter() - self.t0
@@ -583,7 +583,7 @@ def _finished_chunks(n: int, chunk_size: int, chunk_path) -> dict[int, pd.DataFr
         expected = min(chunk_size, n - k * chunk_size)
         if path.exists():
             try:
-                f = _read_chunk(path)
+                f = read_parquet(path)
             except Exception:  # noqa: BLE001 - a damaged file is regenerated
                 f = None
             if f is not None and len(f) >= expected:

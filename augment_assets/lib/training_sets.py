@@ -31,7 +31,7 @@ from .classify import LABELS, encode_labels
 from .fitting import FitCache, Grid, select
 from .folds import FIT, VALIDATION
 from .text import text_key
-from .variants import TRAINING_DATA, EvaluationConfig
+from .variants import TRAINING_DATA, EvaluationConfig, students
 
 CONFIG_COLUMNS = [
     "training_set_id", "repeat", "data_size", "genuine_per_class", "phase", "training_data", "option", "classifier",
@@ -278,7 +278,7 @@ class _Builder:
         self.cache.add_eval(synthetic_name, rows=self.item_rows[synthetic_pool["_item"].to_numpy()])
         intended_positive = synthetic_pool["sentiment"].to_numpy() == LABELS[1]
         teachers = {}
-        for clf in self.config.classifiers:
+        for clf in students(self.config.classifiers):
             gridpoint, _, _ = select(
                 self.cache, self.item_rows[fit], self.item_labels[fit], self.grid.gridpoints(clf, True),
                 validation_name(cell), val_labels,
@@ -309,7 +309,7 @@ class _Builder:
             pool = synthetic_pool if kind.pool == "synthetic" else (self.reference_pool if with_reference else None)
             if pool is None or pool.empty or not [r for r in c.ratios if float(r) > 0]:
                 continue
-            for clf in c.classifiers if kind.teacher else [None]:
+            for clf in students(c.classifiers) if kind.teacher else [None]:
                 if kind.teacher and (phase, clf) not in teachers:
                     continue
                 for option in options:

@@ -13,6 +13,12 @@ data* says how its training sets are built from a data size's genuine rows:
 | `synthetic_filtered` | the same, keeping reviews a teacher (the tuned classifier fit on the genuine rows) gives their intended label with probability >= threshold (LAMBADA) | threshold | yes |
 | `reference` | genuine + the reference generator's reviews at each ratio | - | yes |
 
+*Classifiers*: the TF-IDF *students* `nb` and `lr` (lib/classify.py) are fit on every
+training set; `generative` (lib/generative.py: the data size's two fine-tuned generators,
+scoring a review by its log-likelihood ratio) is fit on no training set and has the
+baseline rows `genuine` (threshold 0) and `genuine_tuned` (threshold chosen on validation)
+only, at the data sizes with generators.
+
 Ties on validation accuracy keep the earlier entry: library defaults before tuned
 values, smaller k / share / ratio / threshold first, baselines in the order below.
 """
@@ -22,7 +28,27 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .classify import CLASSIFIERS as STUDENTS
 from .classify import DEFAULT_LR_CS, DEFAULT_NB_ALPHAS, DEFAULT_VECTORIZER_GRID
+from .errors import InputError
+
+GENERATIVE = "generative"
+CLASSIFIERS = (*STUDENTS, GENERATIVE)  # every name the `classifiers` setting accepts
+
+
+def check_classifiers(names) -> tuple[str, ...]:
+    """The `classifiers` setting, if every name is known and none repeats; else an error naming the accepted values."""
+    names = tuple(names)
+    unknown = [n for n in names if n not in CLASSIFIERS]
+    if unknown or not names or len(set(names)) < len(names):
+        what = f"unknown {unknown}" if unknown else "empty" if not names else f"repeated names in {list(names)}"
+        raise InputError(f"classifiers: {what}; accepted values are {', '.join(CLASSIFIERS)} (each at most once)")
+    return names
+
+
+def students(classifiers) -> tuple[str, ...]:
+    """The classifiers fit on training sets (and so with synthetic candidates and teachers)."""
+    return tuple(c for c in classifiers if c in STUDENTS)
 
 
 @dataclass
@@ -31,7 +57,7 @@ class EvaluationConfig:
     draws: int = 5  # repeats of every random training set (synthetic sampling, perturbation)
     bootstrap: int = 1000
     seed: int = 0
-    classifiers: tuple[str, ...] = ("nb", "lr")
+    classifiers: tuple[str, ...] = CLASSIFIERS
     nb_alphas: tuple[float, ...] = DEFAULT_NB_ALPHAS
     lr_cs: tuple[float, ...] = DEFAULT_LR_CS
     vectorizer_grid: tuple[dict, ...] = DEFAULT_VECTORIZER_GRID
@@ -43,6 +69,9 @@ class EvaluationConfig:
     # paired gain in `headline`) but is not a candidate for `selected` unless this is set.
     select_reference: bool = False
     confidence: float = 0.95
+
+    def __post_init__(self):
+        self.classifiers = check_classifiers(self.classifiers)
 
 
 @dataclass(frozen=True)

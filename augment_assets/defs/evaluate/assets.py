@@ -7,20 +7,25 @@ made there, on validation folds.
 
 
 import dataclasses
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
+import pydantic
 from pydantic import Field
 
+from augment_assets.defs.generate.resources import LanguageModelResource
 from augment_assets.defs.metadata import for_people, images_markdown, png_markdown, preview, review_table_metadata, table_metadata
 from augment_assets.defs.partitions import candidate_sizes
 from augment_assets.defs.resources import ExperimentResource, WarehouseResource, env_or
 from augment_assets.lib.errors import InputError
 from augment_assets.lib.evaluation import evaluate
+from augment_assets.lib.generative import GenerativeScores, ScoringConfig, evaluation_texts, score_pairs
+from augment_assets.lib.model import choose_device_dtype
 from augment_assets.lib.plots import accuracy_curve_png, confusion_png, learning_curve_png
 from augment_assets.lib.reference import empty_reference, read_reference_synthetic
 from augment_assets.lib.training_sets import TrainingSets, build_training_sets
-from augment_assets.lib.variants import EvaluationConfig
+from augment_assets.lib.variants import CLASSIFIERS, GENERATIVE, EvaluationConfig, check_classifiers
 from augment_assets.lib.warehouse import Warehouse
 
 REFERENCE_CHECKS = ("no_holdout_text", "no_holdout_near_duplicate", "no_copied_holdout_spans")
@@ -200,13 +205,45 @@ def read_training_sets(store: Warehouse) -> TrainingSets:
 
 class MetricsSettings(dg.Config):
     bootstrap: int = Field(default=EvaluationConfig().bootstrap, ge=100, description="Bootstrap resamples of the holdout.")
+    classifiers: list[str] = Field(
+        default_factory=lambda: list(CLASSIFIERS),
+        description=f"Classifiers to score, any of {', '.join(CLASSIFIERS)} ({GENERATIVE}: the generator pairs themselves).",
+    )
+    generative_max_review_tokens: int = Field(
+        default=ScoringConfig().max_review_tokens, ge=8, description="Review tokens the generative classifier reads."
+    )
+
+    @pydantic.field_validator("classifiers")
+    @classmethod
+    def _known(cls, names: list[str]) -> list[str]:
+        try:
+            return list(check_classifiers(names))
+        except InputError as error:  # pydantic reports a ValueError with the setting's name
+            raise ValueError(str(error)) from None
+
+
+def generative_scores(
+    store: Warehouse, sets: TrainingSets, holdouts: dict, language_model: LanguageModelResource, config: ScoringConfig, log
+) -> GenerativeScores:
+    """Every validation fold's and holdout's margins under its data size's generator pair (cached per generator
+    version under the work dir): the inputs of the generative classifier."""
+    if not store.has_table("sentiment_generator"):
+        return GenerativeScores()
+    device, dtype = choose_device_dtype(language_model.device)
+    scores = score_pairs(
+        store.read_table("sentiment_generator"), evaluation_texts(sets, holdouts),
+        Path(language_model.work_dir) / "generative_scores", device, dtype, config, progress=log,
+        corpus=store.read("SELECT generator_version, review_id FROM fine_tuning_corpus") if store.has_table("fine_tuning_corpus") else None,
+    )
+    return scores
 
 
 def _rounded(value: float) -> float:
     return for_people({"value": float(value)})["value"]
 
 
-SCORE_DEPS = ["training_set", "review_folds", "training_reviews", "synthetic_reviews", "reference_synthetic", "holdout_reviews", "gold_holdout"]
+SCORE_DEPS = ["training_set", "review_folds", "training_reviews", "synthetic_reviews", "reference_synthetic", "holdout_reviews", "gold_holdout",
+              "sentiment_generator"]  # the generative classifier scores with the generators themselves
 
 
 @dg.multi_asset(
@@ -263,6 +300,7 @@ def classifier_metrics(
     config: MetricsSettings,
     experiment: ExperimentResource,
     warehouse: WarehouseResource,
+    language_model: LanguageModelResource,
 ):
     store = warehouse.get()
     holdouts = {"holdout": store.read_table("holdout_reviews")}
@@ -275,8 +313,14 @@ def classifier_metrics(
             raise InputError(f"The {name} set is empty: nothing to score on. Materialize holdout_reviews first.")
     sets = read_training_sets(store)
     draws = int(sets.configs["draw"].max()) + 1
-    evaluation_config = dataclasses.replace(EvaluationConfig(), draws=draws, bootstrap=config.bootstrap, seed=experiment.seed)
-    result = evaluate(sets, holdouts, evaluation_config, progress=lambda message: context.log.info(str(message)))
+    evaluation_config = dataclasses.replace(
+        EvaluationConfig(), draws=draws, bootstrap=config.bootstrap, seed=experiment.seed, classifiers=tuple(config.classifiers)
+    )
+    scores = None
+    if GENERATIVE in evaluation_config.classifiers:
+        scoring = ScoringConfig(max_review_tokens=config.generative_max_review_tokens)
+        scores = generative_scores(store, sets, holdouts, language_model, scoring, lambda message: context.log.info(str(message)))
+    result = evaluate(sets, holdouts, evaluation_config, progress=lambda message: context.log.info(str(message)), generative=scores)
     # One publish: the headline, the curve and the recommendation always describe the same fits.
     store.write_tables(
         {
@@ -285,6 +329,7 @@ def classifier_metrics(
             "headline": result.headline,
             "learning_curve": result.learning_curve,
             "recommendation": result.recommendation,
+            "generative_scores": (scores or GenerativeScores()).table,
         }
     )
     for warning in result.warnings:
@@ -312,6 +357,12 @@ def classifier_metrics(
         "classifier_fits": int(result.extras.get("fits", 0)),
         "seconds": _rounded(result.seconds),
     }
+    if scores is not None:
+        stats = scores.stats
+        metadata.update({
+            "generative_reviews_scored": int(stats.scored), "generative_scores_reused": int(stats.texts - stats.scored),
+            "generative_seconds": _rounded(stats.seconds), "generative_reviews_per_s": _rounded(stats.reviews_per_s),
+        })
     yield dg.MaterializeResult(asset_key="classifier_metrics", metadata=metadata)
     headline = result.headline
     shown = ["eval_set", "classifier", "data_size", "repeats", "baseline_variant", "baseline_accuracy", "selected_variant",

@@ -1,0 +1,303 @@
+"""The generators as a classifier: a review's score under the negative generator minus its score under the positive one.
+
+Each (repeat, data size) has a pair of fine-tuned generators (`sentiment_generator`).
+The `generative` classifier scores a review by the length-normalised log-likelihood
+ratio
+
+    margin(x) = mean log p(x | negative generator) - mean log p(x | positive generator)
+
+(the mean is over the review's tokens, the end-of-text token included when the review
+fits in `max_review_tokens`), each generator conditioned on the very prefix it was
+fine-tuned behind ("Yelp pizza review, 1-2 stars:" / "... 4-5 stars:", read from the
+model folder's own config), so a review is scored exactly as the generator learned
+reviews. A margin above the threshold means negative. The threshold is the classifier's
+one hyperparameter: 0 (equal priors, the plain Bayes rule) for the `genuine` row, chosen on
+the data size's validation fold for `genuine_tuned` (`choose_threshold`); lib/evaluation.py
+does that, as for every other classifier.
+
+It learns from genuine reviews only (the generators' `fit` fold), so it is a baseline.
+Its generators are not refit on the whole pool: re-fine-tuning two language models to
+refit one threshold is minutes of both cores, so its holdout score comes from the
+generators fit on the `fit` fold alone (it sees fewer genuine reviews than the TF-IDF
+baselines refit on the whole pool, never more).
+
+Speed: a forward pass of two models per review. Texts are sorted by length and
+batched (little padding), the models run in the generation dtype of
+`model.choose_device_dtype` (bfloat16 on a CPU with native bfloat16 and on CUDA), and
+each (generator version, text, settings) is scored once: scores are kept in
+`<work_dir>/generative_scores/<generator_version>.parquet` and reused by every later
+evaluation (`bench/generative.py` measures reviews/s against its compute ceiling).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .errors import InputError
+from .finetune import FinetuneConfig, collate_reviews, encode_reviews, generation_prefix, read_finetune_config
+from .generate import read_parquet, write_parquet_atomic
+from .model import dtype_name, load_model
+from .reviews import SENTIMENTS
+
+CACHE_COLUMNS = ["text_hash", "max_review_tokens", "dtype", "mean_log_likelihood", "n_tokens"]
+SCORE_COLUMNS = [
+    "repeat", "data_size", "scored_set", "review_id", "negative_generator_version", "positive_generator_version",
+    "log_likelihood_negative", "log_likelihood_positive", "margin", "n_tokens", "max_review_tokens", "dtype",
+]
+
+
+@dataclass(frozen=True)
+class ScoringConfig:
+    # Review tokens scored (after the conditioning prefix). 128 is the fine-tuning length (the
+    # generators never trained beyond it) and covers the median pizza review (99 tokens).
+    max_review_tokens: int = 128
+    batch_size: int = 16  # reviews per forward pass (bench/generative.py: 8, 16 and 32 within 5% on 2 cores)
+
+    def __post_init__(self):
+        if self.max_review_tokens < 8 or self.batch_size < 1:
+            raise InputError(
+                f"generative scoring: max_review_tokens must be >= 8 and batch_size >= 1, got "
+                f"{self.max_review_tokens} and {self.batch_size}"
+            )
+
+
+def text_hash(text: str) -> str:
+    """The cache key of a text: the whitespace-normalised text the model reads (case kept: the model sees case)."""
+    return hashlib.sha1(" ".join(str(text).split()).encode("utf-8")).hexdigest()[:20]
+
+
+@torch.inference_mode()
+def review_log_likelihoods(
+    model, tokenizer, texts: list[str], sentiment: str, finetune_config: FinetuneConfig | None,
+    config: ScoringConfig = ScoringConfig(),
+) -> tuple[np.ndarray, np.ndarray]:
+    """(mean log-probability per review token, review tokens scored) of each text under one model.
+
+    Encoded as in fine-tuning (`finetune.encode_reviews`: the generator's prefix, masked, then
+    the review and end-of-text), truncated to `max_review_tokens` review tokens; batches of
+    similar length, right-padded and masked, so a text's score does not depend on its batch.
+    """
+    prefix = generation_prefix(sentiment, finetune_config, tokenizer)
+    n_prefix = len(tokenizer(prefix, add_special_tokens=False)["input_ids"]) if prefix else 0
+    encoding = dataclasses.replace(
+        finetune_config or FinetuneConfig(prompt_format="none"), max_length=n_prefix + config.max_review_tokens
+    )
+    encoded = encode_reviews(tokenizer, list(texts), sentiment, encoding)
+    device = next(model.parameters()).device.type
+    means, counts = np.zeros(len(encoded)), np.zeros(len(encoded), dtype=np.int64)
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]))
+    for start in range(0, len(order), config.batch_size):
+        batch = order[start: start + config.batch_size]
+        input_ids, attention, labels = collate_reviews([encoded[i] for i in batch], tokenizer.pad_token_id, device)
+        logits = model(input_ids=input_ids, attention_mask=attention).logits[:, :-1]
+        targets = labels[:, 1:]
+        mask = targets != -100
+        # log-softmax in float32: bfloat16 logits of magnitude 16-32 are spaced 0.125 apart
+        log_probs = torch.log_softmax(logits.float(), dim=-1).gather(-1, targets.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+        sums = (log_probs * mask).sum(dim=1)
+        n = mask.sum(dim=1)
+        means[batch] = (sums / n.clamp(min=1)).cpu().numpy()
+        counts[batch] = n.cpu().numpy()
+    return means, counts
+
+
+class ScoreCache:
+    """Scores of one generator version, by (text hash, max_review_tokens, dtype), in one parquet file."""
+
+    def __init__(self, cache_dir: Path | str, generator_version: str):
+        self.path = Path(cache_dir) / f"{generator_version}.parquet"
+        self.frame = read_parquet(self.path)[CACHE_COLUMNS] if self.path.exists() else None
+        if self.frame is None or self.frame.empty:
+            self.frame = pd.DataFrame(columns=CACHE_COLUMNS)
+        self._index = {
+            (h, int(m), d): (float(s), int(n))
+            for h, m, d, s, n in self.frame[CACHE_COLUMNS].itertuples(index=False)
+        }
+
+    def get(self, key: tuple) -> tuple[float, int] | None:
+        return self._index.get(key)
+
+    def add(self, rows: list[dict]) -> None:
+        """Append rows and rewrite the file under a temporary name, renamed into place (a killed write leaves the old file)."""
+        if not rows:
+            return
+        new = pd.DataFrame(rows, columns=CACHE_COLUMNS)
+        self.frame = new if self.frame.empty else pd.concat([self.frame, new], ignore_index=True)
+        self._index.update({(r["text_hash"], r["max_review_tokens"], r["dtype"]): (r["mean_log_likelihood"], r["n_tokens"]) for r in rows})
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        write_parquet_atomic(self.frame, self.path)
+
+
+@dataclass
+class ScoringStats:
+    texts: int = 0  # (generator, text) pairs asked for
+    scored: int = 0  # of them computed now (the rest came from the cache)
+    tokens: int = 0  # review tokens scored now
+    seconds: float = 0.0  # model loading and scoring
+    loads: int = 0
+
+    @property
+    def reviews_per_s(self) -> float:
+        """Reviews scored by both generators of a pair per second (a review is two forward passes)."""
+        return self.scored / 2 / self.seconds if self.seconds else float("nan")
+
+
+def generator_log_likelihoods(
+    model_path: Path | str, generator_version: str, sentiment: str, texts: list[str], cache_dir: Path | str,
+    device: str, dtype: torch.dtype, config: ScoringConfig = ScoringConfig(), stats: ScoringStats | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(mean log-likelihood, tokens) of each text under one generator; cached texts are not rescored and a
+    generator whose texts are all cached is not even loaded."""
+    stats = stats if stats is not None else ScoringStats()
+    cache = ScoreCache(cache_dir, generator_version)
+    keys = [(text_hash(t), config.max_review_tokens, dtype_name(dtype)) for t in texts]
+    stats.texts += len(texts)
+    missing = list(dict.fromkeys(k for k in keys if cache.get(k) is None))
+    if missing:
+        if not Path(model_path).exists():
+            raise InputError(
+                f"generator {generator_version}: model folder {model_path} is missing; re-materialize sentiment_generator"
+            )
+        started = time.perf_counter()
+        model, tokenizer = load_model(model_path, device, dtype)
+        finetune_config, _ = read_finetune_config(model_path)
+        first = {k: t for k, t in zip(keys, texts)}
+        means, counts = review_log_likelihoods(model, tokenizer, [first[k] for k in missing], sentiment, finetune_config, config)
+        del model
+        cache.add([
+            {"text_hash": k[0], "max_review_tokens": k[1], "dtype": k[2], "mean_log_likelihood": float(m), "n_tokens": int(n)}
+            for k, m, n in zip(missing, means, counts)
+        ])
+        stats.scored += len(missing)
+        stats.tokens += int(counts.sum())
+        stats.seconds += time.perf_counter() - started
+        stats.loads += 1
+    found = [cache.get(k) for k in keys]
+    return np.array([f[0] for f in found], dtype=float), np.array([f[1] for f in found], dtype=np.int64)
+
+
+@dataclass
+class GenerativeScores:
+    """Margins of the texts a data size's evaluation scores, per (repeat, data size) and set name.
+
+    `margins[(cell, name)]` is aligned with the texts it was given (`name` is "validation" or
+    "holdout:<eval set>"); `table` is the `generative_scores` table; `skipped` says why a cell has none.
+    """
+
+    margins: dict[tuple, np.ndarray] = field(default_factory=dict)
+    table: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=SCORE_COLUMNS))
+    skipped: dict[tuple, str] = field(default_factory=dict)
+    stats: ScoringStats = field(default_factory=ScoringStats)
+    config: ScoringConfig = field(default_factory=ScoringConfig)
+
+    def cells(self) -> set[tuple]:
+        return {cell for cell, _ in self.margins}
+
+
+def evaluation_texts(sets, holdouts: dict[str, pd.DataFrame]) -> dict[tuple, dict[str, pd.DataFrame]]:
+    """What the evaluation scores, per (repeat, data size): its validation fold, in the order of
+    `sets.validation` (`TrainingSets`), as "validation", and each holdout as "holdout:<name>"."""
+    out = {}
+    for cell, index in sets.validation.items():
+        fold = sets.items.iloc[index]
+        named = {"validation": pd.DataFrame({"review_id": fold["item_id"].to_numpy(), "text": fold["text"].to_numpy()})}
+        named.update({f"holdout:{name}": frame[["review_id", "text"]] for name, frame in holdouts.items()})
+        out[cell] = named
+    return out
+
+
+def score_pairs(
+    generators: pd.DataFrame,
+    texts: dict[tuple, dict[str, pd.DataFrame]],
+    cache_dir: Path | str,
+    device: str,
+    dtype: torch.dtype,
+    config: ScoringConfig = ScoringConfig(),
+    progress: Callable[[str], None] | None = None,
+    corpus: pd.DataFrame | None = None,
+) -> GenerativeScores:
+    """Margins of every text of every cell, by the cell's pair of generators.
+
+    `generators`: the registry (`sentiment_generator`: `sentiment`, `data_size`, `repeat`,
+    `generator_version`, `path`). `texts[(repeat, data size)][name]`: a frame with `review_id`
+    and `text`. `corpus` (`fine_tuning_corpus`: `generator_version`, `review_id`): a pair that
+    was fine-tuned on a review it would score (generators left over from older folds) is not
+    used. A skipped cell says why.
+    """
+    progress = progress or (lambda message: None)
+    out = GenerativeScores(stats=ScoringStats(), config=config)
+    rows = []
+    for cell, named in texts.items():
+        repeat, size = cell
+        pair = generators[(generators["repeat"].astype(int) == repeat) & (generators["data_size"].astype(str) == size)]
+        by_sentiment = {s: pair[pair["sentiment"] == s] for s in SENTIMENTS}
+        lacking = [s for s, g in by_sentiment.items() if g.empty]
+        if lacking:
+            out.skipped[cell] = f"no {' or '.join(lacking)} generator of data size {size}, repeat {repeat}"
+            continue
+        if corpus is not None:
+            seen = corpus[corpus["generator_version"].isin(pair["generator_version"])]["review_id"].astype(str)
+            scored = pd.concat(named.values())["review_id"].astype(str)
+            overlap = int(scored.isin(set(seen)).sum())
+            if overlap:
+                out.skipped[cell] = (
+                    f"its generators were fine-tuned on {overlap} of the reviews they would score (generators of "
+                    "older folds?): re-materialize sentiment_generator"
+                )
+                continue
+        union = pd.concat(named.values(), ignore_index=True)["text"].astype(str).tolist()
+        union = list(dict.fromkeys(union))
+        scores = {}
+        for sentiment, generator in by_sentiment.items():
+            g = generator.iloc[0]
+            scores[sentiment] = generator_log_likelihoods(
+                g["path"], str(g["generator_version"]), sentiment, union, cache_dir, device, dtype, config, out.stats
+            )
+        position = {t: i for i, t in enumerate(union)}
+        negative, positive = scores[SENTIMENTS[0]], scores[SENTIMENTS[1]]
+        versions = {s: str(by_sentiment[s].iloc[0]["generator_version"]) for s in SENTIMENTS}
+        for name, frame in named.items():
+            index = np.array([position[str(t)] for t in frame["text"]], dtype=np.int64)
+            margin = negative[0][index] - positive[0][index]
+            out.margins[(cell, name)] = margin
+            rows.append(pd.DataFrame({
+                "repeat": repeat, "data_size": size, "scored_set": name.split(":")[-1],
+                "review_id": frame["review_id"].astype(str).to_numpy(),
+                "negative_generator_version": versions[SENTIMENTS[0]], "positive_generator_version": versions[SENTIMENTS[1]],
+                "log_likelihood_negative": negative[0][index], "log_likelihood_positive": positive[0][index],
+                "margin": margin, "n_tokens": negative[1][index],
+                "max_review_tokens": config.max_review_tokens, "dtype": dtype_name(dtype),
+            }))
+        progress(f"generative scores of {size} data, repeat {repeat}: {len(union)} reviews")
+    if rows:
+        out.table = pd.concat(rows, ignore_index=True)[SCORE_COLUMNS]
+    return out
+
+
+def predict(margins: np.ndarray, threshold: float) -> np.ndarray:
+    """0 (negative) where the negative generator explains the review better by more than the threshold, else 1."""
+    return np.where(np.asarray(margins) > threshold, 0, 1).astype(np.int8)
+
+
+def choose_threshold(margins: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """(threshold, its accuracy) with the best accuracy on these (validation) reviews.
+
+    Candidates: 0, then every midpoint between consecutive distinct margins (each gives a
+    different split of these reviews). Ties keep 0, then the threshold nearest 0.
+    """
+    margins, labels = np.asarray(margins, dtype=float), np.asarray(labels)
+    distinct = np.unique(margins)
+    candidates = np.concatenate([[0.0], (distinct[:-1] + distinct[1:]) / 2])
+    accuracy = np.array([np.mean(predict(margins, t) == labels) for t in candidates])
+    best = np.flatnonzero(np.round(accuracy, 10) == np.round(accuracy.max(), 10))
+    pick = best[np.argmin(np.abs(candidates[best]))] if 0 not in best else 0
+    return float(candidates[pick]), float(accuracy[pick])

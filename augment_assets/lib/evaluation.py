@@ -35,7 +35,7 @@ data size and classifier, following scikit-learn's select-then-refit contract
    the best mean validation accuracy over repeats, and its holdout accuracy.
 7. **The generative classifier** (lib/generative.py), where its scores are given: per
    repeat and data size with generators, the `genuine` row (threshold 0) and the
-   `genuine_tuned` row (threshold chosen on the validation fold's margins), both baselines;
+   `genuine_tuned` row (threshold fit on the validation fold's margins), both baselines;
    its holdout predictions use the threshold validation chose. The headline's
    `best_baseline_*` columns compare each candidate with the best baseline of *any*
    classifier at its size (chosen by mean validation accuracy), so a baseline that beats
@@ -327,7 +327,7 @@ class _Scorer:
 
     def generative_rows(self, cell, group: pd.DataFrame) -> list[_Row]:
         """The generative classifier's two baseline rows at a size with generators: threshold 0, and the
-        threshold with the best accuracy on the validation fold; [] where it has no scores."""
+        threshold fit on the validation fold's margins; [] where it has no scores."""
         scores = self.generative
         if scores is None or (cell, "validation") not in scores.margins:
             if cell in self.candidate_cells:
@@ -350,7 +350,7 @@ class _Scorer:
             # the generators learned from the fit fold only (they are not refit on the whole pool)
             row.n_train, row.n_synthetic = [int(fit.iloc[0]) if len(fit) else 0], [0]
             rows.append(row)
-        self.progress(f"{_cell_label(cell)}, {GENERATIVE}: threshold {tuned:+.4f} chosen on validation")
+        self.progress(f"{_cell_label(cell)}, {GENERATIVE}: threshold {tuned:+.4f} fit on validation")
         return rows
 
     def warn_capped(self) -> None:

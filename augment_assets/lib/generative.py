@@ -11,9 +11,9 @@ fits in `max_review_tokens`), each generator conditioned on the very prefix it w
 fine-tuned behind ("Yelp pizza review, 1-2 stars:" / "... 4-5 stars:", read from the
 model folder's own config), so a review is scored exactly as the generator learned
 reviews. A margin above the threshold means negative. The threshold is the classifier's
-one hyperparameter: 0 (equal priors, the plain Bayes rule) for the `genuine` row, chosen on
+one hyperparameter: 0 (equal priors, the plain Bayes rule) for the `genuine` row, fit on
 the data size's validation fold for `genuine_tuned` (`choose_threshold`); lib/evaluation.py
-does that, as for every other classifier.
+then chooses between the two on validation accuracy, as for every other classifier.
 
 It learns from genuine reviews only (the generators' `fit` fold), so it is a baseline.
 Its generators are not refit on the whole pool: re-fine-tuning two language models to
@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from sklearn.linear_model import LogisticRegression
 
 from .errors import InputError
 from .finetune import FinetuneConfig, collate_reviews, encode_reviews, generation_prefix, read_finetune_config
@@ -60,7 +61,7 @@ class ScoringConfig:
     # Review tokens scored (after the conditioning prefix). 128 is the fine-tuning length (the
     # generators never trained beyond it) and covers the median pizza review (99 tokens).
     max_review_tokens: int = 128
-    batch_size: int = 16  # reviews per forward pass (bench/generative.py: 8, 16 and 32 within 5% on 2 cores)
+    batch_size: int = 16  # reviews per forward pass; length-sorted, so padding stays small (bench/generative.py)
 
     def __post_init__(self):
         if self.max_review_tokens < 8 or self.batch_size < 1:
@@ -101,8 +102,10 @@ def review_log_likelihoods(
         logits = model(input_ids=input_ids, attention_mask=attention).logits[:, :-1]
         targets = labels[:, 1:]
         mask = targets != -100
-        # log-softmax in float32: bfloat16 logits of magnitude 16-32 are spaced 0.125 apart
-        log_probs = torch.log_softmax(logits.float(), dim=-1).gather(-1, targets.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+        # normalised in float32 (bfloat16 logits of magnitude 16-32 are spaced 0.125 apart), without
+        # a second vocabulary-wide tensor: log p(token) = its logit - logsumexp of the row
+        logits = logits.float()
+        log_probs = logits.gather(-1, targets.clamp(min=0).unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, dim=-1)
         sums = (log_probs * mask).sum(dim=1)
         n = mask.sum(dim=1)
         means[batch] = (sums / n.clamp(min=1)).cpu().numpy()
@@ -289,15 +292,22 @@ def predict(margins: np.ndarray, threshold: float) -> np.ndarray:
 
 
 def choose_threshold(margins: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
-    """(threshold, its accuracy) with the best accuracy on these (validation) reviews.
+    """(threshold, its accuracy on these reviews), fit on these (validation) reviews by a logistic
+    regression of the label on the margin (Platt scaling): the margin where P(positive) = 1/2.
 
-    Candidates: 0, then every midpoint between consecutive distinct margins (each gives a
-    different split of these reviews). Ties keep 0, then the threshold nearest 0.
+    Why not the threshold with the best accuracy on them: on a validation fold of 20 reviews that
+    argmax rests on the one or two reviews nearest the boundary. Leave-one-out on the demo's own
+    validation folds (never a holdout): threshold 0 0.85 / 0.923, the accuracy argmax 0.80 / 0.904,
+    the logistic fit 0.90 / 0.923 (50 per class / all). 0 when the fit cannot place one: a single
+    class, no spread, or a margin that does not fall with P(positive) (generators that disagree with
+    the labels: no threshold fixes that).
     """
     margins, labels = np.asarray(margins, dtype=float), np.asarray(labels)
-    distinct = np.unique(margins)
-    candidates = np.concatenate([[0.0], (distinct[:-1] + distinct[1:]) / 2])
-    accuracy = np.array([np.mean(predict(margins, t) == labels) for t in candidates])
-    best = np.flatnonzero(np.round(accuracy, 10) == np.round(accuracy.max(), 10))
-    pick = best[np.argmin(np.abs(candidates[best]))] if 0 not in best else 0
-    return float(candidates[pick]), float(accuracy[pick])
+    threshold = 0.0
+    spread = float(np.std(margins))
+    if len(np.unique(labels)) == 2 and spread > 0:
+        fit = LogisticRegression().fit((margins / spread).reshape(-1, 1), labels)
+        slope, intercept = float(fit.coef_[0, 0]), float(fit.intercept_[0])
+        if slope < 0:
+            threshold = -intercept / slope * spread
+    return threshold, float(np.mean(predict(margins, threshold) == labels))

@@ -16,7 +16,7 @@ data* says how its training sets are built from a data size's genuine rows:
 *Classifiers*: the TF-IDF *students* `nb` and `lr` (lib/classify.py) are fit on every
 training set; `generative` (lib/generative.py: the data size's two fine-tuned generators,
 scoring a review by its log-likelihood ratio) is fit on no training set and has the
-baseline rows `genuine` (threshold 0) and `genuine_tuned` (threshold chosen on validation)
+baseline rows `genuine` (threshold 0) and `genuine_tuned` (threshold fit on the validation fold)
 only, at the data sizes with generators.
 
 Ties on validation accuracy keep the earlier entry: library defaults before tuned

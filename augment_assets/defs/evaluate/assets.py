@@ -366,7 +366,8 @@ def classifier_metrics(
     yield dg.MaterializeResult(asset_key="classifier_metrics", metadata=metadata)
     headline = result.headline
     shown = ["eval_set", "classifier", "data_size", "repeats", "baseline_variant", "baseline_accuracy", "selected_variant",
-             "selected_accuracy", "gain_vs_baseline", "gain_ci_low", "gain_ci_high", "min_detectable_gain", "verdict", "worth"]
+             "selected_accuracy", "gain_vs_baseline", "gain_ci_low", "gain_ci_high", "min_detectable_gain", "verdict",
+             "best_baseline_classifier", "gain_vs_best_baseline", "verdict_vs_best_baseline", "worth"]
     head_metadata: dict = {
         **table_metadata("headline", headline),
         "headline": dg.MetadataValue.md(headline[[c for c in shown if c in headline]].to_markdown(index=False, floatfmt=".4f")),

@@ -43,11 +43,13 @@ VIEWS = {
     ),
     "latest_headline": View(
         "Per evaluation set, classifier and data size: the selected baseline and candidate, the gain over "
-        "repeats with its interval, the minimum detectable gain, the verdict and the worth.",
+        "repeats with its interval, the minimum detectable gain, the verdict, the candidate against the best "
+        "baseline of any classifier, and the worth.",
         ("headline",),
         "SELECT eval_set, data_size, classifier, repeats, baseline_variant, baseline_accuracy, selected_variant, "
         "selected_ratio, selected_temperature_selection, selected_accuracy, gain_vs_baseline, gain_ci_low, "
-        "gain_ci_high, min_detectable_gain, verdict, worth FROM headline",
+        "gain_ci_high, min_detectable_gain, verdict, best_baseline_classifier, best_baseline_variant, "
+        "best_baseline_accuracy, gain_vs_best_baseline, verdict_vs_best_baseline, worth FROM headline",
     ),
     "selected_metrics": View(
         "The classifier_metrics rows validation chose, per repeat: the selected candidate and the selected baseline.",

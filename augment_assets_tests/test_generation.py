@@ -158,6 +158,16 @@ def test_choose_device_dtype_cpu():
         choose_device_dtype("tpu")
 
 
+def test_inference_on_a_cpu_without_native_bf16_runs_in_float32(monkeypatch):
+    from augment_assets.lib import model
+
+    monkeypatch.delenv("AUGMENT_CPU_DTYPE", raising=False)
+    monkeypatch.setattr(model, "native_bf16_cpu", lambda: False)
+    assert choose_device_dtype("cpu") == ("cpu", torch.float32)  # emulated bfloat16 is slower than float32
+    monkeypatch.setattr(model, "native_bf16_cpu", lambda: True)
+    assert choose_device_dtype("cpu") == ("cpu", torch.bfloat16)
+
+
 def test_load_model_pads_left(tiny_model_dir):
     model, tok = load_model(tiny_model_dir, "cpu", torch.float32)
     assert tok.pad_token is not None and tok.padding_side == "left"

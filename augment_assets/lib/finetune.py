@@ -31,7 +31,7 @@ from pathlib import Path
 import torch
 
 from augment_assets.lib.errors import InputError
-from augment_assets.lib.model import choose_device_dtype, dtype_name, load_model
+from augment_assets.lib.model import choose_device_dtype, dtype_name, load_model, native_bf16_cpu
 from augment_assets.lib.processes import process_alive
 
 log = logging.getLogger(__name__)
@@ -241,8 +241,7 @@ def autocast_dtype(device: str, mixed_precision: str) -> torch.dtype | None:
         log.info("mixed_precision=bf16 asked, but this GPU has no bfloat16: training in float32")
         return None
     if device == "cpu":
-        supported = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)()
-        if supported:
+        if native_bf16_cpu():
             return torch.bfloat16
         log.info("mixed_precision=bf16 asked, but this CPU has no native bfloat16 (AVX-512 BF16/AMX): training in float32")
     return None

@@ -62,7 +62,7 @@ class ScoringConfig:
     # generators never trained beyond it) and covers the median pizza review (99 tokens).
     max_review_tokens: int = 128
     # Reviews per forward pass, length-sorted so padding stays small. bench/generative.py --quick on 2 shared
-    # cores: 933 review tokens/s at 16, 825 at 8, 626 at 32 (the larger batch's logits outgrow the cache).
+    # cores: 933 review tokens/s at 16, 825 at 8, 626 at 32.
     batch_size: int = 16
 
     def __post_init__(self):

@@ -184,11 +184,17 @@ def resolve_base_model(base_model: str | None, models_dir: Path) -> tuple[Path |
 _CPU_GENERATION_DTYPE = torch.bfloat16
 
 
+def native_bf16_cpu() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX-512 BF16 or AMX); elsewhere bfloat16 is emulated, and slow."""
+    return bool(getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)())
+
+
 def choose_device_dtype(prefer: str = "auto", for_training: bool = False) -> tuple[str, torch.dtype]:
     """(device, dtype): CUDA when available (bf16 if supported, else fp16/fp32), else CPU.
 
-    `prefer`: "auto", "cpu", "cuda". On CPU, generation uses bfloat16 (measured faster),
-    training float32.
+    `prefer`: "auto", "cpu", "cuda". On CPU, inference (generation, the generative
+    classifier's scoring) uses bfloat16 where the CPU computes it natively (measured
+    faster), else float32; training float32.
     """
     prefer = (prefer or "auto").lower()
     if prefer not in ("auto", "cpu", "cuda"):
@@ -204,7 +210,7 @@ def choose_device_dtype(prefer: str = "auto", for_training: bool = False) -> tup
     override = os.environ.get("AUGMENT_CPU_DTYPE")
     if override:
         return "cpu", getattr(torch, override)
-    return "cpu", _CPU_GENERATION_DTYPE
+    return "cpu", _CPU_GENERATION_DTYPE if native_bf16_cpu() else torch.float32
 
 
 def load_tokenizer(path: Path | str, padding_side: str = "left"):

@@ -21,6 +21,7 @@ TABLE_OWNER = {
     "fine_tuning_corpus": "sentiment_generator",
     "training_set_configs": "training_set",
     "perturbed_reviews": "training_set",
+    "relabelled_reviews": "training_set",
     "classifier_metrics_curve": "classifier_metrics",
     "generative_scores": "classifier_metrics",
     # the shared views belong to the asset that creates them

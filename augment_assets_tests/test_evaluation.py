@@ -13,9 +13,9 @@ import pytest
 from augment_assets.lib.augment import duplicate, perturb
 from augment_assets.lib.classify import encode_labels
 from augment_assets.lib.errors import InputError
-from augment_assets.lib.evaluation import BASELINES, EvaluationConfig, evaluate
-from augment_assets.lib.folds import build_folds
-from augment_assets.lib.generative import GenerativeScores, choose_threshold, evaluation_texts
+from augment_assets.lib.evaluation import BASELINES, CANDIDATES, EvaluationConfig, evaluate
+from augment_assets.lib.folds import build_folds, fold_reviews
+from augment_assets.lib.generative import GenerativeScores, ScoringConfig, choose_threshold, evaluation_texts, teacher_labels
 from augment_assets.lib.training_sets import TrainingSets, build_training_sets, synthetic_samples, temperature_selections
 from augment_assets.lib.plots import accuracy_curve_png, confusion_png
 from augment_assets.lib.text import text_key, words
@@ -88,6 +88,18 @@ def toy_generative_scores(sets, holdouts, sizes) -> GenerativeScores:
     return scores
 
 
+def toy_teacher(train, folds, pools) -> dict:
+    """The generative teacher on the toy corpus: `toy_margin`, calibrated on each cell's validation fold."""
+    teachers = {}
+    for (repeat, size), group in pools.groupby(["repeat", "data_size"]):
+        validation = fold_reviews(train, folds, size, "validation", int(repeat))
+        teachers[(int(repeat), size)] = teacher_labels(
+            validation["text"].map(toy_margin), encode_labels(validation["sentiment"]), group["synthetic_id"],
+            group["text"].map(toy_margin), ScoringConfig(),
+        )
+    return teachers
+
+
 def run_evaluation(
     train, synthetic, holdouts, reference=None, config=FAST, sizes=(None, 15), synthetic_sizes=None, repeats=1,
     generative=True,
@@ -97,7 +109,7 @@ def run_evaluation(
     `synthetic` stands for the reviews of every data size's generators (`synthetic_sizes`,
     default: all sizes; the others are learning-curve sizes, baselines only); each size
     and repeat gets its own copy with its own ids. `generative`: the generative classifier's
-    margins (`toy_margin`) at the sizes with generators.
+    margins (`toy_margin`) at the sizes with generators, as a classifier and as a teacher.
     """
     folds = build_folds(train, list(sizes), 0.2, config.seed, repeats)
     labels = [("all" if s is None else str(s)) for s in sizes]
@@ -110,7 +122,8 @@ def run_evaluation(
         )
     if reference is not None and "synthetic_id" not in reference:
         reference = reference.assign(synthetic_id=[f"reference-{i:06d}" for i in range(len(reference))])
-    sets = build_training_sets(train, folds, pools, reference, config, candidate_sizes=synthetic_sizes)
+    teachers = toy_teacher(train, folds, pools) if generative and pools is not None else None
+    sets = build_training_sets(train, folds, pools, reference, config, candidate_sizes=synthetic_sizes, generative_teacher=teachers)
     stored = TrainingSets.from_tables(sets.member_table(), sets.configs, sets.items, folds)
     stored.warnings = sets.warnings
     scores = toy_generative_scores(stored, holdouts, synthetic_sizes or labels) if generative else None
@@ -227,7 +240,7 @@ def test_metrics_table_contract(toy_result):
         assert baseline["variant"] in BASELINES
         assert baseline["validation_accuracy"] == group[group["variant"].isin(BASELINES)]["validation_accuracy"].max()
         chosen = group[group["selected"]].iloc[0]
-        assert chosen["variant"] in ("genuine+synthetic", "genuine+synthetic_filtered")
+        assert chosen["variant"] in set(CANDIDATES) - {"genuine+reference"}
         assert chosen["gain_ci_low"] <= chosen["gain_vs_baseline"] <= chosen["gain_ci_high"]
         assert chosen["gain_vs_baseline"] == pytest.approx(chosen["accuracy"] - baseline["accuracy"])
         assert group[~group["selected"]]["gain_vs_baseline"].isna().all()
@@ -241,9 +254,23 @@ def test_metrics_table_contract(toy_result):
     assert all(json.loads(h).get("alpha", json.loads(h).get("C")) == "default" for h in genuine["hyperparameters"])
     assert (metrics[metrics["variant"] == "genuine+perturbed"]["draws"] == 2).all()
     assert (metrics[metrics["variant"] == "genuine_tuned"]["draws"] == 1).all()
-    assert set(metrics["variant"]) >= {"genuine+synthetic", "genuine+synthetic_filtered", "genuine+reference"}
+    assert set(metrics["variant"]) >= {"genuine+synthetic", "genuine+synthetic_filtered", "genuine+reference",
+                                       "genuine+synthetic_filtered_generative", "genuine+synthetic_relabelled"}
+    # a taught candidate carries its teacher's own holdout accuracy: the student's tuned self, or the generative classifier
+    everything = toy_result.metrics
+    for row in everything[everything["teacher"].notna()].itertuples():
+        expected = "generative" if row.variant in ("genuine+synthetic_filtered_generative", "genuine+synthetic_relabelled") else row.classifier
+        teacher = everything[(everything["classifier"] == expected) & (everything["variant"] == "genuine_tuned")
+                             & (everything["data_size"] == row.data_size)]
+        assert row.teacher == expected and row.teacher_accuracy == pytest.approx(teacher["accuracy"].iloc[0])
+    assert set(everything.loc[everything["teacher"].notna(), "variant"]) == {
+        "genuine+synthetic_filtered", "genuine+synthetic_filtered_generative", "genuine+synthetic_relabelled"}
     headline = toy_result.headline
     assert len(headline) == 4 and headline["gain_vs_baseline"].notna().all()
+    for row in headline.itertuples():
+        chosen = everything[everything["selected"] & (everything["classifier"] == row.classifier) & (everything["data_size"] == row.data_size)].iloc[0]
+        assert (pd.isna(row.selected_teacher) and pd.isna(chosen["teacher"])) or row.selected_teacher == chosen["teacher"]
+        assert row.selected_teacher_accuracy == pytest.approx(chosen["teacher_accuracy"], nan_ok=True)
     assert set(toy_result.confusion) == {(c, "holdout", d) for c in ("nb", "lr") for d in ("all", "15")}
     cm = toy_result.confusion[("nb", "holdout", "all")]["selected"]
     assert np.asarray(cm).sum() == pytest.approx(60)
@@ -290,6 +317,45 @@ def test_generative_classifier_is_a_baseline_with_its_threshold_chosen_on_valida
     assert set(curve.loc[curve["classifier"] == "generative", "data_size"]) == {"all"}
     assert set(curve.loc[curve["classifier"] == "generative", "role"]) == {"baseline"}
     assert set(result.recommendation["data_size"]) == {"all", "30", "15"}
+
+
+def test_the_generative_teacher_relabels_or_filters_the_same_synthetic_reviews(toy):
+    """`synthetic_relabelled` holds exactly the reviews of `synthetic` (same ratio, selection, draw and phase), each
+    with the teacher's label; `synthetic_filtered_generative` keeps those the teacher gives their intended label
+    with P >= the threshold. The teacher saw the validation fold only to calibrate, never a holdout."""
+    train, synthetic, _ = toy
+    config = EvaluationConfig(**{**FAST.__dict__, "filter_thresholds": (0.5, 0.8)})
+    folds = build_folds(train, [None], 0.2, 0)
+    pools = synthetic.assign(data_size="all", repeat=1)
+    teachers = toy_teacher(train, folds, pools)
+    sets = build_training_sets(train, folds, pools, None, config, generative_teacher=teachers)
+    p_positive = teachers[(1, "all")].p_positive
+    teacher_label = pd.Series(np.where(p_positive >= 0.5, "positive", "negative"), index=p_positive.index)
+    items, configs = sets.items, sets.configs
+    relabelled = items[items["source"] == "relabelled"]
+    assert len(relabelled) and relabelled["item_id"].str.endswith("~relabelled").all()
+    key = ["phase", "ratio", "temperature_selection", "draw"]
+    plain = configs[configs["training_data"] == "synthetic"].set_index(key)["training_set_id"]
+    for row in configs[configs["training_data"] == "synthetic_relabelled"].itertuples():
+        assert row.classifier == "generative" and row.teacher_hyperparameters == teachers[(1, "all")].hyperparameters
+        taught = items.iloc[sets.members[row.training_set_id]]
+        untaught = items.iloc[sets.members[plain.loc[tuple(getattr(row, k) for k in key)]]]
+        ids = lambda frame: sorted(frame["item_id"].str.removesuffix("~relabelled"))
+        assert ids(taught) == ids(untaught)  # the same reviews
+        synthetic_rows = taught[taught["source"] != "genuine"]
+        ids_only = synthetic_rows["item_id"].str.removesuffix("~relabelled")
+        assert (synthetic_rows["sentiment"].to_numpy() == teacher_label.loc[ids_only].to_numpy()).all()
+    intended = pools.set_index("synthetic_id")["sentiment"]
+    p_intended = np.where(intended == "positive", p_positive.loc[intended.index], 1 - p_positive.loc[intended.index])
+    for row in configs[configs["training_data"] == "synthetic_filtered_generative"].itertuples():
+        threshold = json.loads(row.option)["filter_threshold"]
+        kept = items.iloc[sets.members[row.training_set_id]]
+        kept = kept[kept["source"] == "synthetic"]["item_id"]
+        assert (pd.Series(p_intended, index=intended.index).loc[kept] >= threshold).all()
+    # what the stored tables give back is what was built: the relabelled labels survive the round trip
+    stored = TrainingSets.from_tables(sets.member_table(), configs, items, folds)
+    for set_id in configs.loc[configs["training_data"] == "synthetic_relabelled", "training_set_id"]:
+        assert (stored.items.iloc[stored.members[set_id]]["sentiment"].to_numpy() == items.iloc[sets.members[set_id]]["sentiment"].to_numpy()).all()
 
 
 def test_generative_classifier_without_scores_is_left_out_with_a_warning(toy):

@@ -39,7 +39,10 @@ data size and classifier, following scikit-learn's select-then-refit contract
    its holdout predictions use the threshold validation chose. The headline's
    `best_baseline_*` columns compare each candidate with the best baseline of *any*
    classifier at its size (chosen by mean validation accuracy), so a baseline that beats
-   every synthetic candidate shows there, with its paired interval.
+   every synthetic candidate shows there, with its paired interval. As a teacher (its
+   labels of the synthetic reviews, lib/training_sets.py) it filters or relabels the
+   candidates `genuine+synthetic_filtered_generative` and `genuine+synthetic_relabelled`;
+   every taught row carries its teacher's own holdout accuracy (`teacher_accuracy`).
 
 Ties on validation accuracy keep the earlier entry (library defaults first, smaller
 option / ratio first, variants in their declared order, classifiers in configured order).
@@ -80,7 +83,7 @@ METRIC_COLUMNS = [
     "temperature_selection", "hyperparameters", "n_train", "n_synthetic", "synthetic_capped", "draws",
     "accuracy", "accuracy_std", "accuracy_ci_low", "accuracy_ci_high", "precision_weighted",
     "recall_weighted", "f1_weighted", "f1_macro", "validation_accuracy", "selected",
-    "baseline_selected", "gain_vs_baseline", "gain_ci_low", "gain_ci_high",
+    "baseline_selected", "gain_vs_baseline", "gain_ci_low", "gain_ci_high", "teacher", "teacher_accuracy",
 ]
 CURVE_COLUMNS = [
     "eval_set", "repeat", "classifier", "data_size", "variant", "temperature_selection", "ratio", "hyperparameters",
@@ -88,9 +91,10 @@ CURVE_COLUMNS = [
     "accuracy_ci_low", "accuracy_ci_high", "n_synthetic",
 ]
 _CHOICE = ("variant", "temperature_selection", "ratio", "hyperparameters", "validation_accuracy", "accuracy")
+_TEACHER = ("teacher", "teacher_accuracy")
 HEADLINE_COLUMNS = [
     "eval_set", "classifier", "data_size", "genuine_per_class", "repeats", "genuine_accuracy",
-    *(f"baseline_{k}" for k in _CHOICE), *(f"selected_{k}" for k in _CHOICE),
+    *(f"baseline_{k}" for k in _CHOICE), *(f"selected_{k}" for k in _CHOICE), *(f"selected_{k}" for k in _TEACHER),
     "gain_vs_baseline", "gain_ci_low", "gain_ci_high", "min_detectable_gain", "verdict",
     "best_baseline_classifier", "best_baseline_variant", "best_baseline_validation_accuracy", "best_baseline_accuracy",
     "gain_vs_best_baseline", "gain_vs_best_baseline_ci_low", "gain_vs_best_baseline_ci_high", "verdict_vs_best_baseline",
@@ -99,7 +103,7 @@ HEADLINE_COLUMNS = [
 ]
 _TEXT_COLUMNS = {"eval_set", "classifier", "data_size", "role", "variant", "verdict", "worth", "temperature_selection",
                  "synthetic_per_genuine", "hyperparameters", "best_baseline_classifier", "best_baseline_variant",
-                 "verdict_vs_best_baseline"} | {f"{p}_{k}" for p in ("baseline", "selected", "reference")
+                 "verdict_vs_best_baseline", "teacher", "selected_teacher"} | {f"{p}_{k}" for p in ("baseline", "selected", "reference")
                                                                   for k in ("variant", "temperature_selection", "ratio", "hyperparameters")}
 
 
@@ -184,6 +188,8 @@ class _Row:
     n_synthetic: list[int] = field(default_factory=list)
     capped: bool = False
     predictions: dict = field(default_factory=dict)  # eval_set -> [per-draw predictions]
+    teacher: "_Row | None" = None  # the classifier row that filtered or relabelled its synthetic reviews
+    teacher_name: str | None = None  # that classifier (its `genuine_tuned` row)
 
 
 def _fmt_selection(selection) -> str:
@@ -236,14 +242,14 @@ class _Scorer:
         kind = TRAINING_DATA[variant.data]
         seen = []
         for (c, phase, data, classifier, ratio, selection) in self.index:
-            if c == cell and phase == "select" and data == kind.name and classifier in (None, clf):
+            if c == cell and phase == "select" and data == kind.name and classifier == kind.teacher_of(clf):
                 if (ratio, selection) not in seen:
                     seen.append((ratio, selection))
         return seen
 
     def run_row(self, cell, variant: Variant, clf: str, ratio: float, selection) -> _Row | None:
         kind = TRAINING_DATA[variant.data]
-        classifier = clf if kind.teacher else None
+        classifier = kind.teacher_of(clf)
         draws = self.config.draws if kind.random else 1
         options = self.index.get((cell, "select", kind.name, classifier, ratio, selection), {})
         gridpoints = self.grid.gridpoints(clf, variant.tuned)
@@ -536,6 +542,10 @@ class _Summaries:
             if prefix == "selected":
                 head["min_detectable_gain"] = (gain[2] - gain[1]) / 2
                 head["verdict"] = _verdict(gain[1], gain[2])
+        teachers = [c.selected.teacher if c.selected is not None else None for c in entries]
+        taught = all(t is not None for t in teachers)
+        head["selected_teacher"] = _describe([c.selected.teacher_name for c in entries]) if taught else None
+        head["selected_teacher_accuracy"] = self.accuracy(teachers, name)[0] if taught else np.nan
         head.update(self._against_best_baseline(name, context, entries))
         return head
 
@@ -669,6 +679,17 @@ def _worth_columns(head: dict, curve: pd.DataFrame) -> dict:
     return {"worth_genuine_per_class": needed, "worth_extra_per_class": extra, "worth": text}
 
 
+def _attach_teachers(results: dict) -> None:
+    """Give each row whose synthetic reviews a teacher filtered or relabelled that teacher's row: the student's own
+    `genuine_tuned` row (the tuned classifier fit on the same genuine rows), or the generative classifier's."""
+    tuned = {(key[0], key[1], key[3]): r for key, rows in results.items() for r in rows if r.variant.name == "genuine_tuned"}
+    for (repeat, data_size, _, clf, _), rows in results.items():
+        for r in rows:
+            teacher = TRAINING_DATA[r.variant.data].teacher_of(clf)
+            r.teacher = tuned.get((repeat, data_size, teacher)) if teacher is not None else None
+            r.teacher_name = teacher if r.teacher is not None else None
+
+
 def _mean_confusion(rows: list[_Row | None], y, name: str):
     if not rows or any(r is None for r in rows):
         return None
@@ -680,6 +701,7 @@ def _tables(results, holdouts, holdout_labels, grid: Grid, config: EvaluationCon
     boot = {name: bootstrap_indices(len(frame), config.bootstrap, config.seed) for name, frame in holdouts.items()}
     cells: dict[tuple, list[_Cell]] = {}
     all_correct: dict[tuple, np.ndarray] = {}  # (id(row), eval_set) -> per-review correctness, computed once
+    _attach_teachers(results)
     for (repeat, data_size, cap, clf, pool_per_class), rows in results.items():
         baseline, selected, reference = _choose(rows, config.select_reference)
         if selected is None and (repeat, data_size) in candidate_cells and clf in students(config.classifiers):
@@ -694,7 +716,10 @@ def _tables(results, holdouts, holdout_labels, grid: Grid, config: EvaluationCon
             for r in rows:
                 record = _metric_record(r, y, correct[id(r)], idx, grid, context, config.confidence)
                 record.update(selected=r is selected, baseline_selected=r is baseline,
-                              gain_vs_baseline=np.nan, gain_ci_low=np.nan, gain_ci_high=np.nan)
+                              gain_vs_baseline=np.nan, gain_ci_low=np.nan, gain_ci_high=np.nan,
+                              teacher=r.teacher_name, teacher_accuracy=np.nan)
+                if r.teacher is not None:  # beside the student's: a student that trails its teacher is no win
+                    record["teacher_accuracy"] = float(np.mean((np.asarray(r.teacher.predictions[name]) == y).mean(axis=1)))
                 if r is selected:
                     gain = paired_bootstrap_gain(correct[id(r)], correct[id(baseline)], idx, config.confidence)
                     record.update(gain_vs_baseline=gain[0], gain_ci_low=gain[1], gain_ci_high=gain[2])

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -43,11 +44,14 @@ import pandas as pd
 import torch
 from sklearn.linear_model import LogisticRegression
 
+from .classify import encode_labels
 from .errors import InputError
 from .finetune import FinetuneConfig, collate_reviews, encode_reviews, generation_prefix, read_finetune_config
 from .generate import read_parquet, write_parquet_atomic
 from .model import dtype_name, load_model
+from .folds import VALIDATION, fold_reviews
 from .reviews import SENTIMENTS
+from .training_sets import TeacherLabels
 
 CACHE_COLUMNS = ["text_hash", "max_review_tokens", "dtype", "mean_log_likelihood", "n_tokens"]
 SCORE_COLUMNS = [
@@ -293,23 +297,87 @@ def predict(margins: np.ndarray, threshold: float) -> np.ndarray:
     return np.where(np.asarray(margins) > threshold, 0, 1).astype(np.int8)
 
 
+@dataclass(frozen=True)
+class Calibration:
+    """P(positive | margin) = sigmoid(slope * margin / spread + intercept), fit on validation reviews (Platt scaling)."""
+
+    slope: float = -1.0
+    intercept: float = 0.0
+    spread: float = 1.0
+
+    @property
+    def threshold(self) -> float:
+        """The margin where P(positive) = 1/2."""
+        return -self.intercept / self.slope * self.spread
+
+    def p_positive(self, margins: np.ndarray) -> np.ndarray:
+        return 1 / (1 + np.exp(-(self.slope * np.asarray(margins, dtype=float) / self.spread + self.intercept)))
+
+
+def calibrate(margins: np.ndarray, labels: np.ndarray) -> Calibration | None:
+    """A logistic regression of the label (1 = positive) on the margin; None when it cannot place a boundary:
+    a single class, no spread, or a margin that does not fall with P(positive) (generators that disagree with
+    the labels: no threshold fixes that)."""
+    margins, labels = np.asarray(margins, dtype=float), np.asarray(labels)
+    spread = float(np.std(margins))
+    if len(np.unique(labels)) < 2 or spread == 0:
+        return None
+    fit = LogisticRegression().fit((margins / spread).reshape(-1, 1), labels)
+    slope, intercept = float(fit.coef_[0, 0]), float(fit.intercept_[0])
+    return Calibration(slope, intercept, spread) if slope < 0 else None
+
+
 def choose_threshold(margins: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
-    """(threshold, its accuracy on these reviews), fit on these (validation) reviews by a logistic
-    regression of the label on the margin (Platt scaling): the margin where P(positive) = 1/2.
+    """(threshold, its accuracy on these reviews), fit on these (validation) reviews by `calibrate`: the
+    margin where P(positive) = 1/2; 0 when no boundary can be fit.
 
     Why not the threshold with the best accuracy on them: on a validation fold of 20 reviews that
     argmax rests on the one or two reviews nearest the boundary. Leave-one-out on the demo's own
     validation folds (never a holdout): threshold 0 0.85 / 0.923, the accuracy argmax 0.80 / 0.904,
-    the logistic fit 0.90 / 0.923 (50 per class / all). 0 when the fit cannot place one: a single
-    class, no spread, or a margin that does not fall with P(positive) (generators that disagree with
-    the labels: no threshold fixes that).
+    the logistic fit 0.90 / 0.923 (50 per class / all).
     """
-    margins, labels = np.asarray(margins, dtype=float), np.asarray(labels)
-    threshold = 0.0
-    spread = float(np.std(margins))
-    if len(np.unique(labels)) == 2 and spread > 0:
-        fit = LogisticRegression().fit((margins / spread).reshape(-1, 1), labels)
-        slope, intercept = float(fit.coef_[0, 0]), float(fit.intercept_[0])
-        if slope < 0:
-            threshold = -intercept / slope * spread
-    return threshold, float(np.mean(predict(margins, threshold) == labels))
+    calibration = calibrate(margins, labels)
+    threshold = 0.0 if calibration is None else calibration.threshold
+    return threshold, float(np.mean(predict(margins, threshold) == np.asarray(labels)))
+
+
+def teacher_labels(validation_margins, validation_labels, synthetic_ids, synthetic_margins, config: ScoringConfig) -> TeacherLabels | None:
+    """The generative classifier as a teacher: P(positive) of each synthetic review, its margin calibrated on the
+    validation fold (`calibrate`); None where no boundary can be fit (then it teaches nothing)."""
+    calibration = calibrate(validation_margins, validation_labels)
+    if calibration is None:
+        return None
+    hyperparameters = {"threshold": calibration.threshold, **dataclasses.asdict(calibration), "max_review_tokens": config.max_review_tokens}
+    return TeacherLabels(
+        pd.Series(calibration.p_positive(synthetic_margins), index=pd.Index(synthetic_ids, dtype=str).astype(str)),
+        json.dumps(hyperparameters, sort_keys=True),
+    )
+
+
+def teach(
+    generators: pd.DataFrame, training: pd.DataFrame, folds: pd.DataFrame, synthetic: pd.DataFrame, cache_dir: Path | str,
+    device: str, dtype: torch.dtype, config: ScoringConfig = ScoringConfig(), progress: Callable[[str], None] | None = None,
+    corpus: pd.DataFrame | None = None,
+) -> tuple[dict[tuple, TeacherLabels], GenerativeScores]:
+    """The generative teacher's labels of every (repeat, data size)'s synthetic reviews (`synthetic`: `synthetic_id`,
+    `text`, `data_size`, `repeat`), calibrated on that cell's validation fold; and the scores (cached, so the
+    evaluation's scoring of the same validation reviews is a cache read)."""
+    texts = {}
+    for (repeat, size), group in synthetic.groupby(["repeat", "data_size"], sort=False):
+        validation = fold_reviews(training, folds, size, VALIDATION, int(repeat))
+        texts[(int(repeat), str(size))] = {
+            "validation": validation[["review_id", "text", "sentiment"]],
+            "synthetic": pd.DataFrame({"review_id": group["synthetic_id"].astype(str).to_numpy(), "text": group["text"].to_numpy()}),
+        }
+    scores = score_pairs(generators, texts, cache_dir, device, dtype, config, progress, corpus)
+    teachers = {}
+    for cell in scores.cells():
+        teacher = teacher_labels(
+            scores.margins[(cell, "validation")], encode_labels(texts[cell]["validation"]["sentiment"]),
+            texts[cell]["synthetic"]["review_id"], scores.margins[(cell, "synthetic")], config,
+        )
+        if teacher is None:
+            scores.skipped[cell] = "the margins of its validation fold fit no boundary (one class, or no margin that falls with P(positive))"
+        else:
+            teachers[cell] = teacher
+    return teachers, scores

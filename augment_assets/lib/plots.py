@@ -74,7 +74,7 @@ def accuracy_curve_png(curve: pd.DataFrame, metrics: pd.DataFrame, eval_set: str
             x = [position[r] for r in group["ratio"]]
             y = group["accuracy"].to_numpy()
             err = np.vstack([y - group["accuracy_ci_low"].to_numpy(), group["accuracy_ci_high"].to_numpy() - y])
-            short = "synthetic" if variant == "genuine+synthetic" else "filtered"
+            short = variant.removeprefix("genuine+")
             ax.errorbar(x, y, yerr=err, marker="o", capsize=3, linewidth=1.2, label=f"{short} T={selection}")
         for variant, (color, style) in _BASELINE_STYLES.items():
             row = panel[panel["variant"] == variant]

@@ -14,7 +14,9 @@ that saw more genuine reviews would smuggle them into a low-data classifier). Si
 without generators (the learning curve's extra sizes) get the baselines only. Duplicates
 across synthetic partitions are removed here, where the union is formed. A set is a
 multiset of *items*: genuine reviews, perturbed copies, synthetic and reference
-reviews, each with a stable id, so the stored table holds ids, not copied text.
+reviews, each with a stable id, so the stored table holds ids, not copied text. A synthetic
+review the generative teacher labels otherwise than its generator is also an item of source
+`relabelled` (id `<synthetic_id>~relabelled`, the teacher's label), for the relabelled sets.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from .classify import LABELS, encode_labels
 from .fitting import FitCache, Grid, select
 from .folds import FIT, VALIDATION
 from .text import text_key
-from .variants import TRAINING_DATA, EvaluationConfig, students
+from .variants import GENERATIVE, TRAINING_DATA, EvaluationConfig, students
 
 CONFIG_COLUMNS = [
     "training_set_id", "repeat", "data_size", "genuine_per_class", "phase", "training_data", "option", "classifier",
@@ -168,9 +170,19 @@ class TrainingSets:
         return cls(items[ITEM_COLUMNS], configs, grouped, validation)
 
 
+@dataclass
+class TeacherLabels:
+    """The generative classifier as a teacher of one (repeat, data size)'s synthetic reviews."""
+
+    p_positive: pd.Series  # P(positive) of each synthetic review, by synthetic_id (the calibrated margin)
+    hyperparameters: str  # how it was made (JSON: its threshold, calibration and scoring length)
+
+
 class _Builder:
-    def __init__(self, training, folds, synthetic, reference, config: EvaluationConfig, progress, candidate_sizes=None):
+    def __init__(self, training, folds, synthetic, reference, config: EvaluationConfig, progress, candidate_sizes=None,
+                 generative_teacher: dict | None = None):
         self.config = config
+        self.generative_teacher = generative_teacher or {}
         self.progress = progress
         self.training = training.reset_index(drop=True)
         self.folds = folds
@@ -265,19 +277,45 @@ class _Builder:
         pools = {}
         for (repeat, size), group in synthetic.sort_values("synthetic_id").groupby(["repeat", "data_size"], sort=False):
             group = group[~group["text"].map(text_key).duplicated()]
-            pools[(int(repeat), size)] = group.assign(_item=self.add_items(group, "synthetic", "synthetic_id")).reset_index(drop=True)
+            pool = group.assign(_item=self.add_items(group, "synthetic", "synthetic_id")).reset_index(drop=True)
+            pools[(int(repeat), size)] = self.with_teacher_labels((int(repeat), size), pool)
         return pools
 
+    def with_teacher_labels(self, cell, pool: pd.DataFrame) -> pd.DataFrame:
+        """The pool with the generative teacher's P(positive) and, per review, the item that carries the
+        teacher's label (itself, or a `relabelled` copy where the teacher disagrees with its generator)."""
+        teacher = self.generative_teacher.get(cell)
+        if teacher is None:
+            return pool
+        p_positive = teacher.p_positive.reindex(pool["synthetic_id"].astype(str)).to_numpy(dtype=float)
+        if np.isnan(p_positive).any():
+            raise ValueError(f"{cell}: the generative teacher has no score for {int(np.isnan(p_positive).sum())} synthetic reviews")
+        label = np.where(p_positive >= 0.5, LABELS[1], LABELS[0])
+        flipped = pool[label != pool["sentiment"].to_numpy()]
+        relabelled = flipped.assign(sentiment=label[label != pool["sentiment"].to_numpy()],
+                                    item_id=flipped["synthetic_id"].astype(str) + "~relabelled")
+        item = pool["_item"].to_numpy().copy()
+        item[np.flatnonzero(label != pool["sentiment"].to_numpy())] = self.add_items(relabelled, "relabelled", "item_id")
+        return pool.assign(_p_positive=p_positive, _relabelled_item=item)
+
     def teachers(self, cell, fit, validation, pool, synthetic_pool) -> dict:
-        """Per (phase, classifier): P(intended label) of every synthetic review of this size, by the
-        tuned classifier chosen on the validation fold and fit on the phase's genuine rows."""
-        if synthetic_pool is None or synthetic_pool.empty or not self.config.filter_thresholds:
+        """Per (phase, teacher): P(intended label) of every synthetic review of this size, by each student's
+        tuned self (chosen on the validation fold, fit on the phase's genuine rows) and by the generative
+        classifier where its labels are given (its generators saw the fit fold only, in both phases)."""
+        if synthetic_pool is None or synthetic_pool.empty:
             return {}
+        teachers = {}
+        if "_p_positive" in synthetic_pool:  # the generative teacher: the same generators for both phases
+            p_positive = synthetic_pool["_p_positive"].to_numpy()
+            intended = np.where(synthetic_pool["sentiment"].to_numpy() == LABELS[1], p_positive, 1 - p_positive)
+            for phase in PHASES:
+                teachers[(phase, GENERATIVE)] = (intended, self.generative_teacher[cell].hyperparameters)
+        if not self.config.filter_thresholds:
+            return teachers
         val_labels = self.item_labels[validation]
         synthetic_name = f"synthetic:{cell[0]}:{cell[1]}"
         self.cache.add_eval(synthetic_name, rows=self.item_rows[synthetic_pool["_item"].to_numpy()])
         intended_positive = synthetic_pool["sentiment"].to_numpy() == LABELS[1]
-        teachers = {}
         for clf in students(self.config.classifiers):
             gridpoint, _, _ = select(
                 self.cache, self.item_rows[fit], self.item_labels[fit], self.grid.gridpoints(clf, True),
@@ -309,14 +347,17 @@ class _Builder:
             pool = synthetic_pool if kind.pool == "synthetic" else (self.reference_pool if with_reference else None)
             if pool is None or pool.empty or not [r for r in c.ratios if float(r) > 0]:
                 continue
-            for clf in students(c.classifiers) if kind.teacher else [None]:
+            for clf in dict.fromkeys(kind.teacher_of(student) for student in students(c.classifiers)):
                 if kind.teacher and (phase, clf) not in teachers:
                     continue
                 for option in options:
                     chosen, teacher = pool, None
                     if kind.teacher:
                         p_intended, teacher = teachers[(phase, clf)]
-                        chosen = pool[p_intended >= option["filter_threshold"]]
+                        if "filter_threshold" in option:
+                            chosen = pool[p_intended >= option["filter_threshold"]]
+                    if kind.relabel:
+                        chosen = chosen.assign(_item=chosen["_relabelled_item"])
                     selections = temperature_selections(pool) if kind.pool == "synthetic" else ["all"]
                     for draw in range(c.draws):
                         self.sampled_sets(kind.name, option, clf, teacher, chosen, selections, genuine, draw, base)
@@ -353,6 +394,7 @@ def build_training_sets(
     config: EvaluationConfig = EvaluationConfig(),
     progress: Callable[[str], None] | None = None,
     candidate_sizes: list[str] | None = None,
+    generative_teacher: dict[tuple[int, str], TeacherLabels] | None = None,
 ) -> TrainingSets:
     """Every training set of every repeat, data size and phase (see the module docstring).
 
@@ -361,7 +403,10 @@ def build_training_sets(
     generator registry); `reference` needs `synthetic_id`, `sentiment`, `text`.
     `candidate_sizes`: the data sizes with generators, which get synthetic and
     reference sets (None: every size); the others get the baselines only.
+    `generative_teacher[(repeat, data size)]`: the generative classifier's labels of that cell's
+    synthetic reviews, for the sets it filters or relabels (none without it).
     """
     return _Builder(
-        training, folds, synthetic, reference, config, progress or (lambda message: None), candidate_sizes
+        training, folds, synthetic, reference, config, progress or (lambda message: None), candidate_sizes,
+        generative_teacher,
     ).build()

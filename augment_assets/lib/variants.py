@@ -11,6 +11,8 @@ data* says how its training sets are built from a data size's genuine rows:
 | `perturbed` | genuine + EDA-style copies (`augment.perturb`) | share | yes |
 | `synthetic` | genuine + synthetic reviews of this data size's generators at each ratio and temperature selection | - | yes |
 | `synthetic_filtered` | the same, keeping reviews a teacher (the tuned classifier fit on the genuine rows) gives their intended label with probability >= threshold (LAMBADA) | threshold | yes |
+| `synthetic_filtered_generative` | the same with the generative classifier as the teacher (its probability: the margin calibrated on the validation fold) | threshold | yes |
+| `synthetic_relabelled` | the synthetic reviews of `synthetic`, each labelled by the generative classifier instead of its generator's sentiment | - | yes |
 | `reference` | genuine + the reference generator's reviews at each ratio | - | yes |
 
 *Classifiers*: the TF-IDF *students* `nb` and `lr` (lib/classify.py) are fit on every
@@ -80,7 +82,14 @@ class TrainingData:
     options: Callable[[EvaluationConfig], list[dict]]
     random: bool  # one set per draw
     pool: str | None = None  # "synthetic" or "reference": the pool sampled at each ratio
-    teacher: bool = False  # the pool is filtered by a per-classifier teacher
+    # who judges the pool's labels: "student" (each classifier's own tuned self, fit on the genuine
+    # rows), GENERATIVE (the generator pair), or None
+    teacher: str | None = None
+    relabel: bool = False  # the teacher's label replaces the generator's (else the teacher only filters)
+
+    def teacher_of(self, student: str) -> str | None:
+        """The teacher's name for this student (the `classifier` column of its training sets)."""
+        return student if self.teacher == "student" else self.teacher
 
 
 TRAINING_DATA = {
@@ -95,8 +104,16 @@ TRAINING_DATA = {
             lambda c: [{"filter_threshold": float(t)} for t in c.filter_thresholds],
             random=True,
             pool="synthetic",
-            teacher=True,
+            teacher="student",
         ),
+        TrainingData(
+            "synthetic_filtered_generative",
+            lambda c: [{"filter_threshold": float(t)} for t in c.filter_thresholds],
+            random=True,
+            pool="synthetic",
+            teacher=GENERATIVE,
+        ),
+        TrainingData("synthetic_relabelled", lambda c: [{}], random=True, pool="synthetic", teacher=GENERATIVE, relabel=True),
         TrainingData("reference", lambda c: [{}], random=True, pool="reference"),
     )
 }
@@ -117,6 +134,8 @@ VARIANTS = (
     Variant("genuine+perturbed", "baseline", "perturbed", tuned=True),
     Variant("genuine+synthetic", "candidate", "synthetic", tuned=True),
     Variant("genuine+synthetic_filtered", "candidate", "synthetic_filtered", tuned=True),
+    Variant("genuine+synthetic_filtered_generative", "candidate", "synthetic_filtered_generative", tuned=True),
+    Variant("genuine+synthetic_relabelled", "candidate", "synthetic_relabelled", tuned=True),
     Variant("genuine+reference", "reference", "reference", tuned=True),
 )
 BASELINES = tuple(v.name for v in VARIANTS if v.role == "baseline")

@@ -20,7 +20,7 @@ from augment_assets.defs.partitions import candidate_sizes
 from augment_assets.defs.resources import ExperimentResource, WarehouseResource, env_or
 from augment_assets.lib.errors import InputError
 from augment_assets.lib.evaluation import evaluate
-from augment_assets.lib.generative import GenerativeScores, ScoringConfig, evaluation_texts, score_pairs
+from augment_assets.lib.generative import GenerativeScores, ScoringConfig, evaluation_texts, score_pairs, teach
 from augment_assets.lib.model import choose_device_dtype
 from augment_assets.lib.plots import accuracy_curve_png, confusion_png, learning_curve_png
 from augment_assets.lib.reference import empty_reference, read_reference_synthetic
@@ -126,6 +126,7 @@ def training_set(
     config: TrainingSetSettings,
     experiment: ExperimentResource,
     warehouse: WarehouseResource,
+    language_model: LanguageModelResource,
 ) -> dg.MaterializeResult:
     store = warehouse.get()
     training, folds = store.read_table("training_reviews"), store.read_table("review_folds")
@@ -141,15 +142,26 @@ def training_set(
             )
             reference = None
     synthetic = synthetic_with_data_size(store)
+    teachers, teacher_scores = {}, GenerativeScores()
+    if len(synthetic) and store.has_table("sentiment_generator"):
+        # the generative classifier labels the synthetic reviews for the sets it filters or relabels
+        device, dtype = choose_device_dtype(language_model.device)
+        teachers, teacher_scores = teach(
+            store.read_table("sentiment_generator"), training, folds, synthetic, Path(language_model.work_dir) / "generative_scores",
+            device, dtype, progress=context.log.info, corpus=_fine_tuning_corpus(store),
+        )
+        for cell, why in teacher_scores.skipped.items():
+            context.log.warning(f"data size {cell[1]}, repeat {cell[0]}: no generative teacher ({why})")
     sets = build_training_sets(
         training, folds, synthetic, reference, config.evaluation_config(experiment), progress=context.log.info,
-        candidate_sizes=candidate_sizes(),
+        candidate_sizes=candidate_sizes(), generative_teacher=teachers,
     )
     members = sets.member_table()
-    perturbed = sets.items[sets.items["source"] == "perturbed"][["item_id", "sentiment", "text"]]
-    store.write_tables(
-        {"training_set": members, "training_set_configs": sets.configs, "perturbed_reviews": perturbed}
-    )
+    derived = {  # items made here: perturbed copies, and synthetic reviews under their teacher's label
+        f"{source}_reviews": sets.items[sets.items["source"] == source][["item_id", "sentiment", "text"]]
+        for source in ("perturbed", "relabelled")
+    }
+    store.write_tables({"training_set": members, "training_set_configs": sets.configs, **derived})
     for warning in sets.warnings:
         context.log.warning(warning)
     summary = (
@@ -164,6 +176,9 @@ def training_set(
             "sets_by_kind_repeat_1": dg.MetadataValue.md(summary.to_markdown(index=False)),
             "repeats": int(sets.configs["repeat"].max()),
             "capped_sets": int(sets.configs["capped"].astype(bool).sum()),
+            "relabelled_synthetic_reviews": len(derived["relabelled_reviews"]),
+            "generative_teacher_reviews_scored": int(teacher_scores.stats.scored),
+            "generative_teacher_seconds": _rounded(teacher_scores.stats.seconds),
             "reference_scored": reference is not None and len(reference) > 0,
             "reference_excluded_because": dg.MetadataValue.md("\n".join(f"- {r}" for r in reference_excluded) or "n/a"),
             "warnings": dg.MetadataValue.md("\n".join(f"- {w}" for w in sets.warnings) or "none"),
@@ -174,6 +189,7 @@ def training_set(
 ITEM_SOURCES = {  # source -> (table, id column) holding the text of that kind of training-set item
     "genuine": ("training_reviews", "review_id"),
     "perturbed": ("perturbed_reviews", "item_id"),
+    "relabelled": ("relabelled_reviews", "item_id"),
     "synthetic": ("synthetic_reviews", "synthetic_id"),
     "reference": ("reference_synthetic", "synthetic_id"),
 }
@@ -222,6 +238,11 @@ class MetricsSettings(dg.Config):
             raise ValueError(str(error)) from None
 
 
+def _fine_tuning_corpus(store: Warehouse) -> pd.DataFrame | None:
+    """Which reviews each generator version was fine-tuned on: a pair never scores its own training reviews."""
+    return store.read("SELECT generator_version, review_id FROM fine_tuning_corpus") if store.has_table("fine_tuning_corpus") else None
+
+
 def generative_scores(
     store: Warehouse, sets: TrainingSets, holdouts: dict, language_model: LanguageModelResource, config: ScoringConfig, log
 ) -> GenerativeScores:
@@ -233,7 +254,7 @@ def generative_scores(
     scores = score_pairs(
         store.read_table("sentiment_generator"), evaluation_texts(sets, holdouts),
         Path(language_model.work_dir) / "generative_scores", device, dtype, config, progress=log,
-        corpus=store.read("SELECT generator_version, review_id FROM fine_tuning_corpus") if store.has_table("fine_tuning_corpus") else None,
+        corpus=_fine_tuning_corpus(store),
     )
     return scores
 

@@ -106,3 +106,25 @@ def test_pairs_give_margins_of_what_was_asked_and_skip_what_they_cannot_score(ge
     corpus = pd.DataFrame({"generator_version": ["posv1"], "review_id": ["v2"]})
     stale = score_pairs(generators, {(1, "all"): named}, tmp_path, "cpu", torch.float32, corpus=corpus)
     assert not stale.margins and "fine-tuned on 1 of the reviews" in stale.skipped[(1, "all")]
+
+
+def test_the_teacher_is_calibrated_on_validation_or_says_why_it_cannot_be(generators, tmp_path):
+    """`teach`: P(positive) of every synthetic review from its cell's pair, calibrated on the cell's validation
+    fold. Flipping the validation labels flips the calibration's slope, so exactly one of the two labellings
+    gives a teacher and the other a reason (a margin that does not fall with P(positive))."""
+    from augment_assets.lib.generative import teach
+
+    training = pd.DataFrame({"review_id": [f"r{i}" for i in range(len(TEXTS))], "text": TEXTS,
+                             "sentiment": ["positive", "negative", "positive", "negative", "positive"]})
+    folds = pd.DataFrame({"repeat": 1, "data_size": "all", "review_id": training["review_id"], "fold": "validation"})
+    synthetic = pd.DataFrame({"synthetic_id": ["s1", "s2"], "text": ["Hot, fresh and fast.", "Never again."],
+                              "data_size": "all", "repeat": 1})
+    flipped = training.assign(sentiment=training["sentiment"].map({"positive": "negative", "negative": "positive"}))
+    outcomes = [teach(generators, frame, folds, synthetic, tmp_path, "cpu", torch.float32) for frame in (training, flipped)]
+    taught = [t for t, _ in outcomes if t]
+    assert len(taught) == 1, outcomes
+    teacher = taught[0][(1, "all")]
+    assert list(teacher.p_positive.index) == ["s1", "s2"] and teacher.p_positive.between(0, 1).all()
+    assert json.loads(teacher.hyperparameters)["max_review_tokens"] == 128
+    skipped = next(s for t, s in outcomes if not t)
+    assert "fit no boundary" in skipped.skipped[(1, "all")]

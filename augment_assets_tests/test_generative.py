@@ -125,6 +125,6 @@ def test_the_teacher_is_calibrated_on_validation_or_says_why_it_cannot_be(genera
     assert len(taught) == 1, outcomes
     teacher = taught[0][(1, "all")]
     assert list(teacher.p_positive.index) == ["s1", "s2"] and teacher.p_positive.between(0, 1).all()
-    assert json.loads(teacher.hyperparameters)["max_review_tokens"] == 128
+    assert json.loads(teacher.hyperparameters)["max_review_tokens"] == ScoringConfig().max_review_tokens
     skipped = next(s for t, s in outcomes if not t)
     assert "fit no boundary" in skipped.skipped[(1, "all")]

@@ -1,6 +1,6 @@
 # The two commands of the README:
 #   make demo   set up, then materialize the whole asset graph on the embedded default
-#   make test   set up, then run the test suite (installs headless Chromium for the UI test)
+#   make test   set up, then run the test suite (installs headless Chromium for the UI test, Redis for the Celery tests)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 TORCH ?= torch==2.13.0
 export DAGSTER_HOME ?= $(CURDIR)/dagster_home
 
-.PHONY: setup demo test test-fast ui bench clean-data
+.PHONY: setup demo test test-fast ui bench clean-data celery-up celery-down celery-demo
 
 setup: $(VENV)/.installed
 
@@ -28,8 +28,9 @@ demo: setup
 
 test: setup
 	bash scripts/install_browser.sh
+	bash scripts/install_redis.sh
 	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/dg check defs
-	$(BIN)/python -m pytest
+	UI_SCREENSHOT_DIR=$(CURDIR)/data/ui-screenshots $(BIN)/python -m pytest
 
 test-fast: setup
 	$(BIN)/python -m pytest -m "not slow and not browser"
@@ -40,5 +41,17 @@ ui: setup
 bench: setup
 	for b in bench/*.py; do $(BIN)/python $$b --quick || exit 1; done
 
+# Scale-out on Celery + Redis (README, "Scale out"): Redis on 127.0.0.1 and two dagster-celery workers,
+# then the demo's synthetic partitions launched with `dagster asset materialize` on the Celery executor.
+celery-up: setup
+	bash scripts/install_redis.sh
+	bash scripts/celery.sh start 2
+
+celery-down:
+	bash scripts/celery.sh stop
+
+celery-demo: setup
+	$(BIN)/python scripts/celery_demo.py
+
 clean-data:
-	rm -rf data/warehouse.duckdb* data/models data/work data/exports
+	rm -rf data/warehouse.duckdb* data/models data/work data/exports data/celery

@@ -12,6 +12,7 @@ from pathlib import Path
 import dagster as dg
 
 from augment_assets.defs.automation.conditions import follows_inputs
+from augment_assets.defs.automation.freshness import with_freshness
 from augment_assets.defs.evaluate.assets import evaluation_resource
 from augment_assets.defs.executors import executor_from_environment
 from augment_assets.defs.generate.resources import language_model_resource
@@ -24,10 +25,10 @@ PROJECT_ROOT = Path(__file__).resolve().parent
 
 
 def _owned(spec: dg.AssetSpec) -> dg.AssetSpec:
-    """Every asset: its owner, its domain (the group) as a tag to filter the catalog by, and whether it
-    follows its inputs (defs/automation/conditions.py)."""
+    """Every asset: its owner, its domain (the group) as a tag to filter the catalog by, whether it
+    follows its inputs (defs/automation/conditions.py) and how fresh it must be (freshness.py)."""
     spec = spec.replace_attributes(owners=[OWNER], tags={**spec.tags, "domain": spec.group_name or "external"})
-    return follows_inputs(spec)
+    return with_freshness(follows_inputs(spec))
 
 
 def build_definitions() -> dg.Definitions:

@@ -41,3 +41,16 @@ def test_an_unknown_executor_is_refused_naming_the_choices(monkeypatch):
     monkeypatch.delenv("AUGMENT_CELERY_BROKER", raising=False)
     assert executor_from_environment().name == "celery"
     assert os.environ["AUGMENT_CELERY_BROKER"].startswith("redis://127.0.0.1")
+
+
+def test_the_shared_tables_carry_the_weekly_freshness_policy():
+    from datetime import timedelta
+
+    from augment_assets.definitions import build_definitions
+    from augment_assets.defs.automation.freshness import SHARED
+
+    graph = build_definitions().resolve_asset_graph()
+    fresh = {k.to_user_string() for k in graph.get_all_asset_keys() if graph.get(k).freshness_policy is not None}
+    assert fresh == set(SHARED)
+    policy = graph.get(next(k for k in graph.get_all_asset_keys() if k.to_user_string() == "headline")).freshness_policy
+    assert policy.fail_window.to_timedelta() == timedelta(days=8) and policy.warn_window.to_timedelta() == timedelta(days=7)

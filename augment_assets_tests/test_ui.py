@@ -7,11 +7,15 @@ Debian's Chromium (`scripts/install_browser.sh`) renders the React app. The test
 what a person would look at after `make demo`: the materialization's metadata on an asset
 page, the ingest group's asset graph, and the leakage check's result on the checks tab.
 
-Screenshots of every page land in the pytest tmp dir (printed with `-s`).
+The last test launches a materialization of the ingest group from the UI (the daemon of `dagster
+dev` dequeues it), waits for the run, checks the result in DuckDB and opens the synthetic
+partitions' view. Screenshots of every page land in the pytest tmp dir (printed with `-s`) and, when
+UI_SCREENSHOT_DIR is set (`make test` sets it to data/ui-screenshots), are copied there too.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -132,14 +136,13 @@ def instance_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def webserver(instance_env: dict[str, str]) -> Iterator[str]:
-    """`dagster-webserver -w workspace.yaml` on a free port; yields its base URL."""
+    """`dagster dev -w workspace.yaml` (the webserver and the daemon, which dequeues runs launched
+    from the UI) on a free port; yields its base URL."""
     root = Path(instance_env["UI_TEST_ROOT"])
     port = _free_port()
     base_url = f"http://127.0.0.1:{port}"
     log_path = root / "webserver.log"
-    webserver_bin = Path(sys.executable).with_name("dagster-webserver")
-    command = [str(webserver_bin)] if webserver_bin.exists() else [sys.executable, "-m", "dagster_webserver"]
-    command += ["-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)]
+    command = [str(Path(sys.executable).with_name("dagster")), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)]
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             command,
@@ -154,7 +157,7 @@ def webserver(instance_env: dict[str, str]) -> Iterator[str]:
         deadline = started + SERVER_START_S
         while True:
             if process.poll() is not None:
-                pytest.fail(f"dagster-webserver exited with {process.returncode}:\n{_tail(log_path)}")
+                pytest.fail(f"dagster dev exited with {process.returncode}:\n{_tail(log_path)}")
             try:
                 with urllib.request.urlopen(f"{base_url}/server_info", timeout=5) as response:
                     if response.status == 200:
@@ -162,7 +165,7 @@ def webserver(instance_env: dict[str, str]) -> Iterator[str]:
             except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
                 pass
             if time.perf_counter() > deadline:
-                pytest.fail(f"dagster-webserver did not answer within {SERVER_START_S} s:\n{_tail(log_path)}")
+                pytest.fail(f"dagster dev did not answer within {SERVER_START_S} s:\n{_tail(log_path)}")
             time.sleep(0.5)
         print(f"webserver up in {time.perf_counter() - started:.1f} s at {base_url} (log: {log_path})")
         yield base_url
@@ -207,6 +210,10 @@ def _screenshot(page, tmp_path: Path, name: str) -> Path:
     # animations="disabled" finishes fade-ins (dialogs) so the picture shows the settled page.
     page.screenshot(path=str(path), full_page=True, animations="disabled")
     print(f"screenshot: {path}")
+    if os.environ.get("UI_SCREENSHOT_DIR"):  # the test artifacts a person looks at after CI
+        keep = Path(os.environ["UI_SCREENSHOT_DIR"])
+        keep.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, keep / path.name)
     return path
 
 
@@ -278,3 +285,66 @@ def test_checks_tab_shows_no_holdout_text_passed(page, tmp_path: Path):
     # The check's own description of what it found.
     expect(page.get_by_text("no holdout reviews found verbatim in training_reviews").first).to_be_visible()
     _screenshot(page, tmp_path, "training_reviews_checks")
+
+
+def test_the_automation_page_lists_the_schedules_and_sensors(page, tmp_path: Path):
+    from playwright.sync_api import expect
+
+    page.goto("/automation")
+    for name in ("weekly_refresh", "weekly_evaluation", "review_source_changed", "evaluation_follows_inputs", "dead_run_recovery"):
+        expect(page.get_by_text(name, exact=True).first).to_be_visible(timeout=FIRST_LOAD_MS)
+    _screenshot(page, tmp_path, "automation")
+
+
+def _runs(env: dict[str, str]):
+    """The runs of the test's instance, newest first (read like any other client of DAGSTER_HOME)."""
+    code = (
+        "import json, dagster as dg\n"
+        "with dg.DagsterInstance.get() as i:\n"
+        "    e = i.get_latest_materialization_event(dg.AssetKey('training_reviews'))\n"
+        "    rows = e.asset_materialization.metadata['dagster/row_count'].value if e else None\n"
+        "    print(json.dumps([[r.run_id, r.status.value, e.run_id if e else None, rows] for r in i.get_runs()]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_a_materialization_launched_from_the_ui_succeeds_and_lands_in_duckdb(page, tmp_path: Path, instance_env):
+    """Materialize all in the ingest group's graph: the run is launched by the webserver, dequeued by
+    the daemon, executed, and its tables are the ones in the warehouse; then the synthetic
+    partitions' view shows both partition dimensions."""
+    import duckdb
+    from playwright.sync_api import expect
+
+    before = {run_id for run_id, *_ in _runs(instance_env)}
+    page.goto(f"/locations/{LOCATION}/asset-groups/ingest")
+    expect(page.get_by_text("training_reviews", exact=True).first).to_be_visible(timeout=FIRST_LOAD_MS)
+    page.get_by_role("button", name=re.compile(r"Materialize all")).first.click()
+    _screenshot(page, tmp_path, "ingest_launched")
+    deadline = time.perf_counter() + INGEST_TIMEOUT_S
+    while True:
+        new = [(run_id, status, latest, rows) for run_id, status, latest, rows in _runs(instance_env) if run_id not in before]
+        if new and new[0][1] in ("SUCCESS", "FAILURE", "CANCELED"):
+            break
+        assert time.perf_counter() < deadline, f"the UI-launched run did not finish within {INGEST_TIMEOUT_S} s: {new}"
+        time.sleep(2)
+    run_id, status, latest, rows = new[0]
+    page.goto(f"/runs/{run_id}")
+    expect(page.get_by_text("Success").first).to_be_visible(timeout=LOAD_MS)
+    _screenshot(page, tmp_path, "ingest_run")
+    assert status == "SUCCESS", f"run {run_id} ended {status}"
+    with duckdb.connect(instance_env["AUGMENT_WAREHOUSE"], read_only=True) as con:
+        training, holdout = (con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("training_reviews", "holdout_reviews"))
+    assert training > 0 and holdout > 0
+    # The warehouse's table is the one this run published: its latest materialization, same row count.
+    assert latest == run_id and rows == training
+
+    # generator x temperature: one filterable column per dimension, every key listed, none materialized yet.
+    page.goto("/assets/synthetic_reviews?view=partitions")
+    for dimension in ("generator", "temperature"):
+        expect(page.get_by_placeholder(re.compile(f"Filter by {dimension}")).first).to_be_visible(timeout=FIRST_LOAD_MS)
+    for key in ("negative_all_r1", "positive_50_r1", "0.9"):
+        expect(page.get_by_text(key, exact=True).first).to_be_visible(timeout=LOAD_MS)
+    expect(page.get_by_text("12 Partitions Selected").first).to_be_visible(timeout=LOAD_MS)  # 4 generators x 3 temperatures
+    expect(page.get_by_text("Missing (12)").first).to_be_visible(timeout=LOAD_MS)
+    _screenshot(page, tmp_path, "synthetic_partitions")

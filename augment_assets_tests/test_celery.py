@@ -142,7 +142,7 @@ def test_a_worker_killed_mid_step_fails_the_run_and_frees_its_slot(stack, tmp_pa
     with dg.DagsterInstance.get() as instance:
         run_id = _wait_for_step_start(instance, launched, tmp_path)
         _kill_group(stack["worker"])  # the worker and its pool process, as a lost machine would
-        waited = _assert_fails_clearly(instance, run_id, launched, tmp_path, "Celery worker")
+        waited = _assert_fails_clearly(instance, run_id, launched, tmp_path, "the Celery worker test@")
     print(f"\nrun failed {waited:.0f} s after its worker was killed")
 
 

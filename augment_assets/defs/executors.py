@@ -78,10 +78,13 @@ class _WatchedResult:
             alive = holder in answering if holder else bool(answering)
             self._silent_since = None if alive else (self._silent_since or now)
             if self._silent_since is not None and now - self._silent_since >= WORKER_LOST_S:
-                who = f"the Celery worker {holder} running it" if holder else "no Celery worker"
+                silent = (
+                    f"the Celery worker {holder} running it has not answered for {WORKER_LOST_S} s" if holder
+                    else f"no Celery worker has answered for {WORKER_LOST_S} s"
+                )
                 raise LostWorker(
-                    f"step {self._step_key}: {who} has answered for {WORKER_LOST_S} s; the run is failed and its pool "
-                    f"slots freed. Start workers with `bash scripts/celery.sh start` and re-run the partition."
+                    f"step {self._step_key}: {silent}; the run is failed and its pool slots freed. "
+                    f"Start workers with `bash scripts/celery.sh start` and re-run the partition."
                 )
         return False
 

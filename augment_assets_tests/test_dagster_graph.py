@@ -277,6 +277,9 @@ def test_one_partition_of_every_asset_through_dagster(project, monkeypatch, tiny
     assert "dagster/row_count" not in written and written["dagster/partition_row_count"].value > 0
     floats = [v.value for v in written.values() if isinstance(v.value, float)]
     assert floats and all(round(f, 4) == f for f in floats), floats  # rounded for people
+    # Its data version is the fingerprint of the settings that shaped it and the number asked for.
+    fingerprint, asked = event.asset_materialization.tags["dagster/data_version"].rsplit("-n", 1)
+    assert len(fingerprint) >= 12 and fingerprint != "None" and asked == "12"
     synthetic = store.read_table("synthetic_reviews")
     assert set(synthetic.columns) >= {"synthetic_id", "sentiment", "temperature", "prompt", "text", "generator_version", "seed", "created_at"}
     assert set(zip(synthetic["generator"], synthetic["temperature"])) <= {(g, 0.9) for g in GENERATORS}

@@ -649,7 +649,8 @@ def generate_reviews(
     """Generate `config.n` reviews of one sentiment at one temperature; resumable (see module doc).
 
     Returns the rows in review order with columns `COLUMNS`; `frame.attrs["stats"]` holds
-    device, dtype, decoder, new-token counts, reviews/s and tokens/s of the work done in this call.
+    device, dtype, decoder, new-token counts, reviews/s and tokens/s of the work done in this call,
+    and the fingerprint of the settings that shape the output.
     """
     prompts = [p for p in prompts if isinstance(p, str) and p.strip()]
     if not prompts:
@@ -676,7 +677,7 @@ def generate_reviews(
         log.info("resuming: %d chunks already done (%d reviews); %d to make", len(frames), done_reviews, len(todo))
     stats = {"device": device, "dtype": dtype_name(dtype), "decoder": config.decoder, "new_tokens": 0,
              "generated": 0, "resumed": done_reviews, "finished_eos": 0, "seconds": 0.0,
-             "batch_size": config.batch_size}
+             "batch_size": config.batch_size, "fingerprint": fp}
     if todo:
         model, tokenizer = model_and_tokenizer or load_model(model_dir, device, dtype)
         tokenizer.padding_side = "left"

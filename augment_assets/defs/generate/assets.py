@@ -356,4 +356,7 @@ def synthetic_reviews(
             "dtype": str(stats.get("dtype")),
             "samples": dg.MetadataValue.md(samples or "none kept"),
         }),
+        # What shapes these rows: the generator, every generation setting and the number asked for
+        # (the filters are the generator code version's). Unchanged inputs give the same version.
+        data_version=dg.DataVersion(f"{stats.get('fingerprint')}-n{config.n}"),
     )

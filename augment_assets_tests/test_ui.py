@@ -236,6 +236,10 @@ def test_asset_page_shows_the_materialization_metadata(page, tmp_path: Path):
     expect(page.get_by_text("ingest", exact=True).first).to_be_visible()
     expect(page.get_by_text("training_reviews", exact=True).first).to_be_visible()
     expect(page.get_by_text("holdout_reviews", exact=True).first).to_be_visible()
+    # The owner and the column schema (`dagster/column_schema`) every table asset carries.
+    expect(page.get_by_text("augment-assets").first).to_be_visible(timeout=LOAD_MS)
+    expect(page.get_by_text("Columns").first).to_be_visible(timeout=LOAD_MS)
+    expect(page.get_by_text("review_id", exact=True).first).to_be_visible(timeout=LOAD_MS)
     _screenshot(page, tmp_path, "pizza_reviews")
 
     # A markdown metadata value opens in a dialog and renders as markdown (a table).

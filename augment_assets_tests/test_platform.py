@@ -54,3 +54,43 @@ def test_the_shared_tables_carry_the_weekly_freshness_policy():
     assert fresh == set(SHARED)
     policy = graph.get(next(k for k in graph.get_all_asset_keys() if k.to_user_string() == "headline")).freshness_policy
     assert policy.fail_window.to_timedelta() == timedelta(days=8) and policy.warn_window.to_timedelta() == timedelta(days=7)
+
+
+def test_dg_dev_serves_the_same_code_location_as_dagster_dev(tmp_path):
+    """`dg dev` starts the webserver on the project; its one code location is the one workspace.yaml
+    names (the UI test serves that with `dagster dev -w workspace.yaml`), and it loads."""
+    import shutil
+    import signal
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(REPO / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    env = {**os.environ, "VIRTUAL_ENV": str(Path(sys.executable).parents[1]), "DAGSTER_HOME": str(home),
+           "AUGMENT_WAREHOUSE": str(tmp_path / "warehouse.duckdb")}
+    log = open(tmp_path / "dg_dev.log", "wb")
+    server = subprocess.Popen([str(DG), "dev", "-h", "127.0.0.1", "-p", str(port)], cwd=REPO, env=env, stdout=log,
+                              stderr=subprocess.STDOUT, start_new_session=True)
+    query = b'{"query": "{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus } } } }"}'
+    try:
+        deadline = time.monotonic() + 150
+        while True:
+            assert server.poll() is None, (tmp_path / "dg_dev.log").read_text()[-3000:]
+            try:
+                request = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", data=query, headers={"Content-Type": "application/json"})
+                entries = json.loads(urllib.request.urlopen(request, timeout=5).read())["data"]["workspaceOrError"]["locationEntries"]
+                if entries and entries[0]["loadStatus"] == "LOADED":
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, (tmp_path / "dg_dev.log").read_text()[-3000:]
+            time.sleep(1)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+    assert [e["name"] for e in entries] == ["augment_assets.definitions"]

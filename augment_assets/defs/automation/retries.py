@@ -3,7 +3,9 @@
 A fine-tune or a generation partition is minutes of both cores, and the failures worth a second try
 are transient (a worker's memory spike, a file system hiccup, a lost Celery worker): the model steps
 retry with backoff. Bad input or settings (`InputError`) would fail the same way every time, so they
-become a `dg.Failure(allow_retries=False)`: one failure, its message intact, no retry. Whole runs are
+become a `dg.Failure(allow_retries=False)`: one failure, its message intact, no retry. So does an
+interruption (Ctrl-C, SIGTERM, a terminated run), which Dagster would otherwise retry under the
+step's policy: the user asked the step to stop. Whole runs are
 retried by the daemon (`run_retries` in dagster_home/dagster.yaml) only when the run itself died, not
 when a step failed (`retry_on_asset_or_op_failure: false`): a step's own policy decides that.
 """
@@ -18,8 +20,8 @@ MODEL_STEP_RETRIES = dg.RetryPolicy(max_retries=2, delay=10, backoff=dg.Backoff.
 
 
 def user_errors_not_retried(fn):
-    """Wraps an asset function: an `InputError` it raises fails the step without a retry; the error
-    stays the failure's cause, so the CLI and the UI still show the project's own message."""
+    """Wraps an asset function: an `InputError` it raises, or an interruption, fails the step without a
+    retry; the error stays the failure's cause, so the CLI and the UI still show the project's own message."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -27,5 +29,7 @@ def user_errors_not_retried(fn):
             return fn(*args, **kwargs)
         except InputError as error:
             raise dg.Failure(description=str(error), allow_retries=False) from error
+        except (KeyboardInterrupt, dg.DagsterExecutionInterruptedError) as interrupt:
+            raise dg.Failure(description=f"interrupted ({interrupt or 'stop requested'}); not retried", allow_retries=False) from interrupt
 
     return wrapper

@@ -31,7 +31,7 @@ def test_dg_lists_the_code_location_that_workspace_yaml_loads():
 
 
 def test_an_unknown_executor_is_refused_naming_the_choices(monkeypatch):
-    from augment_assets.defs.executors import executor_from_environment
+    from augment_assets.defs.executors import celery_app_args, executor_from_environment
     from augment_assets.lib.errors import InputError
 
     monkeypatch.setenv("AUGMENT_EXECUTOR", "kubernetes")
@@ -40,7 +40,10 @@ def test_an_unknown_executor_is_refused_naming_the_choices(monkeypatch):
     monkeypatch.setenv("AUGMENT_EXECUTOR", "celery")
     monkeypatch.delenv("AUGMENT_CELERY_BROKER", raising=False)
     assert executor_from_environment().name == "celery"
-    assert os.environ["AUGMENT_CELERY_BROKER"].startswith("redis://127.0.0.1")
+    # Unset, the broker and the result backend are the local Redis, for the runs and the workers alike.
+    assert celery_app_args()["broker"] == celery_app_args()["backend"] == "redis://127.0.0.1:6379/0"
+    monkeypatch.setenv("AUGMENT_CELERY_BROKER", "redis://queue.example:6380/1")
+    assert celery_app_args()["backend"] == "redis://queue.example:6380/1"
 
 
 def test_the_shared_tables_carry_the_weekly_freshness_policy():

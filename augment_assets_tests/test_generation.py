@@ -99,6 +99,10 @@ def test_finetune_config_rejects_bad_values():
         FinetuneConfig(prompt_format="xml")
     with pytest.raises(ValueError, match="epochs"):
         FinetuneConfig(epochs=0)
+    with pytest.raises(ValueError, match=r"prefix_template 'Hotel \{domain\}': unknown placeholder \{domain\}"):
+        FinetuneConfig(prefix_template="Hotel {domain}")
+    with pytest.raises(ValueError, match="chat_instruction .*not a valid template"):
+        FinetuneConfig(chat_instruction="Write a {sentiment review")
 
 
 # ---------------------------------------------------------------- model resolution

@@ -155,7 +155,7 @@ def template_problem(template: str) -> str | None:
     except (KeyError, IndexError) as exc:
         return f"unknown placeholder {{{exc.args[0]}}}; use only {{stars}} and {{sentiment}}"
     except ValueError as exc:
-        return f"is not a valid template ({exc}); write a literal brace as {{{{ or }}}}"
+        return f"not a valid template ({exc}); write a literal brace as {{{{ or }}}}"
     return None
 
 

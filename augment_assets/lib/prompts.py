@@ -46,6 +46,7 @@ GENERIC_WORDS = frozenset(
     awful horrible pretty love loved like liked just really actually definitely probably maybe
     got get gets getting go goes going went gone come comes coming came try tried trying think
     thought know knew say said says make made want wanted wants took take taking told ask asked
+    give gave gives keep kept arrive arrived second extra
     did does doing use used using need needed look looked looking feel felt way thing things
     sure lot lots bit little right new old big small large long away time times day days night
     today year years week minutes minute hour hours people guy guys star stars review reviews

@@ -134,9 +134,8 @@ class FinetuneSettings(dg.Config):
     def _usable_template(cls, template: str | None) -> str | None:
         problem = template_problem(template) if template is not None else None
         if problem:
-            raise ValueError(
-                f"sentiment_generator config prefix_template {template!r}: {problem}; e.g. 'Hotel review, {{stars}} stars:'"
-            )
+            # pydantic names the setting (and the CLI the op) in front of this
+            raise ValueError(f"{problem}; e.g. 'Hotel review, {{stars}} stars:'")
         return template
 
     def finetune_config(self, seed: int) -> FinetuneConfig:

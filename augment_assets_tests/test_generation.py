@@ -99,6 +99,10 @@ def test_finetune_config_rejects_bad_values():
         FinetuneConfig(prompt_format="xml")
     with pytest.raises(ValueError, match="epochs"):
         FinetuneConfig(epochs=0)
+    with pytest.raises(ValueError, match=r"prefix_template 'Hotel \{domain\}': unknown placeholder \{domain\}"):
+        FinetuneConfig(prefix_template="Hotel {domain}")
+    with pytest.raises(ValueError, match="chat_instruction .*not a valid template"):
+        FinetuneConfig(chat_instruction="Write a {sentiment review")
 
 
 # ---------------------------------------------------------------- model resolution
@@ -188,7 +192,7 @@ def test_generate_columns_ids_and_prefix_removed(tiny_model_dir, tmp_path):
     assert out["prompt"].nunique() == len(PROMPTS)  # prompts cycled: each used
     for prompt, text in zip(out["prompt"], out["text"]):
         assert text.startswith(prompt.split()[0])
-        assert "Yelp pizza review" not in text
+        assert "stars:" not in text  # no conditioning prefix left in a review
     assert out["created_at"].notna().all()
     stats = out.attrs["stats"]
     assert stats["generated"] == 10 and stats["new_tokens"] > 0 and stats["dtype"] == "float32"
@@ -434,8 +438,10 @@ def test_no_prompts_is_an_input_error(tiny_model_dir, tmp_path):
 
 def test_training_text_and_generation_prefix_agree():
     cfg = FinetuneConfig(prompt_format="prefix")
-    assert training_text("  Great   pie. ", "positive", cfg) == "Yelp pizza review, 4-5 stars: Great pie."
-    assert generation_prefix("negative", cfg) == "Yelp pizza review, 1-2 stars:"
+    assert training_text("  Great   pie. ", "positive", cfg) == "Review, 4-5 stars: Great pie."
+    assert generation_prefix("negative", cfg) == "Review, 1-2 stars:"
+    hotel = FinetuneConfig(prefix_template="Hotel review ({sentiment}), {stars} stars:")
+    assert generation_prefix("positive", hotel) == "Hotel review (positive), 4-5 stars:"
     assert training_text("Great pie.", "positive", FinetuneConfig(prompt_format="none")) == "Great pie."
     chat = training_text("Great pie.", "positive", FinetuneConfig(prompt_format="chat"))
     assert chat.endswith("assistant\nGreat pie.") and "positive" in chat
@@ -525,10 +531,18 @@ def test_quality_measures():
     sents = ["positive", "positive", "negative", "negative"]
     texts = ["great crust and amazing cheese", "love the friendly staff", "we flew to paris"]
     assert label_fidelity(texts[:2], "positive", train, sents) == 1.0
-    assert on_topic_rate(texts) == pytest.approx(1 / 3)
+    assert on_topic_rate(texts, {"crust", "cheese"}) == pytest.approx(1 / 3)
     assert on_topic_rate(texts, {"paris"}) == pytest.approx(1 / 3)
+    with pytest.raises(ValueError, match="at least one topic word"):
+        on_topic_rate(texts, [])
+    # Without topic words: the training reviews' own domain words, those both sentiments use
+    # ("pizza", "staff"); "great" and "terrible" are one sentiment's and not the domain's.
     q = quality_report(texts, "positive", train, sents, None)
     assert set(q) >= {"label_fidelity", "on_topic", "distinct_1", "distinct_2", "copy_rate_8", "mean_words"}
+    assert q["on_topic"] == pytest.approx(round(1 / 3, 4))  # only "love the friendly staff" names one
+    assert quality_report(texts, "positive", train, sents, ["crust"])["on_topic"] == pytest.approx(round(1 / 3, 4))
+    # Training reviews that share no content word give no topic words: no on-topic rate, not a rate of 0.
+    assert "on_topic" not in quality_report(texts, "positive", ["alpha beta", "gamma delta"], sents[1:3])
     assert q["copy_rate_8"] == 0.0 and q["mean_words"] == pytest.approx(13 / 3, abs=0.01)
     assert quality_report(["x " + train[0] + " y z w"], "positive", train, sents)["copy_rate_8"] == 0.0
     long_train = ["one two three four five six seven eight nine"]

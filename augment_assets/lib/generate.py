@@ -35,7 +35,7 @@
   fine-tuned generator ends most (~85%), where the loop's share is larger.
 - ``text`` is the review as a reader sees it: the prompt's opening words **plus** the
   continuation (the prompt words were the start of a real review and read as part of
-  this one); the conditioning prefix (e.g. "Yelp pizza review, 4-5 stars:") is removed.
+  this one); the conditioning prefix (e.g. "Review, 4-5 stars:") is removed.
   A review cut by ``max_new_tokens`` before the end-of-text token is trimmed back to its
   last sentence end when that keeps at least half of it.
 - Running out of memory at a batch size halves the batch and retries (logged); the
@@ -95,7 +95,8 @@ class GenerationConfig:
     (69 with down_proj and lm_head left out, 56.5 only for the attention projections).
 
     Measured by `scripts/generator_sweep.py` on the pizza CSV (default 2-epoch generator,
-    48 reviews per point, validation split of the training reviews; +-0.05 per figure):
+    48 reviews per point, validation split of the training reviews; +-0.05 per figure; on-topic
+    then against a fixed pizza noun list, since replaced by the domain's own topic words):
     - temperature 0.7 / 0.9 / 1.1: positive label fidelity 0.90 / 0.88 / 0.71, distinct-2
       0.69 / 0.80 / 0.92; negative on-topic 0.92 / 0.98 / 0.79. T 0.5 (4-epoch model) copies
       8-word training spans in 12.5% of negative reviews. The partitions stay 0.7-1.1 and

@@ -172,6 +172,49 @@ def test_inference_on_a_cpu_without_native_bf16_runs_in_float32(monkeypatch):
     assert choose_device_dtype("cpu") == ("cpu", torch.bfloat16)
 
 
+@pytest.mark.parametrize("native", [True, False])
+def test_a_requested_cpu_dtype_the_cpu_cannot_serve_falls_back_with_a_logged_reason(monkeypatch, caplog, native):
+    from augment_assets.lib import model
+
+    monkeypatch.setattr(model, "native_bf16_cpu", lambda: native)
+    default = torch.bfloat16 if native else torch.float32
+    for requested, expected, reason in [
+        ("float32", torch.float32, None),
+        ("bf16", torch.bfloat16 if native else torch.float32, None if native else "no native bfloat16"),
+        ("float16", default, "float16 is not a CPU dtype"),  # never silent float16 on a CPU
+        ("int3", default, "not a dtype this project runs"),
+    ]:
+        monkeypatch.setenv("AUGMENT_CPU_DTYPE", requested)
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="augment_assets.lib.model"):
+            assert choose_device_dtype("cpu") == ("cpu", expected), requested
+        if reason is None:
+            assert not caplog.records, requested
+        else:
+            assert reason in caplog.text and "AUGMENT_CPU_DTYPE" in caplog.text, requested
+    assert choose_device_dtype("cpu", for_training=True) == ("cpu", torch.float32)  # training: autocast decides
+
+
+def test_the_gpu_path_is_chosen_with_bfloat16_where_cuda_has_it(monkeypatch):
+    """The device choice on a CUDA machine, checked on this CPU by faking what CUDA reports."""
+    from augment_assets.lib import finetune
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert choose_device_dtype() == ("cuda", torch.bfloat16)
+    assert choose_device_dtype("cuda", for_training=True) == ("cuda", torch.bfloat16)
+    assert choose_device_dtype("cpu")[0] == "cpu"  # an explicit CPU stays on the CPU
+    assert finetune.autocast_dtype("cuda", "bf16") == torch.bfloat16
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)  # an older GPU
+    assert choose_device_dtype() == ("cuda", torch.float16)
+    assert choose_device_dtype(for_training=True) == ("cuda", torch.float32)
+    assert finetune.autocast_dtype("cuda", "bf16") is None
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert choose_device_dtype()[0] == "cpu"
+    with pytest.raises(InputError, match="CUDA is not available"):
+        choose_device_dtype("cuda")
+
+
 def test_load_model_pads_left(tiny_model_dir):
     model, tok = load_model(tiny_model_dir, "cpu", torch.float32)
     assert tok.pad_token is not None and tok.padding_side == "left"

@@ -778,12 +778,13 @@ class KeptReviews:
         )
 
 
-def _next_attempts(attempted: int, kept: int, target: int, max_attempts: int, chunk_size: int) -> int:
+def _next_attempts(attempted: int, kept: int, target: int, max_attempts: int) -> int:
     """Slots to have after this round: enough for the missing reviews at the keep rate seen so far (x 1.25,
-    doubling while none was kept), whole chunks, at most `max_attempts`."""
+    doubling while none was kept), at most `max_attempts`. Not rounded up to whole chunks: a partition of
+    32 that lost 3 reviews draws 5 more, not another chunk of 32 (a short last chunk is remade if a later
+    round grows past it, with the same text: each slot has its own seed)."""
     more = attempted if kept == 0 else int(np.ceil((target - kept) * attempted / kept * 1.25))
-    wanted = attempted + max(1, more)
-    return min(int(max_attempts), int(np.ceil(wanted / chunk_size) * chunk_size))
+    return min(int(max_attempts), attempted + max(1, more))
 
 
 def generate_kept(
@@ -820,7 +821,7 @@ def generate_kept(
         kept, dropped = keep(frame)
         if len(kept) >= target or attempted >= max_attempts:
             break
-        following = _next_attempts(attempted, len(kept), target, max_attempts, config.effective_chunk_size)
+        following = _next_attempts(attempted, len(kept), target, max_attempts)
         log.info("%s T=%s: %d of %d kept after %d attempts; drawing up to %d", sentiment,
                  temperature_key(config.temperature), len(kept), target, attempted, following)
         attempted = following

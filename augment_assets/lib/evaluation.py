@@ -685,7 +685,8 @@ def _attach_teachers(results: dict) -> None:
     tuned = {(key[0], key[1], key[3]): r for key, rows in results.items() for r in rows if r.variant.name == "genuine_tuned"}
     for (repeat, data_size, _, clf, _), rows in results.items():
         for r in rows:
-            teacher = TRAINING_DATA[r.variant.data].teacher_of(clf)
+            # a selected candidate's teacher is in its option (a pair of teachers has no one row)
+            teacher = r.option.get("teacher") or TRAINING_DATA[r.variant.data].teacher_of(clf)
             r.teacher = tuned.get((repeat, data_size, teacher)) if teacher is not None else None
             r.teacher_name = teacher if r.teacher is not None else None
 

@@ -91,6 +91,18 @@ def test_an_over_generation_below_1_or_an_attempt_bound_below_the_pool_is_refuse
     assert check_run_config(defs, {"ops": {"synthetic_reviews": {"config": {"n": 10, "over_generation": 2, "max_attempts": 20}}}}) == []
 
 
+def test_an_unknown_selection_teacher_is_refused_before_any_run_naming_the_accepted_ones(defs):
+    problems = check_run_config(defs, {"ops": {"training_set": {"config": {"selection_teachers": ["generative", "gpt"]}}}})
+    assert problems == [
+        "training_set: selection_teachers=['generative', 'gpt']: Value error, selection_teachers: unknown ['gpt']; "
+        "accepted values are generative, nb, lr, generative+nb, generative+lr (each at most once)"
+    ], problems
+    shares = check_run_config(defs, {"ops": {"training_set": {"config": {"selection_shares": [0.5, 2.0]}}}})
+    assert len(shares) == 1 and "selection_shares: [2.0] outside (0, 1]" in shares[0], shares
+    good = {"selection_teachers": ["lr", "generative+lr"], "selection_shares": [0.25, 0.5]}
+    assert check_run_config(defs, {"ops": {"training_set": {"config": good}}}) == []
+
+
 def test_an_unknown_classifier_is_refused_before_any_run_naming_the_accepted_ones(defs):
     problems = check_run_config(defs, {"ops": {"classifier_metrics": {"config": {"classifiers": ["nb", "svm"]}}}})
     assert any(

@@ -277,6 +277,10 @@ def test_one_partition_of_every_asset_through_dagster(project, monkeypatch, tiny
     assert "dagster/row_count" not in written and written["dagster/partition_row_count"].value > 0
     floats = [v.value for v in written.values() if isinstance(v.value, float)]
     assert floats and all(round(f, 4) == f for f in floats), floats  # rounded for people
+    # n counts kept reviews: the partition holds the 12 asked for, and says how many slots it took
+    assert written["kept"].value == written["dagster/partition_row_count"].value == written["keep_target"].value == 12, written
+    assert written["attempted"].value >= 12 and written["short_by"].value == 0 and written["max_attempts"].value == 36
+    assert written["attempted"].value == 12 + written["dropped_by_filters"].value + written["kept_beyond_target"].value
     # Its data version is the fingerprint of the settings that shaped it and the number asked for.
     fingerprint, asked = event.asset_materialization.tags["dagster/data_version"].rsplit("-n", 1)
     assert len(fingerprint) >= 12 and fingerprint != "None" and asked == "12"

@@ -392,6 +392,7 @@ def synthetic_reviews(
             "attempted": made.attempted,
             "max_attempts": made.max_attempts,
             "generated": made.attempted,
+            "dropped_by_filters": sum(filtered.values()),
             "kept_beyond_target": made.surplus,
             "short_by": made.short_by,
             "why_short": dg.MetadataValue.md(shortfall or "not short: every review asked for was kept"),

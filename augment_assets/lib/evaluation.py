@@ -43,6 +43,9 @@ data size and classifier, following scikit-learn's select-then-refit contract
    labels of the synthetic reviews, lib/training_sets.py) it filters or relabels the
    candidates `genuine+synthetic_filtered_generative` and `genuine+synthetic_relabelled`;
    every taught row carries its teacher's own holdout accuracy (`teacher_accuracy`).
+8. **Over-generate and select** (`genuine+synthetic_selected`): the top share of each synthetic
+   partition by a teacher; teacher and share are options chosen on validation like a filter
+   threshold (`_attach_teachers` reads the teacher from the option).
 
 Ties on validation accuracy keep the earlier entry (library defaults first, smaller
 option / ratio first, variants in their declared order, classifiers in configured order).

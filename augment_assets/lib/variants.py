@@ -91,7 +91,7 @@ class EvaluationConfig:
     filter_thresholds: tuple[float, ...] = (0.5, 0.7, 0.9)
     # over-generate and select: the kept shares and the teachers searched on validation (a share of
     # 1/over_generation keeps what a partition was asked for). Two teachers x three shares: as many
-    # sets per student as the two threshold filters together.
+    # fits per student as the two threshold filters together (6 options at each ratio and selection).
     selection_shares: tuple[float, ...] = (1 / 3, 0.5, 0.75)
     selection_teachers: tuple[str, ...] = (GENERATIVE, f"{GENERATIVE}+lr")
     # The headline is about *our* generators: the reference is reported (and gets its own

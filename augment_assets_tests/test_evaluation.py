@@ -410,6 +410,13 @@ def test_the_selected_candidate_keeps_the_top_share_by_its_teacher(toy):
         assert chosen <= set(top["synthetic_id"])
         if row.capped:  # asked for more than the kept share holds: all of it
             assert chosen == set(top["synthetic_id"]) and row.n_synthetic == len(top)
+            # and those are each partition's most confident reviews, round(share x size) of them
+            scored = pools.assign(p=p_intended, chosen=pools["synthetic_id"].isin(chosen))
+            if row.temperature_selection != "all":
+                scored = scored[np.isclose(scored["temperature"], float(row.temperature_selection))]
+            for _, part in scored.groupby(["sentiment", "temperature"]):
+                assert part["chosen"].sum() == np.floor(option["keep_share"] * len(part) + 0.5)
+                assert part.loc[part["chosen"], "p"].min() >= part.loc[~part["chosen"], "p"].max()
             checked += 1
     assert checked >= 4
     without = build_training_sets(train, folds, pools, None, FAST)  # no generative teacher given

@@ -825,6 +825,12 @@ def generate_kept(
         log.info("%s T=%s: %d of %d kept after %d attempts; drawing up to %d", sentiment,
                  temperature_key(config.temperature), len(kept), target, attempted, following)
         attempted = following
+        if generate_kwargs.get("model_and_tokenizer") is None:  # load once for the further rounds
+            device, dtype = generate_kwargs.get("device"), generate_kwargs.get("dtype")
+            if device is None or dtype is None:
+                auto_device, auto_dtype = choose_device_dtype()
+                device, dtype = device or auto_device, dtype or auto_dtype
+            generate_kwargs["model_and_tokenizer"] = load_model(model_dir, device, dtype)
     slot = pd.Series(np.arange(len(frame)), index=frame["synthetic_id"].to_numpy())
     order = np.argsort(slot.loc[kept["synthetic_id"].to_numpy()].to_numpy(), kind="stable")
     kept = kept.iloc[order[:target]].reset_index(drop=True)

@@ -21,7 +21,7 @@ from augment_assets.lib.finetune import (
     read_finetune_config,
     training_text,
 )
-from augment_assets.lib.generate import COLUMNS, GenerationConfig, generate_reviews, synthetic_id
+from augment_assets.lib.generate import COLUMNS, GenerationConfig, generate_kept, generate_reviews, synthetic_id
 from augment_assets.lib.model import choose_device_dtype, load_model, resolve_base_model
 from augment_assets.lib.synthetic_quality import (
     REASONS,
@@ -286,6 +286,52 @@ def test_growing_n_reuses_finished_chunks(tiny_model_dir, tmp_path):
     big = run(tiny_model_dir, tmp_path / "grow", small_config(n=10))
     assert big.attrs["stats"]["resumed"] == 4  # chunk 0 reused; the short chunk 1 is remade
     assert big["synthetic_id"].tolist()[:6] == small["synthetic_id"].tolist()
+
+
+def keep_even_slots(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    """A stand-in for the quality filters that drops every odd review slot (whatever its text)."""
+    slot = {synthetic_id("gen-v1", "positive", 0.9, 3, i): i for i in range(200)}
+    even = frame["synthetic_id"].map(slot) % 2 == 0
+    return frame[even].sort_values("synthetic_id"), {"degenerate": int((~even).sum())}
+
+
+def make_kept(model_dir, chunk_dir, keep, cfg=None, **kw):
+    return generate_kept(model_dir, PROMPTS, "positive", cfg or small_config(n=6), chunk_dir, "gen-v1", keep,
+                         device="cpu", dtype=torch.float32, show_progress=False, **kw)
+
+
+def test_n_counts_kept_reviews_drawing_further_slots(tiny_model_dir, tmp_path):
+    """Asked for 6 with a filter that drops half, generation draws slots 6, 7, ... until 6 are kept: the first six
+    kept slots (0, 2, ..., 10), their ids and text those of a plain run of those slots; a rerun makes nothing."""
+    made = make_kept(tiny_model_dir, tmp_path / "c", keep_even_slots)
+    assert len(made.kept) == 6 and made.short_by == 0 and made.shortfall() is None
+    assert made.kept["synthetic_id"].tolist() == [synthetic_id("gen-v1", "positive", 0.9, 3, i) for i in range(0, 12, 2)]
+    assert made.attempted == 14 and made.stats["rounds"] == 2  # 6, then 3 missing at a keep rate of 1/2 (x 1.25)
+    assert made.dropped == {"degenerate": 7} and made.surplus == 1 and made.max_attempts == 18
+    plain = run(tiny_model_dir, tmp_path / "plain", small_config(n=14)).set_index("synthetic_id")
+    pd.testing.assert_frame_equal(made.kept.drop(columns="created_at").set_index("synthetic_id"),
+                                  plain.loc[made.kept["synthetic_id"]].drop(columns="created_at"))
+    again = make_kept(tiny_model_dir, tmp_path / "c", keep_even_slots)
+    assert again.stats["generated"] == 0 and again.stats["resumed"] == 6
+    pd.testing.assert_frame_equal(again.kept.drop(columns="created_at"), made.kept.drop(columns="created_at"))
+
+
+def test_a_filter_that_keeps_nothing_stops_at_the_attempt_bound_and_says_why(tiny_model_dir, tmp_path):
+    reject_all = lambda frame: (frame.iloc[:0], {"too_short": len(frame)})
+    made = make_kept(tiny_model_dir, tmp_path / "c", reject_all, small_config(n=4), max_attempts=10)
+    assert made.kept.empty and made.attempted == 10 and made.short_by == 4
+    assert made.shortfall() == (
+        "kept 0 of the 4 reviews asked for: stopped at max_attempts=10 attempts; the quality filters dropped 10 "
+        "(too_short 10). Raise max_attempts, or look at the generator (a generator that loops or echoes its prompt "
+        "keeps few reviews)"
+    )
+
+
+def test_an_attempt_bound_below_the_reviews_to_keep_is_refused_before_any_work(tiny_model_dir, tmp_path):
+    with pytest.raises(InputError, match=r"max_attempts must be an integer >= the 6 reviews to keep \(n x over_generation\), "
+                                         r"got 5; leave it unset for 18"):
+        make_kept(tiny_model_dir, tmp_path / "c", keep_even_slots, max_attempts=5)
+    assert not (tmp_path / "c").exists()
 
 
 def test_progress_reports_rate_and_eta(tiny_model_dir, tmp_path):

@@ -9,6 +9,7 @@ a split. Thin wiring over augment_assets.lib.{prompts,finetune,generate,syntheti
 import dataclasses
 import hashlib
 import json
+import math
 from pathlib import Path
 
 import dagster as dg
@@ -28,7 +29,7 @@ from augment_assets.defs.metadata import counts_table, for_people, markdown_cell
 from augment_assets.defs.resources import ExperimentResource, WarehouseResource
 from augment_assets.lib.errors import InputError
 from augment_assets.lib.finetune import FinetuneConfig, finetune, template_problem
-from augment_assets.lib.generate import GenerationConfig, generate_reviews
+from augment_assets.lib.generate import GenerationConfig, check_attempts, generate_kept
 from augment_assets.lib.plots import line_plot_png
 from augment_assets.lib.prompts import build_prompt_table, prompts_for_generation, topic_words
 from augment_assets.lib.synthetic_quality import filter_synthetic, quality_report
@@ -273,12 +274,43 @@ _GENERATION_DEFAULTS = GenerationConfig()  # lib/generate.py is the one place th
 class GenerationSettings(dg.Config):
     """Sampling settings; out-of-range values are rejected before the run starts any work."""
 
-    n: int = Field(default=_GENERATION_DEFAULTS.n, ge=1, description="Synthetic reviews per partition (before filters).")
+    n: int = Field(
+        default=_GENERATION_DEFAULTS.n, ge=1,
+        description="Synthetic reviews kept per partition (after the quality filters; see max_attempts).",
+    )
+    over_generation: float = Field(
+        default=1.0, ge=1,
+        description=(
+            "Keep a pool of over_generation x n reviews (rounded up); the evaluation's genuine+synthetic_selected "
+            "candidate keeps the top share of it by its teacher (a share of 1/over_generation keeps n). 1: no pool."
+        ),
+    )
+    max_attempts: int | None = Field(
+        default=None, ge=1,
+        description="Review slots generated at most to fill the pool; null: 3 x the reviews to keep. At least n x over_generation.",
+    )
     max_new_tokens: int = Field(default=_GENERATION_DEFAULTS.max_new_tokens, ge=8)
     top_p: float = Field(default=_GENERATION_DEFAULTS.top_p, gt=0, le=1)
     top_k: int = Field(default=_GENERATION_DEFAULTS.top_k, ge=0, description="0 disables top-k")
     repetition_penalty: float = Field(default=_GENERATION_DEFAULTS.repetition_penalty, gt=0)
     batch_size: int = Field(default=_GENERATION_DEFAULTS.batch_size, ge=1)
+
+    @property
+    def keep_target(self) -> int:
+        """Reviews this partition keeps: n x over_generation, rounded up."""
+        return math.ceil(self.n * self.over_generation - 1e-9)
+
+    @pydantic.field_validator("max_attempts")
+    @classmethod
+    def _reaches_the_target(cls, value: int | None, info: pydantic.ValidationInfo) -> int | None:
+        n, factor = info.data.get("n"), info.data.get("over_generation")
+        if value is None or n is None or factor is None:  # n or over_generation already refused
+            return value
+        try:
+            check_attempts(math.ceil(n * factor - 1e-9), value)
+        except InputError as error:  # pydantic reports a ValueError with the setting's name
+            raise ValueError(str(error)) from None
+        return value
 
 
 @dg.asset(
@@ -296,7 +328,8 @@ class GenerationSettings(dg.Config):
     pool="language_model",
     retry_policy=MODEL_STEP_RETRIES,
     description=(
-        "Synthetic reviews from one generator (sentiment x data size x repeat) at the partition's temperature, filtered. "
+        "Synthetic reviews from one generator (sentiment x data size x repeat) at the partition's temperature, filtered: "
+        "n x over_generation reviews kept, drawing more review slots up to max_attempts (metadata: attempted, kept, why short). "
         "A partition depends on its own generator and settings only; duplicates across partitions are removed "
         "where the union is formed (training_set)."
     ),
@@ -346,17 +379,25 @@ def synthetic_reviews(
             f"{update.get('reviews_per_s') or 0:.2f} reviews/s, ETA {update.get('eta_s') or 0:.0f} s"
         )
 
-    generated = generate_reviews(
+    # `n` counts kept reviews: generation draws further review slots until the filters kept
+    # n x over_generation of them or max_attempts slots were made. Dedup is within the partition
+    # only: what other partitions hold must not change this one's rows.
+    made = generate_kept(
         generator["path"],
         prompts,
         sentiment,
         generation_config,
         chunk_dir,
         generator_version=generator["generator_version"],
+        keep=filter_synthetic,
+        target=config.keep_target,
+        max_attempts=config.max_attempts,
         progress=log_progress,
     )
-    # Dedup within the partition only: what other partitions hold must not change this one's rows.
-    kept, filtered = filter_synthetic(generated)
+    kept, filtered = made.kept, made.dropped
+    shortfall = made.shortfall()
+    if shortfall:
+        context.log.warning(f"{key}|{temperature_key}: {shortfall}")
     judge = fold_reviews(store.read_table("training_reviews"), store.read_table("review_folds"), data_size, FIT, repeat)
     # Label fidelity is judged by a classifier fit on the generator's own fit fold (both
     # sentiments); on-topic counts reviews naming one of the domain's topic words, read from the
@@ -372,11 +413,21 @@ def synthetic_reviews(
     kept = kept.assign(generator=key)
     store.replace_rows("synthetic_reviews", kept, {"generator": key, "temperature": temperature})
     samples = "\n\n".join(f"> {markdown_cell(t, 400)}" for t in kept["text"].head(3))
-    stats = generated.attrs.get("stats", {})
+    stats = made.stats
     return dg.MaterializeResult(
         metadata=for_people({
             **table_metadata("synthetic_reviews", kept, partitioned=True),
-            "generated": len(generated),
+            "asked": config.n,
+            "over_generation": float(config.over_generation),
+            "keep_target": made.target,
+            "kept": len(kept),
+            "attempted": made.attempted,
+            "max_attempts": made.max_attempts,
+            "generated": made.attempted,
+            "dropped_by_filters": sum(filtered.values()),
+            "kept_beyond_target": made.surplus,
+            "short_by": made.short_by,
+            "why_short": dg.MetadataValue.md(shortfall or "not short: every review asked for was kept"),
             "filtered_out": counts_table(filtered),
             **{f"quality_{k}": float(v) for k, v in quality.items()},
             "quality_topic_words": ", ".join(domain) or "none (the two sentiments share no content word)",
@@ -390,7 +441,7 @@ def synthetic_reviews(
             "dtype": str(stats.get("dtype")),
             "samples": dg.MetadataValue.md(samples or "none kept"),
         }),
-        # What shapes these rows: the generator, every generation setting and the number asked for
-        # (the filters are the generator code version's). Unchanged inputs give the same version.
-        data_version=dg.DataVersion(f"{stats.get('fingerprint')}-n{config.n}"),
+        # What shapes these rows: the generator, every generation setting, the number kept and the attempt
+        # bound (the filters are the generator code version's). Unchanged inputs give the same version.
+        data_version=dg.DataVersion(f"{stats.get('fingerprint')}-a{made.max_attempts}-n{made.target}"),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -15,6 +16,7 @@ from augment_assets.lib.classify import encode_labels
 from augment_assets.lib.errors import InputError
 from augment_assets.lib.evaluation import BASELINES, CANDIDATES, EvaluationConfig, evaluate
 from augment_assets.lib.folds import build_folds, fold_reviews
+from augment_assets.lib.embedding import Embeddings, embedding_texts
 from augment_assets.lib.generative import GenerativeScores, ScoringConfig, choose_threshold, evaluation_texts, teacher_labels
 from augment_assets.lib.training_sets import TrainingSets, build_training_sets, synthetic_samples, temperature_selections
 from augment_assets.lib.plots import accuracy_curve_png, confusion_png
@@ -79,6 +81,14 @@ def toy_margin(text: str) -> float:
     return (sum(t in NEGATIVE for t in tokens) - sum(t in POSITIVE for t in tokens)) / len(tokens) + 0.02
 
 
+def toy_vector(text: str) -> np.ndarray:
+    """A stand-in for the base model's mean-pooled hidden state on the toy corpus: the shares of negative and
+    positive words, and a few dimensions of noise fixed by the text (so the C chosen matters)."""
+    tokens = words(text) or [""]
+    noise = np.random.default_rng(int(hashlib.sha1(text.encode()).hexdigest()[:8], 16)).normal(0, 1, 6)
+    return np.concatenate([[sum(t in NEGATIVE for t in tokens) / len(tokens), sum(t in POSITIVE for t in tokens) / len(tokens)], noise])
+
+
 def toy_generative_scores(sets, holdouts, sizes) -> GenerativeScores:
     """Margins of exactly what `evaluation_texts` asks for, at the data sizes with generators."""
     scores = GenerativeScores()
@@ -102,14 +112,15 @@ def toy_teacher(train, folds, pools) -> dict:
 
 def run_evaluation(
     train, synthetic, holdouts, reference=None, config=FAST, sizes=(None, 15), synthetic_sizes=None, repeats=1,
-    generative=True,
+    generative=True, embedding=True,
 ):
     """Folds -> training sets -> the stored tables' round trip -> evaluate, as the assets do it.
 
     `synthetic` stands for the reviews of every data size's generators (`synthetic_sizes`,
     default: all sizes; the others are learning-curve sizes, baselines only); each size
     and repeat gets its own copy with its own ids. `generative`: the generative classifier's
-    margins (`toy_margin`) at the sizes with generators, as a classifier and as a teacher.
+    margins (`toy_margin`) at the sizes with generators, as a classifier and as a teacher. `embedding`: the
+    embedding classifier's vectors (`toy_vector`) of exactly what `embedding_texts` asks for.
     """
     folds = build_folds(train, list(sizes), 0.2, config.seed, repeats)
     labels = [("all" if s is None else str(s)) for s in sizes]
@@ -127,7 +138,8 @@ def run_evaluation(
     stored = TrainingSets.from_tables(sets.member_table(), sets.configs, sets.items, folds)
     stored.warnings = sets.warnings
     scores = toy_generative_scores(stored, holdouts, synthetic_sizes or labels) if generative else None
-    return evaluate(stored, holdouts, config, generative=scores)
+    embeddings = Embeddings.of(embedding_texts(stored, holdouts), toy_vector) if embedding else None
+    return evaluate(stored, holdouts, config, generative=scores, embeddings=embeddings)
 
 
 @pytest.fixture(scope="module")
@@ -228,7 +240,7 @@ def test_metrics_table_contract(toy_result):
                    "gain_ci_low", "gain_ci_high"):
         assert column in metrics.columns, column
     generative = metrics[metrics["classifier"] == "generative"]
-    metrics = metrics[metrics["classifier"] != "generative"]  # the students: fit on training sets
+    metrics = metrics[metrics["classifier"].isin(["nb", "lr"])]  # the TF-IDF students: every training set (embedding: below)
     groups = metrics.groupby(["classifier", "eval_set", "data_size"])
     assert len(groups) == 4
     assert len(generative) == 4 and set(generative["variant"]) == {"genuine", "genuine_tuned"}  # checked below
@@ -266,12 +278,12 @@ def test_metrics_table_contract(toy_result):
     assert set(everything.loc[everything["teacher"].notna(), "variant"]) == {
         "genuine+synthetic_filtered", "genuine+synthetic_filtered_generative", "genuine+synthetic_relabelled"}
     headline = toy_result.headline
-    assert len(headline) == 4 and headline["gain_vs_baseline"].notna().all()
+    assert len(headline) == 6 and headline["gain_vs_baseline"].notna().all()  # nb, lr, embedding x all, 15
     for row in headline.itertuples():
         chosen = everything[everything["selected"] & (everything["classifier"] == row.classifier) & (everything["data_size"] == row.data_size)].iloc[0]
         assert (pd.isna(row.selected_teacher) and pd.isna(chosen["teacher"])) or row.selected_teacher == chosen["teacher"]
         assert row.selected_teacher_accuracy == pytest.approx(chosen["teacher_accuracy"], nan_ok=True)
-    assert set(toy_result.confusion) == {(c, "holdout", d) for c in ("nb", "lr") for d in ("all", "15")}
+    assert set(toy_result.confusion) == {(c, "holdout", d) for c in ("nb", "lr", "embedding") for d in ("all", "15")}
     cm = toy_result.confusion[("nb", "holdout", "all")]["selected"]
     assert np.asarray(cm).sum() == pytest.approx(60)
     assert any("low data" in w and "reference" in w for w in toy_result.warnings)
@@ -532,7 +544,7 @@ def test_real_data_evaluation():
     started = time.perf_counter()
     result = run_evaluation(
         train, synthetic, {"holdout": holdout}, reference=sample[["sentiment", "text"]], config=config, sizes=(None, 50),
-        generative=False,  # toy margins mean nothing on real reviews
+        generative=False, embedding=False,  # toy margins and vectors mean nothing on real reviews
     )
     assert time.perf_counter() - started < 120
     metrics = result.metrics
@@ -575,7 +587,7 @@ def test_repeats_give_one_headline_per_size_with_power_and_worth(repeated):
     result, _ = repeated
     assert set(result.metrics["repeat"]) == {1, 2}
     head = result.headline
-    assert sorted(zip(head["classifier"], head["data_size"])) == sorted((c, d) for c in ("nb", "lr") for d in ("all", "15"))
+    assert sorted(zip(head["classifier"], head["data_size"])) == sorted((c, d) for c in ("nb", "lr", "embedding") for d in ("all", "15"))
     assert (head["repeats"] == 2).all()
     for row in head.itertuples():
         # the headline gain is the mean of the per-repeat paired gains

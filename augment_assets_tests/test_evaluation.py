@@ -331,6 +331,84 @@ def test_generative_classifier_is_a_baseline_with_its_threshold_chosen_on_valida
     assert set(result.recommendation["data_size"]) == {"all", "30", "15"}
 
 
+def test_embedding_classifier_fits_genuine_and_synthetic_sets_with_its_C_chosen_on_validation(toy):
+    """The base model's vectors + logistic regression: baselines on the genuine rows (library C, and C chosen on
+    the validation fold, then refit on the whole pool: GridSearchCV with a PredefinedSplit, by hand here) and
+    candidates on the same genuine + synthetic sets as the TF-IDF students, with a headline row of its own.
+    Perturbed copies and the reference are not embedded, and it teaches nothing."""
+    from augment_assets.lib.embedding import make_embedding_classifier
+
+    train, synthetic, holdout = toy
+    config = EvaluationConfig(**{**FAST.__dict__, "filter_thresholds": (0.5,), "embedding_cs": (1.0, 0.01, 0.1)})
+    folds = build_folds(train, [None, 30], 0.2, 0)
+    pools = synthetic.assign(data_size="all", repeat=1)
+    reference = synthetic_frame(per_cell=15, temperatures=(1.0,), seed=40)[["sentiment", "text"]]
+    reference = reference.assign(synthetic_id=[f"reference-{i:06d}" for i in range(len(reference))])
+    sets = build_training_sets(train, folds, pools, reference, config, candidate_sizes=["all"],
+                               generative_teacher=toy_teacher(train, folds, pools))
+    holdouts = {"holdout": holdout}
+    asked = embedding_texts(sets, holdouts)
+    not_embedded = sets.items[sets.items["source"].isin(["perturbed", "reference"])]["text"]
+    assert len(not_embedded) and not set(not_embedded) & set(asked)
+    result = evaluate(sets, holdouts, config, generative=toy_generative_scores(sets, holdouts, ["all"]),
+                      embeddings=Embeddings.of(asked, toy_vector))
+    metrics = result.metrics[result.metrics["classifier"] == "embedding"]
+    by_size = {size: set(group["variant"]) for size, group in metrics.groupby("data_size")}
+    assert by_size["30"] == {"genuine", "genuine_tuned", "genuine+duplicates"}
+    assert by_size["all"] == by_size["30"] | {"genuine+synthetic", "genuine+synthetic_filtered_generative", "genuine+synthetic_relabelled"}
+    assert metrics.loc[metrics["variant"] == "genuine+synthetic_relabelled", "teacher"].eq("generative").all()
+    assert "embedding" not in set(sets.configs["classifier"].dropna())  # it teaches no training set
+    # genuine_tuned at all, by hand: each C fit on the select set, scored on the validation fold; the first best refit
+    def vectors(frame):
+        return np.stack([toy_vector(t) for t in frame["text"]])
+
+    def genuine_set(phase):
+        row = sets.configs[(sets.configs["data_size"] == "all") & (sets.configs["phase"] == phase) & (sets.configs["training_data"] == "genuine")]
+        return sets.items.iloc[sets.members[int(row["training_set_id"].iloc[0])]]
+
+    fit, validation = genuine_set("select"), sets.items.iloc[sets.validation[(1, "all")]]
+    accuracy = {}
+    for C in config.embedding_cs:
+        model = make_embedding_classifier(C).fit(vectors(fit), encode_labels(fit["sentiment"]))
+        accuracy[C] = np.mean(model.predict(vectors(validation)) == encode_labels(validation["sentiment"]))
+    best_C = max(accuracy, key=lambda C: (round(accuracy[C], 10), -config.embedding_cs.index(C)))
+    tuned = metrics[(metrics["variant"] == "genuine_tuned") & (metrics["data_size"] == "all")].iloc[0]
+    assert json.loads(tuned["hyperparameters"]) == {"C": best_C}
+    assert tuned["validation_accuracy"] == pytest.approx(accuracy[best_C])
+    pool = genuine_set("refit")
+    refit = make_embedding_classifier(best_C).fit(vectors(pool), encode_labels(pool["sentiment"]))
+    assert tuned["accuracy"] == pytest.approx(np.mean(refit.predict(vectors(holdout)) == encode_labels(holdout["sentiment"])))
+    genuine = metrics[(metrics["variant"] == "genuine") & (metrics["data_size"] == "all")].iloc[0]
+    assert json.loads(genuine["hyperparameters"]) == {"C": "default"}
+    head = result.headline
+    assert set(head["classifier"]) == {"nb", "lr", "embedding"} and set(head["data_size"]) == {"all"}
+    answer = head["best_baseline_beats_every_candidate"].iloc[0]
+    assert (head["best_baseline_beats_every_candidate"] == answer).all()  # one answer per size
+    beaten = (head["gain_vs_best_baseline"] < 0).all()
+    assert answer == ("no" if not beaten else "yes, shown" if (head["verdict_vs_best_baseline"] == "loss").all() else "yes, point estimate only")
+
+
+def test_the_headline_says_when_a_baseline_beats_every_synthetic_candidate():
+    from augment_assets.lib.evaluation import _mark_baselines_that_beat_every_candidate
+
+    def rows(*pairs, size="all"):
+        return [{"eval_set": "holdout", "data_size": size, "gain_vs_best_baseline": g, "verdict_vs_best_baseline": v} for g, v in pairs]
+
+    cases = [
+        (rows((-0.05, "loss"), (-0.03, "loss")), "yes, shown"),
+        (rows((-0.05, "loss"), (-0.01, "no gain")), "yes, point estimate only"),
+        (rows((-0.05, "loss"), (0.0, "no gain")), "no"),  # a candidate as good as the best baseline: not beaten
+        (rows((-0.05, "loss"), (np.nan, "n/a")), "yes, shown"),  # a classifier without a candidate has none to beat
+        (rows((np.nan, "n/a")), "n/a"),
+    ]
+    for group, expected in cases:
+        _mark_baselines_that_beat_every_candidate(group)
+        assert [r["best_baseline_beats_every_candidate"] for r in group] == [expected] * len(group)
+    mixed = rows((-0.05, "loss")) + rows((0.02, "no gain"), size="50")
+    _mark_baselines_that_beat_every_candidate(mixed)
+    assert [r["best_baseline_beats_every_candidate"] for r in mixed] == ["yes, shown", "no"]  # per size
+
+
 def test_the_generative_teacher_relabels_or_filters_the_same_synthetic_reviews(toy):
     """`synthetic_relabelled` holds exactly the reviews of `synthetic` (same ratio, selection, draw and phase), each
     with the teacher's label; `synthetic_filtered_generative` keeps those the teacher gives their intended label
@@ -403,7 +481,7 @@ def test_choose_threshold_fits_the_boundary_on_the_reviews_it_is_given():
 
 def test_selection_never_looks_at_the_holdout(toy, toy_result):
     """Flip every holdout label: accuracies change, every choice stays the same (the generative
-    classifier's threshold among them)."""
+    classifier's threshold and the embedding classifier's C among them, and the headline's best baseline)."""
     train, synthetic, holdout = toy
     reference = synthetic_frame(per_cell=15, temperatures=(1.0,), seed=40)[["sentiment", "text"]]
     flipped = holdout.assign(sentiment=np.where(holdout["sentiment"] == "positive", "negative", "positive"))
@@ -414,8 +492,13 @@ def test_selection_never_looks_at_the_holdout(toy, toy_result):
     b = other.metrics[cols].sort_values(keys).reset_index(drop=True)
     pd.testing.assert_frame_equal(a, b)
     assert (a["classifier"] == "generative").sum() == 4  # its rows are among the compared choices
+    embedded = a[a["classifier"] == "embedding"]
+    assert {"genuine_tuned", "genuine+synthetic", "genuine+synthetic_relabelled"} <= set(embedded["variant"])
+    assert embedded["selected"].sum() == 2 and embedded["baseline_selected"].sum() == 2
     sorted_acc = lambda r: r.metrics.sort_values(keys)["accuracy"].to_numpy()
     np.testing.assert_allclose(sorted_acc(toy_result) + sorted_acc(other), 1.0)
+    choices = ["classifier", "data_size", "baseline_variant", "selected_variant", "selected_hyperparameters", "best_baseline_classifier", "best_baseline_variant"]
+    pd.testing.assert_frame_equal(toy_result.headline[choices], other.headline[choices])
 
 
 def test_a_data_size_trains_only_on_synthetic_reviews_of_its_own_generators(toy):

@@ -113,3 +113,10 @@ def test_fits_are_a_standardised_logistic_regression_on_the_training_rows_only()
     assert fits.fits == 2
     fits.predict(rows[::-1].copy(), labels[rows][::-1].copy(), [(None, "embedding", 0.01)], ["val"])
     assert fits.fits == 2  # the same multiset in another order: cached
+
+
+def test_embedding_settings_out_of_range_are_refused():
+    with pytest.raises(InputError, match=r"embedding: max_tokens must be >= 8 and batch_size >= 1, got 4 and 16"):
+        EmbeddingConfig(max_tokens=4)
+    with pytest.raises(InputError, match="got 128 and 0"):
+        EmbeddingConfig(batch_size=0)

@@ -450,9 +450,10 @@ def test_the_generative_teacher_relabels_or_filters_the_same_synthetic_reviews(t
 
 def test_generative_classifier_without_scores_is_left_out_with_a_warning(toy):
     train, synthetic, holdout = toy
-    result = run_evaluation(train, synthetic, {"holdout": holdout}, sizes=(None,), generative=False)
-    assert "generative" not in set(result.metrics["classifier"])
+    result = run_evaluation(train, synthetic, {"holdout": holdout}, sizes=(None,), generative=False, embedding=False)
+    assert not {"generative", "embedding"} & set(result.metrics["classifier"])
     assert any("generative classifier not scored" in w for w in result.warnings)
+    assert any("all data: embedding classifier not scored (no embeddings given)" in w for w in result.warnings)
     assert result.headline["best_baseline_classifier"].isin(["nb", "lr"]).all()
 
 

@@ -297,7 +297,8 @@ SCORE_DEPS = ["training_set", "review_folds", "training_reviews", "synthetic_rev
             group_name="evaluate",
             kinds={"duckdb", "scikitlearn"},
             description=(
-                "TF-IDF + Naive Bayes and logistic regression fit on the stored training sets, per repeat: tuned "
+                "TF-IDF + Naive Bayes and logistic regression, and the base model's mean-pooled hidden states + logistic "
+                "regression (embedding), fit on the stored training sets, per repeat: tuned "
                 "baselines vs synthetic candidates per data size, chosen on the validation fold, scored on the "
                 "holdout(s) with bootstrap intervals and a paired gain (also classifier_metrics_curve: accuracy vs ratio)."
             ),

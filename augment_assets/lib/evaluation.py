@@ -43,6 +43,12 @@ data size and classifier, following scikit-learn's select-then-refit contract
    labels of the synthetic reviews, lib/training_sets.py) it filters or relabels the
    candidates `genuine+synthetic_filtered_generative` and `genuine+synthetic_relabelled`;
    every taught row carries its teacher's own holdout accuracy (`teacher_accuracy`).
+8. **The embedding classifier** (lib/embedding.py), where its vectors are given: the base
+   model's mean-pooled hidden states + logistic regression, fit like a student on the sets of
+   the kinds it is fit on (`TrainingData.embedded`: genuine-only baselines, and synthetic
+   candidates), C chosen on validation; a headline row of its own, and a place among the best
+   baselines. Per size, the headline says whether the best baseline of any classifier beats
+   every classifier's selected candidate (`best_baseline_beats_every_candidate`).
 
 Ties on validation accuracy keep the earlier entry (library defaults first, smaller
 option / ratio first, variants in their declared order, classifiers in configured order).

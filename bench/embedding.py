@@ -136,7 +136,9 @@ def main() -> None:
     _, counts = mean_pooled(model, tokenizer, texts, config)
     project_s = time.perf_counter() - started
     tokens = int(counts.sum())
-    gflop_per_token = 2 * sum(p.numel() for p in model.base_model.parameters()) / 1e9
+    # the decoder's matrix products: its parameters less the input embedding (a lookup, no FLOPs)
+    matmul_parameters = sum(p.numel() for p in model.base_model.parameters()) - model.get_input_embeddings().weight.numel()
+    gflop_per_token = 2 * matmul_parameters / 1e9
     ceiling = args.peak_gflops / (gflop_per_token * tokens / len(texts))
     float_model, float_tokenizer = load_model(path, device, torch.float32)
     naive_s = naive(float_model, float_tokenizer, texts[:baseline_n])

@@ -78,6 +78,31 @@ def test_out_of_range_values_are_refused_before_any_run(defs):
     assert check_run_config(defs, {"ops": {"synthetic_reviews": {"config": {"n": 5}}}}) == []
 
 
+def test_an_over_generation_below_1_or_an_attempt_bound_below_the_pool_is_refused_before_any_run(defs):
+    over = check_run_config(defs, {"ops": {"synthetic_reviews": {"config": {"over_generation": 0.5}}}})
+    assert over == ["synthetic_reviews: over_generation=0.5: Input should be greater than or equal to 1"], over
+    bound = check_run_config(defs, {"ops": {"synthetic_reviews": {"config": {"n": 10, "over_generation": 2, "max_attempts": 15}}}})
+    assert bound == [
+        "synthetic_reviews: max_attempts=15: Value error, max_attempts must be an integer >= the 20 reviews to keep "
+        "(n x over_generation), got 15; leave it unset for 60 (3 x 20)"
+    ], bound
+    # the default n (32) counts too, and a bound that reaches the pool passes
+    assert check_run_config(defs, {"ops": {"synthetic_reviews": {"config": {"max_attempts": 31}}}})
+    assert check_run_config(defs, {"ops": {"synthetic_reviews": {"config": {"n": 10, "over_generation": 2, "max_attempts": 20}}}}) == []
+
+
+def test_an_unknown_selection_teacher_is_refused_before_any_run_naming_the_accepted_ones(defs):
+    problems = check_run_config(defs, {"ops": {"training_set": {"config": {"selection_teachers": ["generative", "gpt"]}}}})
+    assert problems == [
+        "training_set: selection_teachers=['generative', 'gpt']: Value error, selection_teachers: unknown ['gpt']; "
+        "accepted values are generative, nb, lr, generative+nb, generative+lr (each at most once)"
+    ], problems
+    shares = check_run_config(defs, {"ops": {"training_set": {"config": {"selection_shares": [0.5, 2.0]}}}})
+    assert len(shares) == 1 and "selection_shares: [2.0] outside (0, 1]" in shares[0], shares
+    good = {"selection_teachers": ["lr", "generative+lr"], "selection_shares": [0.25, 0.5]}
+    assert check_run_config(defs, {"ops": {"training_set": {"config": good}}}) == []
+
+
 def test_an_unknown_classifier_is_refused_before_any_run_naming_the_accepted_ones(defs):
     problems = check_run_config(defs, {"ops": {"classifier_metrics": {"config": {"classifiers": ["nb", "svm"]}}}})
     assert any(

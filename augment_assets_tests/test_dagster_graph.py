@@ -210,6 +210,37 @@ def run_generators_and_synthetic(temperature: str = "0.9") -> None:
         assert result.success, step_errors(result)
 
 
+def test_a_partition_holds_n_kept_times_over_generation_or_says_why_not(project, monkeypatch, tiny_model_dir):
+    """n x over_generation kept reviews; with filters that drop everything, the step stops at max_attempts,
+    succeeds with what it has (nothing), and says why in its metadata and as a warning in the run's log."""
+    import logging
+
+    monkeypatch.setenv("BASE_MODEL", str(tiny_model_dir))
+    assert run(dg.AssetSelection.groups("ingest")).success
+    key = "negative_all_r1"
+    assert run(dg.AssetSelection.assets("prompt_table", "sentiment_generator"), key, TINY_FINETUNE).success
+    settings = {"max_new_tokens": 24, "batch_size": 6}
+    pooled = run(dg.AssetSelection.assets("synthetic_reviews"), f"{key}|0.9",
+                 {"ops": {"synthetic_reviews": {"config": {**settings, "n": 4, "over_generation": 1.5}}}})
+    assert pooled.success, step_errors(pooled)
+    store = Warehouse(project / "warehouse.duckdb")
+    assert len(store.read("SELECT * FROM synthetic_reviews WHERE temperature = 0.9")) == 6  # ceil(4 x 1.5)
+
+    import augment_assets.defs.generate.assets as generate_assets
+
+    monkeypatch.setattr(generate_assets, "filter_synthetic", lambda frame: (frame.iloc[:0], {"degenerate": len(frame)}))
+    short = run(dg.AssetSelection.assets("synthetic_reviews"), f"{key}|1.1",
+                {"ops": {"synthetic_reviews": {"config": {**settings, "n": 4, "max_attempts": 7}}}})
+    assert short.success, step_errors(short)
+    written = short.asset_materializations_for_node("synthetic_reviews")[0].metadata
+    assert (written["kept"].value, written["attempted"].value, written["short_by"].value) == (0, 7, 4)
+    why = "kept 0 of the 4 reviews asked for: stopped at max_attempts=7 attempts; the quality filters dropped 7 (degenerate 7)"
+    assert written["why_short"].value.startswith(why), written["why_short"].value
+    with dg.DagsterInstance.get() as instance:
+        warnings = [e.user_message for e in instance.all_logs(short.run_id) if e.level == logging.WARNING]
+    assert any(f"{key}|1.1: {why}" in w for w in warnings), warnings
+
+
 @pytest.mark.parametrize(
     ("rows", "message"),
     [
@@ -277,6 +308,10 @@ def test_one_partition_of_every_asset_through_dagster(project, monkeypatch, tiny
     assert "dagster/row_count" not in written and written["dagster/partition_row_count"].value > 0
     floats = [v.value for v in written.values() if isinstance(v.value, float)]
     assert floats and all(round(f, 4) == f for f in floats), floats  # rounded for people
+    # n counts kept reviews: the partition holds the 12 asked for, and says how many slots it took
+    assert written["kept"].value == written["dagster/partition_row_count"].value == written["keep_target"].value == 12, written
+    assert written["attempted"].value >= 12 and written["short_by"].value == 0 and written["max_attempts"].value == 36
+    assert written["attempted"].value == 12 + written["dropped_by_filters"].value + written["kept_beyond_target"].value
     # Its data version is the fingerprint of the settings that shaped it and the number asked for.
     fingerprint, asked = event.asset_materialization.tags["dagster/data_version"].rsplit("-n", 1)
     assert len(fingerprint) >= 12 and fingerprint != "None" and asked == "12"

@@ -18,7 +18,7 @@ from augment_assets.lib.evaluation import BASELINES, CANDIDATES, EvaluationConfi
 from augment_assets.lib.folds import build_folds, fold_reviews
 from augment_assets.lib.embedding import Embeddings, embedding_texts
 from augment_assets.lib.generative import GenerativeScores, ScoringConfig, choose_threshold, evaluation_texts, teacher_labels
-from augment_assets.lib.training_sets import TrainingSets, build_training_sets, synthetic_samples, temperature_selections
+from augment_assets.lib.training_sets import TrainingSets, build_training_sets, synthetic_samples, temperature_selections, top_share
 from augment_assets.lib.plots import accuracy_curve_png, confusion_png
 from augment_assets.lib.text import text_key, words
 
@@ -37,6 +37,8 @@ FAST = EvaluationConfig(
     duplicate_ks=(2,),
     perturbation_shares=(0.1,),
     filter_thresholds=(0.5, 0.8),
+    selection_shares=(0.5, 0.8),
+    selection_teachers=("generative", "lr", "generative+lr"),
 )
 
 
@@ -267,16 +269,24 @@ def test_metrics_table_contract(toy_result):
     assert (metrics[metrics["variant"] == "genuine+perturbed"]["draws"] == 2).all()
     assert (metrics[metrics["variant"] == "genuine_tuned"]["draws"] == 1).all()
     assert set(metrics["variant"]) >= {"genuine+synthetic", "genuine+synthetic_filtered", "genuine+reference",
-                                       "genuine+synthetic_filtered_generative", "genuine+synthetic_relabelled"}
+                                       "genuine+synthetic_filtered_generative", "genuine+synthetic_relabelled",
+                                       "genuine+synthetic_selected"}
     # a taught candidate carries its teacher's own holdout accuracy: the student's tuned self, or the generative classifier
     everything = toy_result.metrics
     for row in everything[everything["teacher"].notna()].itertuples():
         expected = "generative" if row.variant in ("genuine+synthetic_filtered_generative", "genuine+synthetic_relabelled") else row.classifier
+        if row.variant == "genuine+synthetic_selected":  # its teacher is part of the configuration chosen on validation
+            expected = json.loads(row.hyperparameters)["teacher"]
         teacher = everything[(everything["classifier"] == expected) & (everything["variant"] == "genuine_tuned")
                              & (everything["data_size"] == row.data_size)]
         assert row.teacher == expected and row.teacher_accuracy == pytest.approx(teacher["accuracy"].iloc[0])
-    assert set(everything.loc[everything["teacher"].notna(), "variant"]) == {
-        "genuine+synthetic_filtered", "genuine+synthetic_filtered_generative", "genuine+synthetic_relabelled"}
+    taught = set(everything.loc[everything["teacher"].notna(), "variant"])
+    always = {"genuine+synthetic_filtered", "genuine+synthetic_filtered_generative", "genuine+synthetic_relabelled"}
+    assert always <= taught <= always | {"genuine+synthetic_selected"}, taught
+    # a selected candidate taught by one classifier carries its accuracy; one taught by a pair carries none
+    pair = everything[(everything["variant"] == "genuine+synthetic_selected")
+                      & everything["hyperparameters"].map(lambda h: "+" in json.loads(h).get("teacher", ""))]
+    assert pair["teacher"].isna().all()
     headline = toy_result.headline
     assert len(headline) == 6 and headline["gain_vs_baseline"].notna().all()  # nb, lr, embedding x all, 15
     for row in headline.itertuples():
@@ -355,7 +365,8 @@ def test_embedding_classifier_fits_genuine_and_synthetic_sets_with_its_C_chosen_
     metrics = result.metrics[result.metrics["classifier"] == "embedding"]
     by_size = {size: set(group["variant"]) for size, group in metrics.groupby("data_size")}
     assert by_size["30"] == {"genuine", "genuine_tuned", "genuine+duplicates"}
-    assert by_size["all"] == by_size["30"] | {"genuine+synthetic", "genuine+synthetic_filtered_generative", "genuine+synthetic_relabelled"}
+    assert by_size["all"] == by_size["30"] | {"genuine+synthetic", "genuine+synthetic_filtered_generative", "genuine+synthetic_relabelled",
+                                              "genuine+synthetic_selected"}
     assert metrics.loc[metrics["variant"] == "genuine+synthetic_relabelled", "teacher"].eq("generative").all()
     assert "embedding" not in set(sets.configs["classifier"].dropna())  # it teaches no training set
     # genuine_tuned at all, by hand: each C fit on the select set, scored on the validation fold; the first best refit
@@ -448,6 +459,72 @@ def test_the_generative_teacher_relabels_or_filters_the_same_synthetic_reviews(t
         assert (stored.items.iloc[stored.members[set_id]]["sentiment"].to_numpy() == items.iloc[sets.members[set_id]]["sentiment"].to_numpy()).all()
 
 
+def test_top_share_keeps_each_partitions_most_confident_reviews():
+    pool = pd.DataFrame({
+        "synthetic_id": ["a", "b", "c", "d", "e", "f", "g", "h"],
+        "sentiment": ["negative"] * 4 + ["positive"] * 4,
+        "temperature": [0.7, 0.7, 1.1, 1.1, 0.7, 0.7, 0.7, 0.7],
+    })
+    p_intended = np.array([0.9, 0.6, 0.2, 0.3, 0.5, 0.8, 0.8, 0.99])
+    # half of each (sentiment, temperature): the best of a/b, of c/d, and two of e-h (h, then f before g on the tie)
+    assert top_share(pool, p_intended, 0.5)["synthetic_id"].tolist() == ["a", "d", "f", "h"]
+    assert top_share(pool, p_intended, 1.0)["synthetic_id"].tolist() == list("abcdefgh")
+    assert top_share(pool, p_intended, 0.25)["synthetic_id"].tolist() == ["a", "d", "h"]  # 0.25 of 2 rounds (half up) to 1
+
+
+def test_the_selected_candidate_keeps_the_top_share_by_its_teacher(toy):
+    """`synthetic_selected` sets hold the synthetic reviews of the top share of each partition by the option's
+    teacher (the generative one here, whose P is known): at a ratio beyond supply, exactly those; its sets serve
+    every student (no classifier of their own), and a teacher missing at a size is skipped with a warning."""
+    train, synthetic, _ = toy
+    folds = build_folds(train, [None], 0.2, 0)
+    pools = synthetic.assign(data_size="all", repeat=1)
+    teachers = toy_teacher(train, folds, pools)
+    sets = build_training_sets(train, folds, pools, None, FAST, generative_teacher=teachers)
+    configs, items = sets.configs, sets.items
+    selected = configs[configs["training_data"] == "synthetic_selected"]
+    options = {json.loads(o)["teacher"] for o in selected["option"]}
+    assert options == {"generative", "lr", "generative+lr"} and selected["classifier"].isna().all()
+    p_positive = teachers[(1, "all")].p_positive.loc[pools["synthetic_id"]].to_numpy()
+    p_intended = np.where(pools["sentiment"] == "positive", p_positive, 1 - p_positive)
+    checked = 0
+    for row in selected.itertuples():
+        option = json.loads(row.option)
+        members = items.iloc[sets.members[row.training_set_id]]
+        chosen = set(members.loc[members["source"] == "synthetic", "item_id"])
+        if option["teacher"] != "generative":
+            assert row.teacher_hyperparameters and chosen
+            continue
+        top = top_share(pools, p_intended, option["keep_share"])
+        if row.temperature_selection != "all":
+            top = top[np.isclose(top["temperature"], float(row.temperature_selection))]
+        assert chosen <= set(top["synthetic_id"])
+        if row.capped:  # asked for more than the kept share holds: all of it
+            assert chosen == set(top["synthetic_id"]) and row.n_synthetic == len(top)
+            # and those are each partition's most confident reviews, round(share x size) of them
+            scored = pools.assign(p=p_intended, chosen=pools["synthetic_id"].isin(chosen))
+            if row.temperature_selection != "all":
+                scored = scored[np.isclose(scored["temperature"], float(row.temperature_selection))]
+            for _, part in scored.groupby(["sentiment", "temperature"]):
+                assert part["chosen"].sum() == np.floor(option["keep_share"] * len(part) + 0.5)
+                assert part.loc[part["chosen"], "p"].min() >= part.loc[~part["chosen"], "p"].max()
+            checked += 1
+    assert checked >= 4
+    without = build_training_sets(train, folds, pools, None, FAST)  # no generative teacher given
+    left = without.configs[without.configs["training_data"] == "synthetic_selected"]["option"].map(lambda o: json.loads(o)["teacher"])
+    assert set(left) == {"lr"}
+    assert "all data, repeat 1: synthetic_selected with teacher generative skipped: that teacher is not available here" in without.warnings
+
+
+def test_an_unknown_selection_teacher_or_share_is_refused_naming_the_accepted_ones():
+    with pytest.raises(InputError, match=r"selection_teachers: unknown \['bert'\]; accepted values are generative, nb, lr, "
+                                         r"generative\+nb, generative\+lr \(each at most once\)"):
+        EvaluationConfig(selection_teachers=("generative", "bert"))
+    with pytest.raises(InputError, match=r"selection_shares: \[0, 1.5\] outside \(0, 1\]"):
+        EvaluationConfig(selection_shares=(0, 0.5, 1.5))
+    assert EvaluationConfig(selection_teachers=(), selection_shares=()).selection_teachers == ()
+
+
 def test_generative_classifier_without_scores_is_left_out_with_a_warning(toy):
     train, synthetic, holdout = toy
     result = run_evaluation(train, synthetic, {"holdout": holdout}, sizes=(None,), generative=False, embedding=False)
@@ -493,6 +570,9 @@ def test_selection_never_looks_at_the_holdout(toy, toy_result):
     b = other.metrics[cols].sort_values(keys).reset_index(drop=True)
     pd.testing.assert_frame_equal(a, b)
     assert (a["classifier"] == "generative").sum() == 4  # its rows are among the compared choices
+    # the over-generate-and-select candidate is among them, its teacher and kept share chosen on validation
+    chosen = a[a["variant"] == "genuine+synthetic_selected"]["hyperparameters"].map(json.loads)
+    assert len(chosen) and all(h["keep_share"] in (0.5, 0.8) and h["teacher"] in FAST.selection_teachers for h in chosen)
     embedded = a[a["classifier"] == "embedding"]
     assert {"genuine_tuned", "genuine+synthetic", "genuine+synthetic_relabelled"} <= set(embedded["variant"])
     assert embedded["selected"].sum() == 2 and embedded["baseline_selected"].sum() == 2

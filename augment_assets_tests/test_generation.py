@@ -21,7 +21,7 @@ from augment_assets.lib.finetune import (
     read_finetune_config,
     training_text,
 )
-from augment_assets.lib.generate import COLUMNS, GenerationConfig, generate_reviews, synthetic_id
+from augment_assets.lib.generate import COLUMNS, GenerationConfig, generate_kept, generate_reviews, synthetic_id
 from augment_assets.lib.model import choose_device_dtype, load_model, resolve_base_model
 from augment_assets.lib.synthetic_quality import (
     REASONS,
@@ -99,6 +99,10 @@ def test_finetune_config_rejects_bad_values():
         FinetuneConfig(prompt_format="xml")
     with pytest.raises(ValueError, match="epochs"):
         FinetuneConfig(epochs=0)
+    with pytest.raises(ValueError, match=r"prefix_template 'Hotel \{domain\}': unknown placeholder \{domain\}"):
+        FinetuneConfig(prefix_template="Hotel {domain}")
+    with pytest.raises(ValueError, match="chat_instruction .*not a valid template"):
+        FinetuneConfig(chat_instruction="Write a {sentiment review")
 
 
 # ---------------------------------------------------------------- model resolution
@@ -168,6 +172,49 @@ def test_inference_on_a_cpu_without_native_bf16_runs_in_float32(monkeypatch):
     assert choose_device_dtype("cpu") == ("cpu", torch.bfloat16)
 
 
+@pytest.mark.parametrize("native", [True, False])
+def test_a_requested_cpu_dtype_the_cpu_cannot_serve_falls_back_with_a_logged_reason(monkeypatch, caplog, native):
+    from augment_assets.lib import model
+
+    monkeypatch.setattr(model, "native_bf16_cpu", lambda: native)
+    default = torch.bfloat16 if native else torch.float32
+    for requested, expected, reason in [
+        ("float32", torch.float32, None),
+        ("bf16", torch.bfloat16 if native else torch.float32, None if native else "no native bfloat16"),
+        ("float16", default, "float16 is not a CPU dtype"),  # never silent float16 on a CPU
+        ("int3", default, "not a dtype this project runs"),
+    ]:
+        monkeypatch.setenv("AUGMENT_CPU_DTYPE", requested)
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="augment_assets.lib.model"):
+            assert choose_device_dtype("cpu") == ("cpu", expected), requested
+        if reason is None:
+            assert not caplog.records, requested
+        else:
+            assert reason in caplog.text and "AUGMENT_CPU_DTYPE" in caplog.text, requested
+    assert choose_device_dtype("cpu", for_training=True) == ("cpu", torch.float32)  # training: autocast decides
+
+
+def test_the_gpu_path_is_chosen_with_bfloat16_where_cuda_has_it(monkeypatch):
+    """The device choice on a CUDA machine, checked on this CPU by faking what CUDA reports."""
+    from augment_assets.lib import finetune
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert choose_device_dtype() == ("cuda", torch.bfloat16)
+    assert choose_device_dtype("cuda", for_training=True) == ("cuda", torch.bfloat16)
+    assert choose_device_dtype("cpu")[0] == "cpu"  # an explicit CPU stays on the CPU
+    assert finetune.autocast_dtype("cuda", "bf16") == torch.bfloat16
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)  # an older GPU
+    assert choose_device_dtype() == ("cuda", torch.float16)
+    assert choose_device_dtype(for_training=True) == ("cuda", torch.float32)
+    assert finetune.autocast_dtype("cuda", "bf16") is None
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert choose_device_dtype()[0] == "cpu"
+    with pytest.raises(InputError, match="CUDA is not available"):
+        choose_device_dtype("cuda")
+
+
 def test_load_model_pads_left(tiny_model_dir):
     model, tok = load_model(tiny_model_dir, "cpu", torch.float32)
     assert tok.pad_token is not None and tok.padding_side == "left"
@@ -188,7 +235,7 @@ def test_generate_columns_ids_and_prefix_removed(tiny_model_dir, tmp_path):
     assert out["prompt"].nunique() == len(PROMPTS)  # prompts cycled: each used
     for prompt, text in zip(out["prompt"], out["text"]):
         assert text.startswith(prompt.split()[0])
-        assert "Yelp pizza review" not in text
+        assert "stars:" not in text  # no conditioning prefix left in a review
     assert out["created_at"].notna().all()
     stats = out.attrs["stats"]
     assert stats["generated"] == 10 and stats["new_tokens"] > 0 and stats["dtype"] == "float32"
@@ -239,6 +286,52 @@ def test_growing_n_reuses_finished_chunks(tiny_model_dir, tmp_path):
     big = run(tiny_model_dir, tmp_path / "grow", small_config(n=10))
     assert big.attrs["stats"]["resumed"] == 4  # chunk 0 reused; the short chunk 1 is remade
     assert big["synthetic_id"].tolist()[:6] == small["synthetic_id"].tolist()
+
+
+def keep_even_slots(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    """A stand-in for the quality filters that drops every odd review slot (whatever its text)."""
+    slot = {synthetic_id("gen-v1", "positive", 0.9, 3, i): i for i in range(200)}
+    even = frame["synthetic_id"].map(slot) % 2 == 0
+    return frame[even].sort_values("synthetic_id"), {"degenerate": int((~even).sum())}
+
+
+def make_kept(model_dir, chunk_dir, keep, cfg=None, **kw):
+    return generate_kept(model_dir, PROMPTS, "positive", cfg or small_config(n=6), chunk_dir, "gen-v1", keep,
+                         device="cpu", dtype=torch.float32, show_progress=False, **kw)
+
+
+def test_n_counts_kept_reviews_drawing_further_slots(tiny_model_dir, tmp_path):
+    """Asked for 6 with a filter that drops half, generation draws slots 6, 7, ... until 6 are kept: the first six
+    kept slots (0, 2, ..., 10), their ids and text those of a plain run of those slots; a rerun makes nothing."""
+    made = make_kept(tiny_model_dir, tmp_path / "c", keep_even_slots)
+    assert len(made.kept) == 6 and made.short_by == 0 and made.shortfall() is None
+    assert made.kept["synthetic_id"].tolist() == [synthetic_id("gen-v1", "positive", 0.9, 3, i) for i in range(0, 12, 2)]
+    assert made.attempted == 14 and made.stats["rounds"] == 2  # 6, then 3 missing at a keep rate of 1/2 (x 1.25)
+    assert made.dropped == {"degenerate": 7} and made.surplus == 1 and made.max_attempts == 18
+    plain = run(tiny_model_dir, tmp_path / "plain", small_config(n=14)).set_index("synthetic_id")
+    pd.testing.assert_frame_equal(made.kept.drop(columns="created_at").set_index("synthetic_id"),
+                                  plain.loc[made.kept["synthetic_id"]].drop(columns="created_at"))
+    again = make_kept(tiny_model_dir, tmp_path / "c", keep_even_slots)
+    assert again.stats["generated"] == 0 and again.stats["resumed"] == 6
+    pd.testing.assert_frame_equal(again.kept.drop(columns="created_at"), made.kept.drop(columns="created_at"))
+
+
+def test_a_filter_that_keeps_nothing_stops_at_the_attempt_bound_and_says_why(tiny_model_dir, tmp_path):
+    reject_all = lambda frame: (frame.iloc[:0], {"too_short": len(frame)})
+    made = make_kept(tiny_model_dir, tmp_path / "c", reject_all, small_config(n=4), max_attempts=10)
+    assert made.kept.empty and made.attempted == 10 and made.short_by == 4
+    assert made.shortfall() == (
+        "kept 0 of the 4 reviews asked for: stopped at max_attempts=10 attempts; the quality filters dropped 10 "
+        "(too_short 10). Raise max_attempts, or look at the generator (a generator that loops or echoes its prompt "
+        "keeps few reviews)"
+    )
+
+
+def test_an_attempt_bound_below_the_reviews_to_keep_is_refused_before_any_work(tiny_model_dir, tmp_path):
+    with pytest.raises(InputError, match=r"max_attempts must be an integer >= the 6 reviews to keep \(n x over_generation\), "
+                                         r"got 5; leave it unset for 18"):
+        make_kept(tiny_model_dir, tmp_path / "c", keep_even_slots, max_attempts=5)
+    assert not (tmp_path / "c").exists()
 
 
 def test_progress_reports_rate_and_eta(tiny_model_dir, tmp_path):
@@ -434,8 +527,10 @@ def test_no_prompts_is_an_input_error(tiny_model_dir, tmp_path):
 
 def test_training_text_and_generation_prefix_agree():
     cfg = FinetuneConfig(prompt_format="prefix")
-    assert training_text("  Great   pie. ", "positive", cfg) == "Yelp pizza review, 4-5 stars: Great pie."
-    assert generation_prefix("negative", cfg) == "Yelp pizza review, 1-2 stars:"
+    assert training_text("  Great   pie. ", "positive", cfg) == "Review, 4-5 stars: Great pie."
+    assert generation_prefix("negative", cfg) == "Review, 1-2 stars:"
+    hotel = FinetuneConfig(prefix_template="Hotel review ({sentiment}), {stars} stars:")
+    assert generation_prefix("positive", hotel) == "Hotel review (positive), 4-5 stars:"
     assert training_text("Great pie.", "positive", FinetuneConfig(prompt_format="none")) == "Great pie."
     chat = training_text("Great pie.", "positive", FinetuneConfig(prompt_format="chat"))
     assert chat.endswith("assistant\nGreat pie.") and "positive" in chat
@@ -525,10 +620,18 @@ def test_quality_measures():
     sents = ["positive", "positive", "negative", "negative"]
     texts = ["great crust and amazing cheese", "love the friendly staff", "we flew to paris"]
     assert label_fidelity(texts[:2], "positive", train, sents) == 1.0
-    assert on_topic_rate(texts) == pytest.approx(1 / 3)
+    assert on_topic_rate(texts, {"crust", "cheese"}) == pytest.approx(1 / 3)
     assert on_topic_rate(texts, {"paris"}) == pytest.approx(1 / 3)
+    with pytest.raises(ValueError, match="at least one topic word"):
+        on_topic_rate(texts, [])
+    # Without topic words: the training reviews' own domain words, those both sentiments use
+    # ("pizza", "staff"); "great" and "terrible" are one sentiment's and not the domain's.
     q = quality_report(texts, "positive", train, sents, None)
     assert set(q) >= {"label_fidelity", "on_topic", "distinct_1", "distinct_2", "copy_rate_8", "mean_words"}
+    assert q["on_topic"] == pytest.approx(round(1 / 3, 4))  # only "love the friendly staff" names one
+    assert quality_report(texts, "positive", train, sents, ["crust"])["on_topic"] == pytest.approx(round(1 / 3, 4))
+    # Training reviews that share no content word give no topic words: no on-topic rate, not a rate of 0.
+    assert "on_topic" not in quality_report(texts, "positive", ["alpha beta", "gamma delta"], sents[1:3])
     assert q["copy_rate_8"] == 0.0 and q["mean_words"] == pytest.approx(13 / 3, abs=0.01)
     assert quality_report(["x " + train[0] + " y z w"], "positive", train, sents)["copy_rate_8"] == 0.0
     long_train = ["one two three four five six seven eight nine"]

@@ -6,6 +6,7 @@ import pytest
 from augment_assets.lib.errors import InputError
 from augment_assets.lib.prompts import (
     build_prompt_table,
+    domain_words,
     opening,
     prompts_for_generation,
     topic_words,
@@ -77,3 +78,22 @@ def test_no_texts_no_prompts_is_an_input_error():
         prompts_for_generation(build_prompt_table(["Too short"], "negative", prefix_words=4))
     with pytest.raises(InputError):
         prompts_for_generation(pd.DataFrame(columns=["sentiment", "kind", "text", "count", "rank"]))
+
+
+def test_domain_words_are_what_both_sentiments_talk_about():
+    negative = ["The room was dirty and the bed was hard.", "Rude staff at the desk, a dirty room.",
+                "The breakfast was cold; the room smelled. Just awful."]
+    positive = ["A lovely room, a soft bed and friendly staff.", "Great breakfast and a quiet room.",
+                "The staff at the desk were lovely. Really great."]
+    words_ = domain_words({"negative": negative, "positive": positive})
+    # room: 3/3 and 2/3 -> 2/3; staff, bed, breakfast, desk: 1/3 in one sentiment at least -> 1/3 each,
+    # ties broken by the total count (staff 3) then alphabetically; sentiment words (dirty, lovely)
+    # and generic ones (great, just, really, awful) are not the domain's.
+    assert words_ == [("room", 5), ("staff", 3), ("bed", 2), ("breakfast", 2), ("desk", 2)]
+    table = build_prompt_table(negative, "negative", domain_texts={"negative": negative, "positive": positive})
+    assert topic_words(table) == ["room", "staff", "bed", "breakfast", "desk"]
+    assert topic_words(table, n=2) == ["room", "staff"]
+    # one sentiment alone: its own frequent content words, sentiment words included
+    assert [w for w, _ in domain_words({"negative": negative})][:2] == ["room", "dirty"]
+    assert domain_words({"negative": ["Dirty room."], "positive": ["Lovely view."]}) == []
+    assert domain_words({}) == []

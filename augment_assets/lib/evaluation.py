@@ -43,7 +43,10 @@ data size and classifier, following scikit-learn's select-then-refit contract
    labels of the synthetic reviews, lib/training_sets.py) it filters or relabels the
    candidates `genuine+synthetic_filtered_generative` and `genuine+synthetic_relabelled`;
    every taught row carries its teacher's own holdout accuracy (`teacher_accuracy`).
-8. **The embedding classifier** (lib/embedding.py), where its vectors are given: the base
+8. **Over-generate and select** (`genuine+synthetic_selected`): the top share of each synthetic
+   partition by a teacher; teacher and share are options chosen on validation like a filter
+   threshold (`_attach_teachers` reads the teacher from the option).
+9. **The embedding classifier** (lib/embedding.py), where its vectors are given: the base
    model's mean-pooled hidden states + logistic regression, fit like a student on the sets of
    the kinds it is fit on (`TrainingData.embedded`: genuine-only baselines, and synthetic
    candidates), C chosen on validation; a headline row of its own, and a place among the best
@@ -712,7 +715,8 @@ def _attach_teachers(results: dict) -> None:
     tuned = {(key[0], key[1], key[3]): r for key, rows in results.items() for r in rows if r.variant.name == "genuine_tuned"}
     for (repeat, data_size, _, clf, _), rows in results.items():
         for r in rows:
-            teacher = TRAINING_DATA[r.variant.data].teacher_of(clf)
+            # a selected candidate's teacher is in its option (a pair of teachers has no one row)
+            teacher = r.option.get("teacher") or TRAINING_DATA[r.variant.data].teacher_of(clf)
             r.teacher = tuned.get((repeat, data_size, teacher)) if teacher is not None else None
             r.teacher_name = teacher if r.teacher is not None else None
 

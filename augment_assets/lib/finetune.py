@@ -1,8 +1,10 @@
 """Fine-tuning one causal LM per sentiment (LoRA through peft, or full), and perplexity.
 
 The training format (`training_text`) is what generation must reproduce: a short
-conditioning prefix (default ``"Yelp pizza review, 1-2 stars:"`` for negative,
-``"... 4-5 stars:"`` for positive) followed by the review and the end-of-text token.
+conditioning prefix (default ``"Review, 1-2 stars:"`` for negative, ``"Review, 4-5 stars:"``
+for positive: domain-neutral, as the reviews may be of anything; `prefix_template` names
+a domain, e.g. ``"Hotel review, {stars} stars:"``) followed by the review and the
+end-of-text token.
 Generation prompts are ``generation_prefix(...) + " " + <opening words>``, so the
 model continues a review exactly as it was trained to.
 
@@ -37,7 +39,10 @@ from augment_assets.lib.processes import process_alive
 log = logging.getLogger(__name__)
 
 CONFIG_FILE = "finetune_config.json"
-DEFAULT_TEMPLATE = "Yelp pizza review, {stars} stars:"
+# Domain-neutral: nothing here may assume what a user's CSV reviews (the prefix is one
+# constant per generator; what the reviews are about is learned from the reviews).
+DEFAULT_TEMPLATE = "Review, {stars} stars:"
+TEMPLATE_FIELDS = ("stars", "sentiment")
 STARS = {"negative": "1-2", "positive": "4-5"}
 PROMPT_FORMATS = ("prefix", "chat", "none")
 METHODS = ("lora", "full")
@@ -65,7 +70,9 @@ class FinetuneConfig:
 
     Format, epochs and learning rate (`python scripts/generator_sweep.py --csv
     pizza_reviews.csv`: 162 fit reviews per class, 48 generations per point at T 0.9, top_p
-    0.95, judged on the training reviews' validation split; +-0.05 per figure):
+    0.95, judged on the training reviews' validation split; +-0.05 per figure; measured when
+    the prefix read "Yelp pizza review, {stars} stars:" and on-topic used a fixed pizza noun
+    list, both since replaced by domain-neutral ones):
     - format: prefix > chat template > none. Positive label fidelity 0.88 / 0.81 / 0.74,
       on-topic 0.85 / 0.90 / 0.83; negative fidelity 0.98 / 1.00 / 0.96, on-topic
       0.98 / 0.98 / 0.875. The prefix is also the shortest conditioning to train on.
@@ -86,7 +93,7 @@ class FinetuneConfig:
     seed: int = 0
     prompt_format: str = "prefix"
     prefix_template: str = DEFAULT_TEMPLATE
-    chat_instruction: str = "Write a {sentiment} Yelp review of a pizza restaurant."
+    chat_instruction: str = "Write a {sentiment} review."
     lora_r: int = 16
     lora_alpha: int = 32
     lora_dropout: float = 0.05
@@ -114,6 +121,10 @@ class FinetuneConfig:
             raise ValueError(f"prompt_format must be one of {PROMPT_FORMATS}, got {self.prompt_format!r}")
         if not self.epochs > 0:
             raise ValueError(f"epochs must be > 0, got {self.epochs}")
+        for name in ("prefix_template", "chat_instruction"):
+            problem = template_problem(getattr(self, name))
+            if problem:
+                raise ValueError(f"{name} {getattr(self, name)!r}: {problem}")
         if not self.learning_rate > 0 or not self.lora_learning_rate > 0:
             raise ValueError("learning rates must be > 0")
         if self.batch_size < 1 or self.max_length < 8:
@@ -133,6 +144,19 @@ class FinetuneConfig:
     def from_dict(cls, d: dict) -> FinetuneConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
+
+
+def template_problem(template: str) -> str | None:
+    """Why `template` cannot be a prefix template or chat instruction, or None when it can."""
+    if not isinstance(template, str):
+        return f"must be text, got {type(template).__name__}"
+    try:
+        template.format(**{name: "x" for name in TEMPLATE_FIELDS})
+    except (KeyError, IndexError) as exc:
+        return f"unknown placeholder {{{exc.args[0]}}}; use only {{stars}} and {{sentiment}}"
+    except ValueError as exc:
+        return f"not a valid template ({exc}); write a literal brace as {{{{ or }}}}"
+    return None
 
 
 def generation_prefix(sentiment: str, config: FinetuneConfig | None, tokenizer=None) -> str:

@@ -8,7 +8,7 @@ ratio
 
 (the mean is over the review's tokens, the end-of-text token included when the review
 fits in `max_review_tokens`), each generator conditioned on the very prefix it was
-fine-tuned behind ("Yelp pizza review, 1-2 stars:" / "... 4-5 stars:", read from the
+fine-tuned behind ("Review, 1-2 stars:" / "Review, 4-5 stars:" by default, read from the
 model folder's own config), so a review is scored exactly as the generator learned
 reviews. A margin above the threshold means negative. The threshold is the classifier's
 one hyperparameter: 0 (equal priors, the plain Bayes rule) for the `genuine` row, fit on

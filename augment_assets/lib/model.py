@@ -207,10 +207,32 @@ def choose_device_dtype(prefer: str = "auto", for_training: bool = False) -> tup
         raise InputError("device 'cuda' requested but CUDA is not available")
     if for_training:
         return "cpu", torch.float32
-    override = os.environ.get("AUGMENT_CPU_DTYPE")
-    if override:
-        return "cpu", getattr(torch, override)
-    return "cpu", _CPU_GENERATION_DTYPE if native_bf16_cpu() else torch.float32
+    return "cpu", cpu_inference_dtype(os.environ.get("AUGMENT_CPU_DTYPE"))
+
+
+CPU_DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
+
+
+def cpu_inference_dtype(requested: str | None = None) -> torch.dtype:
+    """The CPU's inference dtype: `requested` (AUGMENT_CPU_DTYPE) when this CPU supports it,
+    else the default, with the reason logged: a bad or unsupported request never crashes a
+    run and never runs in float16 on a CPU (emulated there: slow, and its range overflows)."""
+    default = _CPU_GENERATION_DTYPE if native_bf16_cpu() else torch.float32
+    if not requested or not requested.strip():
+        return default
+    name = requested.strip().lower()
+    if name not in CPU_DTYPES:
+        why = ("float16 is not a CPU dtype here (emulated and slow, and its range overflows in the "
+               "logits)") if name in ("float16", "fp16", "half") else "not a dtype this project runs"
+        log.warning("AUGMENT_CPU_DTYPE=%r: %s; accepted: float32, bfloat16. Using %s.", requested, why,
+                    dtype_name(default))
+        return default
+    dtype = CPU_DTYPES[name]
+    if dtype == torch.bfloat16 and not native_bf16_cpu():
+        log.warning("AUGMENT_CPU_DTYPE=%r: this CPU has no native bfloat16 (AVX-512 BF16 or AMX), where it "
+                    "is emulated and slower than float32. Using float32.", requested)
+        return torch.float32
+    return dtype
 
 
 def load_tokenizer(path: Path | str, padding_side: str = "left"):

@@ -15,8 +15,10 @@ the first reason that applies:
   partition's rows never depend on what other partitions hold.)
 
 Quality measures (`quality_report`): label fidelity (TF-IDF + Multinomial NB fit on the
-training reviews), on-topic rate (share mentioning a topic word), distinct-1/2,
-8-word copy rate against the training reviews, mean words.
+training reviews), on-topic rate (share mentioning one of the domain's topic words: the
+frequent content words of the training reviews, `augment_assets.lib.prompts.domain_words`,
+so the measure follows whatever domain the reviews are from), distinct-1/2, 8-word copy
+rate against the training reviews, mean words.
 """
 
 from __future__ import annotations
@@ -27,18 +29,10 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
+from augment_assets.lib.prompts import domain_words
 from augment_assets.lib.text import copy_rate, distinct_n, normalize_text, text_key, word_ngrams, words
 
 REASONS = ("empty", "too_short", "prompt_echo", "degenerate", "duplicate")
-
-# The default on-topic test: the pizza domain's frequent nouns (findings.md, first measurements).
-DEFAULT_TOPIC_WORDS = frozenset(
-    """pizza pizzas pie pies crust crusts cheese cheesy slice slices sauce toppings topping
-    pepperoni mozzarella delivery delivered deliver order ordered ordering dough wings
-    calzone pizzeria margherita oven thin deep dish pasta salad garlic knots sausage
-    mushrooms basil marinara stromboli takeout pickup""".split()
-)
-
 
 def _degenerate(tokens: list[str], repeat_n: int, max_repeat_share: float, min_unique_ratio: float) -> bool:
     if len(tokens) < 2 * repeat_n:
@@ -143,16 +137,18 @@ def label_fidelity(
     return float(np.mean(clf.predict(texts) == sentiment))
 
 
-def on_topic_rate(texts: list[str], topic_words: Iterable[str] | None = None) -> float:
+def on_topic_rate(texts: list[str], topic_words: Iterable[str]) -> float:
     """Share of texts mentioning at least one topic word (normalized-word match).
 
-    Default topic words: `DEFAULT_TOPIC_WORDS` (pizza-domain nouns). A prompt table's
-    top words may be passed instead (`augment_assets.lib.prompts.topic_words`).
+    The topic words are the domain's (a prompt table's, `augment_assets.lib.prompts.topic_words`,
+    or `domain_words` of the training reviews); there is no default list, so no domain is assumed.
     """
+    topic = {normalize_text(w) for w in topic_words} - {""}
+    if not topic:
+        raise ValueError("on_topic_rate needs at least one topic word (none given)")
     texts = list(texts)
     if not texts:
         return 0.0
-    topic = {normalize_text(w) for w in (topic_words or DEFAULT_TOPIC_WORDS)}
     return float(np.mean([bool(topic.intersection(words(t))) for t in texts]))
 
 
@@ -164,12 +160,24 @@ def quality_report(
     topic_words: Iterable[str] | None = None,
     _clf=None,
 ) -> dict:
-    """label_fidelity, on_topic, distinct_1, distinct_2, copy_rate_8 (vs train_texts), mean_words, n."""
+    """label_fidelity, on_topic, distinct_1, distinct_2, copy_rate_8 (vs train_texts), mean_words, n.
+
+    `topic_words` default: `domain_words` of the training reviews by sentiment. `on_topic` is
+    left out when there are no topic words (training reviews that share no content word):
+    a rate against an empty list would read as "off-topic", which nothing measured.
+    """
     texts = [t for t in texts if isinstance(t, str)]
+    if topic_words is None:
+        by_sentiment: dict[str, list[str]] = {}
+        for text, label in zip(train_texts, train_sentiments):
+            by_sentiment.setdefault(str(label), []).append(text)
+        topic_words = [w for w, _ in domain_words(by_sentiment)]
+    topic_words = list(topic_words)
+    on_topic = {"on_topic": round(on_topic_rate(texts, topic_words), 4)} if topic_words else {}
     return {
         "n": len(texts),
         "label_fidelity": round(label_fidelity(texts, sentiment, train_texts, train_sentiments, _clf), 4),
-        "on_topic": round(on_topic_rate(texts, topic_words), 4),
+        **on_topic,
         "distinct_1": round(distinct_n(texts, 1), 4),
         "distinct_2": round(distinct_n(texts, 2), 4),
         "copy_rate_8": round(copy_rate(texts, train_texts, 8), 4),

@@ -17,6 +17,7 @@ multiset of *items*: genuine reviews, perturbed copies, synthetic and reference
 reviews, each with a stable id, so the stored table holds ids, not copied text. A synthetic
 review the generative teacher labels otherwise than its generator is also an item of source
 `relabelled` (id `<synthetic_id>~relabelled`, the teacher's label), for the relabelled sets.
+The selected sets (`top_share`) keep the top share of each synthetic partition by their teacher.
 """
 
 from __future__ import annotations
@@ -81,6 +82,29 @@ def _draw_order(pool: pd.DataFrame, seed: int, draw: int) -> pd.DataFrame:
     keys = pool["synthetic_id"].astype(str) + f"|draw|{seed}|{draw}"
     order = pd.util.hash_pandas_object(keys, index=False).to_numpy()
     return pool.iloc[np.argsort(order, kind="stable")]
+
+
+def top_share(pool: pd.DataFrame, p_intended: np.ndarray, share: float) -> pd.DataFrame:
+    """The `share` of each synthetic partition (sentiment x temperature) of `pool` that its teacher gives the
+    intended label with the highest probability (round(share x partition size) reviews; ties by synthetic_id)."""
+    ranked = pool.assign(_p=np.asarray(p_intended, dtype=float), _position=np.arange(len(pool)))
+    ranked = ranked.sort_values(["_p", "synthetic_id"], ascending=[False, True], kind="stable")
+    rank = ranked.groupby(["sentiment", "temperature"], sort=False, dropna=False).cumcount().to_numpy()
+    size = ranked.groupby(["sentiment", "temperature"], sort=False, dropna=False)["_p"].transform("size").to_numpy()
+    keep = np.sort(ranked["_position"].to_numpy()[rank < np.floor(share * size + 0.5)])
+    return pool.iloc[keep]
+
+
+def selection_scores(teachers: dict, phase: str, name: str) -> tuple[np.ndarray, str] | None:
+    """(P(intended label) of each synthetic review, how it was made) by the selection teacher `name`
+    (lib/variants.py SELECTION_TEACHERS: one teacher, or the mean of two); None where a part is missing."""
+    parts = [teachers.get((phase, part)) for part in name.split("+")]
+    if any(p is None for p in parts):
+        return None
+    if len(parts) == 1:
+        return parts[0]
+    return (np.mean([p for p, _ in parts], axis=0),
+            json.dumps({part: h for part, (_, h) in zip(name.split("+"), parts)}, sort_keys=True))
 
 
 @dataclass
@@ -310,7 +334,8 @@ class _Builder:
             intended = np.where(synthetic_pool["sentiment"].to_numpy() == LABELS[1], p_positive, 1 - p_positive)
             for phase in PHASES:
                 teachers[(phase, GENERATIVE)] = (intended, self.generative_teacher[cell].hyperparameters)
-        if not self.config.filter_thresholds:
+        selecting = any(t != GENERATIVE for t in self.config.selection_teachers) and self.config.selection_shares
+        if not self.config.filter_thresholds and not selecting:
             return teachers
         val_labels = self.item_labels[validation]
         synthetic_name = f"synthetic:{cell[0]}:{cell[1]}"
@@ -352,6 +377,15 @@ class _Builder:
                     continue
                 for option in options:
                     chosen, teacher = pool, None
+                    if "keep_share" in option:  # over-generate and select: its teacher is in the option
+                        scored = selection_scores(teachers, phase, option["teacher"])
+                        if scored is None:  # e.g. no generative teacher at this size: no sets
+                            message = (f"{context['data_size']} data, repeat {context['repeat']}: {kind.name} with teacher "
+                                       f"{option['teacher']} skipped: that teacher is not available here")
+                            if message not in self.warnings:
+                                self.warnings.append(message)
+                            continue
+                        chosen, teacher = top_share(pool, scored[0], option["keep_share"]), scored[1]
                     if kind.teacher:
                         p_intended, teacher = teachers[(phase, clf)]
                         if "filter_threshold" in option:

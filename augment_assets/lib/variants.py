@@ -13,6 +13,7 @@ data* says how its training sets are built from a data size's genuine rows:
 | `synthetic_filtered` | the same, keeping reviews a teacher (the tuned classifier fit on the genuine rows) gives their intended label with probability >= threshold (LAMBADA) | threshold | yes |
 | `synthetic_filtered_generative` | the same with the generative classifier as the teacher (its probability: the margin calibrated on the validation fold) | threshold | yes |
 | `synthetic_relabelled` | the synthetic reviews of `synthetic`, each labelled by the generative classifier instead of its generator's sentiment | - | yes |
+| `synthetic_selected` | the same, keeping the top share of each synthetic partition (sentiment x temperature) by a teacher's P(intended label): the generators' own calibrated margin, a tuned student, or their mean (over-generate and select) | teacher, kept share | yes |
 | `reference` | genuine + the reference generator's reviews at each ratio | - | yes |
 
 *Classifiers*: the TF-IDF *students* `nb` and `lr` (lib/classify.py) are fit on every
@@ -51,6 +52,27 @@ def check_classifiers(names) -> tuple[str, ...]:
     return names
 
 
+# Who ranks a pool for `synthetic_selected`: the generator pair's calibrated margin, a tuned student (fit on
+# the phase's genuine rows, as for `synthetic_filtered`), or the generators and a student together (the
+# mean of their P(intended label)).
+SELECTION_TEACHERS = (GENERATIVE, *STUDENTS, *(f"{GENERATIVE}+{s}" for s in STUDENTS))
+
+
+def check_selection(teachers, shares) -> tuple[tuple[str, ...], tuple[float, ...]]:
+    """The `selection_teachers` and `selection_shares` settings, if valid; else an error naming the setting and
+    the accepted values. Both empty (or either) leaves the `genuine+synthetic_selected` candidate out."""
+    teachers, shares = tuple(teachers), tuple(shares)
+    unknown = [t for t in teachers if t not in SELECTION_TEACHERS]
+    if unknown or len(set(teachers)) < len(teachers):
+        what = f"unknown {unknown}" if unknown else f"repeated names in {list(teachers)}"
+        raise InputError(f"selection_teachers: {what}; accepted values are {', '.join(SELECTION_TEACHERS)} (each at most once)")
+    bad = [s for s in shares if not isinstance(s, (int, float)) or not 0 < s <= 1]
+    if bad or len(set(shares)) < len(shares):
+        what = f"{bad} outside (0, 1]" if bad else f"repeated values in {list(shares)}"
+        raise InputError(f"selection_shares: {what}; each is the share of a synthetic partition kept, in (0, 1], at most once")
+    return teachers, tuple(float(s) for s in shares)
+
+
 def students(classifiers) -> tuple[str, ...]:
     """The TF-IDF classifiers: fit on every training set, and each its own teacher (`synthetic_filtered`)."""
     return tuple(c for c in classifiers if c in STUDENTS)
@@ -77,6 +99,11 @@ class EvaluationConfig:
     perturbation_shares: tuple[float, ...] = (0.1, 0.2)
     perturbation_copies: int = 1
     filter_thresholds: tuple[float, ...] = (0.5, 0.7, 0.9)
+    # over-generate and select: the kept shares and the teachers searched on validation (a share of
+    # 1/over_generation keeps what a partition was asked for). Two teachers x three shares: as many
+    # fits per student as the two threshold filters together (6 options at each ratio and selection).
+    selection_shares: tuple[float, ...] = (1 / 3, 0.5, 0.75)
+    selection_teachers: tuple[str, ...] = (GENERATIVE, f"{GENERATIVE}+lr")
     # The headline is about *our* generators: the reference is reported (and gets its own
     # paired gain in `headline`) but is not a candidate for `selected` unless this is set.
     select_reference: bool = False
@@ -84,6 +111,7 @@ class EvaluationConfig:
 
     def __post_init__(self):
         self.classifiers = check_classifiers(self.classifiers)
+        self.selection_teachers, self.selection_shares = check_selection(self.selection_teachers, self.selection_shares)
 
 
 @dataclass(frozen=True)
@@ -130,6 +158,14 @@ TRAINING_DATA = {
             embedded=True,
         ),
         TrainingData("synthetic_relabelled", lambda c: [{}], random=True, pool="synthetic", teacher=GENERATIVE, relabel=True, embedded=True),
+        # its teacher is part of the option (searched on validation), so its sets serve every student
+        TrainingData(
+            "synthetic_selected",
+            lambda c: [{"teacher": t, "keep_share": round(s, 4)} for t in c.selection_teachers for s in c.selection_shares],
+            random=True,
+            pool="synthetic",
+            embedded=True,
+        ),
         TrainingData("reference", lambda c: [{}], random=True, pool="reference"),
     )
 }
@@ -152,6 +188,7 @@ VARIANTS = (
     Variant("genuine+synthetic_filtered", "candidate", "synthetic_filtered", tuned=True),
     Variant("genuine+synthetic_filtered_generative", "candidate", "synthetic_filtered_generative", tuned=True),
     Variant("genuine+synthetic_relabelled", "candidate", "synthetic_relabelled", tuned=True),
+    Variant("genuine+synthetic_selected", "candidate", "synthetic_selected", tuned=True),
     Variant("genuine+reference", "reference", "reference", tuned=True),
 )
 BASELINES = tuple(v.name for v in VARIANTS if v.role == "baseline")

@@ -26,7 +26,9 @@ from augment_assets.lib.model import choose_device_dtype
 from augment_assets.lib.plots import accuracy_curve_png, confusion_png, learning_curve_png
 from augment_assets.lib.reference import empty_reference, read_reference_synthetic
 from augment_assets.lib.training_sets import TrainingSets, build_training_sets
-from augment_assets.lib.variants import CLASSIFIERS, EMBEDDING, GENERATIVE, EvaluationConfig, check_classifiers
+from augment_assets.lib.variants import (
+    CLASSIFIERS, EMBEDDING, GENERATIVE, SELECTION_TEACHERS, EvaluationConfig, check_classifiers, check_selection,
+)
 from augment_assets.lib.warehouse import Warehouse
 
 REFERENCE_CHECKS = ("no_holdout_text", "no_holdout_near_duplicate", "no_copied_holdout_spans")
@@ -95,9 +97,39 @@ class TrainingSetSettings(dg.Config):
         description="Synthetic reviews per genuine review to try (capped by what exists).",
     )
     draws: int = Field(default=EvaluationConfig().draws, ge=1, description="Repeats of every random training set.")
+    selection_shares: list[float] = Field(
+        default_factory=lambda: list(EvaluationConfig().selection_shares),
+        description=(
+            "genuine+synthetic_selected: shares of each synthetic partition to keep, by its teacher, searched on validation "
+            "(1/over_generation keeps the n asked for). Empty: no selected candidate."
+        ),
+    )
+    selection_teachers: list[str] = Field(
+        default_factory=lambda: list(EvaluationConfig().selection_teachers),
+        description=f"genuine+synthetic_selected: teachers that rank the pool, searched on validation; any of {', '.join(SELECTION_TEACHERS)}.",
+    )
+
+    @pydantic.field_validator("selection_teachers")
+    @classmethod
+    def _known_teachers(cls, names: list[str]) -> list[str]:
+        try:
+            return list(check_selection(names, ())[0])
+        except InputError as error:  # pydantic reports a ValueError with the setting's name
+            raise ValueError(str(error)) from None
+
+    @pydantic.field_validator("selection_shares")
+    @classmethod
+    def _shares(cls, shares: list[float]) -> list[float]:
+        try:
+            return list(check_selection((), shares)[1])
+        except InputError as error:
+            raise ValueError(str(error)) from None
 
     def evaluation_config(self, experiment: ExperimentResource) -> EvaluationConfig:
-        return dataclasses.replace(EvaluationConfig(), ratios=tuple(self.ratios), draws=self.draws, seed=experiment.seed)
+        return dataclasses.replace(
+            EvaluationConfig(), ratios=tuple(self.ratios), draws=self.draws, seed=experiment.seed,
+            selection_shares=tuple(self.selection_shares), selection_teachers=tuple(self.selection_teachers),
+        )
 
 
 def synthetic_with_data_size(store: Warehouse) -> pd.DataFrame:

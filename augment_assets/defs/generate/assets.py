@@ -9,10 +9,12 @@ a split. Thin wiring over augment_assets.lib.{prompts,finetune,generate,syntheti
 import dataclasses
 import hashlib
 import json
+import math
 from pathlib import Path
 
 import dagster as dg
 import pandas as pd
+import pydantic
 from pydantic import Field
 
 from augment_assets.defs.partitions import (
@@ -26,10 +28,10 @@ from augment_assets.defs.generate.resources import LanguageModelResource
 from augment_assets.defs.metadata import counts_table, for_people, markdown_cell, png_markdown, preview, table_metadata
 from augment_assets.defs.resources import ExperimentResource, WarehouseResource
 from augment_assets.lib.errors import InputError
-from augment_assets.lib.finetune import FinetuneConfig, finetune
-from augment_assets.lib.generate import GenerationConfig, generate_reviews
+from augment_assets.lib.finetune import FinetuneConfig, finetune, template_problem
+from augment_assets.lib.generate import GenerationConfig, check_attempts, generate_kept
 from augment_assets.lib.plots import line_plot_png
-from augment_assets.lib.prompts import build_prompt_table, prompts_for_generation
+from augment_assets.lib.prompts import build_prompt_table, prompts_for_generation, topic_words
 from augment_assets.lib.synthetic_quality import filter_synthetic, quality_report
 from augment_assets.lib.folds import FIT, VALIDATION, fold_reviews
 from augment_assets.lib.text import text_key
@@ -39,12 +41,20 @@ from augment_assets.lib.warehouse import Warehouse
 GENERATOR_CODE_VERSION = "1"
 
 
-def generator_corpus(store: Warehouse, generator: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(fine-tuning reviews, perplexity-validation reviews) of one generator: its sentiment's
-    `fit` and `validation` folds of its data size in its repeat, as stored in `review_folds`."""
-    sentiment, data_size, repeat = parse_generator_key(generator)
+def generator_folds(store: Warehouse, generator: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(fit, validation) folds, both sentiments, of one generator's data size in its repeat,
+    as stored in `review_folds`."""
+    _, data_size, repeat = parse_generator_key(generator)
     training, folds = store.read_table("training_reviews"), store.read_table("review_folds")
     fit, validation = (fold_reviews(training, folds, data_size, fold, repeat) for fold in (FIT, VALIDATION))
+    return fit, validation
+
+
+def generator_corpus(store: Warehouse, generator: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(fine-tuning reviews, perplexity-validation reviews) of one generator: its sentiment's
+    `fit` and `validation` folds of its data size in its repeat."""
+    sentiment = parse_generator_key(generator)[0]
+    fit, validation = generator_folds(store, generator)
     return fit[fit["sentiment"] == sentiment], validation[validation["sentiment"] == sentiment]
 
 
@@ -62,7 +72,8 @@ class PromptTableConfig(dg.Config):
     pool="warehouse",
     description=(
         "Ranked words, bigrams, trigrams (stop words out) and prefix prompts from one generator's reviews: "
-        "its sentiment in the fit fold of its data size."
+        "its sentiment in the fit fold of its data size; and the domain's topic words (frequent in the reviews "
+        "of both sentiments of that fit fold), which the synthetic reviews' on-topic rate is measured against."
     ),
 )
 def prompt_table(
@@ -73,7 +84,8 @@ def prompt_table(
     key = context.partition_key
     sentiment, data_size, repeat = parse_generator_key(key)
     store = warehouse.get()
-    corpus, _ = generator_corpus(store, key)
+    fit, _ = generator_folds(store, key)
+    corpus = fit[fit["sentiment"] == sentiment]
     if corpus.empty:
         raise InputError(f"No {sentiment} training reviews to build prompts from: materialize training_reviews first.")
     table = build_prompt_table(
@@ -82,6 +94,9 @@ def prompt_table(
         top_k=config.top_k,
         prefix_words=config.prefix_words,
         extra_prompts=tuple(config.extra_prompts),
+        # the topic words come from both sentiments of the same fit fold (what the reviews are about,
+        # not how they feel), so a size's two prompt tables carry the same list
+        domain_texts={s: group["text"].tolist() for s, group in fit.groupby("sentiment")},
     )
     table = table.assign(generator=key, data_size=data_size, repeat=repeat)
     store.replace_rows("prompt_table", table, {"generator": key})
@@ -92,6 +107,7 @@ def prompt_table(
             "rows_by_kind": counts_table({str(k): int(v) for k, v in counts.items()}, key="kind"),
             "top_bigrams": preview(table[table["kind"] == "bigram"], rows=10),
             "prefix_prompts": preview(table[table["kind"] == "prefix"], rows=10),
+            "topic_words": ", ".join(topic_words(table)) or "none (the two sentiments share no content word)",
             "training_reviews_used": len(corpus),
         }
     )
@@ -105,6 +121,23 @@ class FinetuneSettings(dg.Config):
     learning_rate: float | None = Field(default=None, gt=0)
     batch_size: int | None = Field(default=None, ge=1)
     max_length: int | None = Field(default=None, ge=16)
+    prefix_template: str | None = Field(
+        default=None,
+        description=(
+            "The conditioning prefix each review is fine-tuned behind, with {stars} (1-2 or 4-5) and/or "
+            "{sentiment}; default 'Review, {stars} stars:'. Name your domain if you like: 'Hotel review, {stars} stars:'."
+        ),
+    )
+
+    # Checked when the config is built, so `augment-assets materialize --config` refuses it before any run.
+    @pydantic.field_validator("prefix_template")
+    @classmethod
+    def _usable_template(cls, template: str | None) -> str | None:
+        problem = template_problem(template) if template is not None else None
+        if problem:
+            # pydantic names the setting (and the CLI the op) in front of this
+            raise ValueError(f"{problem}; e.g. 'Hotel review, {{stars}} stars:'")
+        return template
 
     def finetune_config(self, seed: int) -> FinetuneConfig:
         overrides = {k: v for k, v in self.model_dump().items() if v is not None}
@@ -241,12 +274,43 @@ _GENERATION_DEFAULTS = GenerationConfig()  # lib/generate.py is the one place th
 class GenerationSettings(dg.Config):
     """Sampling settings; out-of-range values are rejected before the run starts any work."""
 
-    n: int = Field(default=_GENERATION_DEFAULTS.n, ge=1, description="Synthetic reviews per partition (before filters).")
+    n: int = Field(
+        default=_GENERATION_DEFAULTS.n, ge=1,
+        description="Synthetic reviews kept per partition (after the quality filters; see max_attempts).",
+    )
+    over_generation: float = Field(
+        default=1.0, ge=1,
+        description=(
+            "Keep a pool of over_generation x n reviews (rounded up); the evaluation's genuine+synthetic_selected "
+            "candidate keeps the top share of it by its teacher (a share of 1/over_generation keeps n). 1: no pool."
+        ),
+    )
+    max_attempts: int | None = Field(
+        default=None, ge=1,
+        description="Review slots generated at most to fill the pool; null: 3 x the reviews to keep. At least n x over_generation.",
+    )
     max_new_tokens: int = Field(default=_GENERATION_DEFAULTS.max_new_tokens, ge=8)
     top_p: float = Field(default=_GENERATION_DEFAULTS.top_p, gt=0, le=1)
     top_k: int = Field(default=_GENERATION_DEFAULTS.top_k, ge=0, description="0 disables top-k")
     repetition_penalty: float = Field(default=_GENERATION_DEFAULTS.repetition_penalty, gt=0)
     batch_size: int = Field(default=_GENERATION_DEFAULTS.batch_size, ge=1)
+
+    @property
+    def keep_target(self) -> int:
+        """Reviews this partition keeps: n x over_generation, rounded up."""
+        return math.ceil(self.n * self.over_generation - 1e-9)
+
+    @pydantic.field_validator("max_attempts")
+    @classmethod
+    def _reaches_the_target(cls, value: int | None, info: pydantic.ValidationInfo) -> int | None:
+        n, factor = info.data.get("n"), info.data.get("over_generation")
+        if value is None or n is None or factor is None:  # n or over_generation already refused
+            return value
+        try:
+            check_attempts(math.ceil(n * factor - 1e-9), value)
+        except InputError as error:  # pydantic reports a ValueError with the setting's name
+            raise ValueError(str(error)) from None
+        return value
 
 
 @dg.asset(
@@ -264,7 +328,8 @@ class GenerationSettings(dg.Config):
     pool="language_model",
     retry_policy=MODEL_STEP_RETRIES,
     description=(
-        "Synthetic reviews from one generator (sentiment x data size x repeat) at the partition's temperature, filtered. "
+        "Synthetic reviews from one generator (sentiment x data size x repeat) at the partition's temperature, filtered: "
+        "n x over_generation reviews kept, drawing more review slots up to max_attempts (metadata: attempted, kept, why short). "
         "A partition depends on its own generator and settings only; duplicates across partitions are removed "
         "where the union is formed (training_set)."
     ),
@@ -290,11 +355,8 @@ def synthetic_reviews(
     if generators.empty:
         raise InputError(f"No fine-tuned generator {key}: materialize the generators first (sentiment_generator[{key}]).")
     generator = generators.iloc[0]
-    prompts = (
-        prompts_for_generation(store.read("SELECT * FROM prompt_table WHERE generator = ?", [key]))
-        if store.has_table("prompt_table")
-        else []
-    )
+    table = store.read("SELECT * FROM prompt_table WHERE generator = ?", [key]) if store.has_table("prompt_table") else None
+    prompts = prompts_for_generation(table) if table is not None else []
     if not prompts:
         raise InputError(f"No prompts for generator {key}: materialize the generators first (prompt_table[{key}]).")
     generation_config = GenerationConfig(
@@ -317,35 +379,58 @@ def synthetic_reviews(
             f"{update.get('reviews_per_s') or 0:.2f} reviews/s, ETA {update.get('eta_s') or 0:.0f} s"
         )
 
-    generated = generate_reviews(
+    # `n` counts kept reviews: generation draws further review slots until the filters kept
+    # n x over_generation of them or max_attempts slots were made. Dedup is within the partition
+    # only: what other partitions hold must not change this one's rows.
+    made = generate_kept(
         generator["path"],
         prompts,
         sentiment,
         generation_config,
         chunk_dir,
         generator_version=generator["generator_version"],
+        keep=filter_synthetic,
+        target=config.keep_target,
+        max_attempts=config.max_attempts,
         progress=log_progress,
     )
-    # Dedup within the partition only: what other partitions hold must not change this one's rows.
-    kept, filtered = filter_synthetic(generated)
+    kept, filtered = made.kept, made.dropped
+    shortfall = made.shortfall()
+    if shortfall:
+        context.log.warning(f"{key}|{temperature_key}: {shortfall}")
     judge = fold_reviews(store.read_table("training_reviews"), store.read_table("review_folds"), data_size, FIT, repeat)
     # Label fidelity is judged by a classifier fit on the generator's own fit fold (both
-    # sentiments); on-topic uses the documented domain noun list of lib/synthetic_quality.py.
+    # sentiments); on-topic counts reviews naming one of the domain's topic words, read from the
+    # generator's prompt table (made once there from the same fit fold), whatever the domain.
+    domain = topic_words(table)
     quality = (
-        quality_report(kept["text"].tolist(), sentiment, judge["text"].tolist(), judge["sentiment"].tolist())
+        quality_report(
+            kept["text"].tolist(), sentiment, judge["text"].tolist(), judge["sentiment"].tolist(), topic_words=domain
+        )
         if len(kept)
         else {}
     )
     kept = kept.assign(generator=key)
     store.replace_rows("synthetic_reviews", kept, {"generator": key, "temperature": temperature})
     samples = "\n\n".join(f"> {markdown_cell(t, 400)}" for t in kept["text"].head(3))
-    stats = generated.attrs.get("stats", {})
+    stats = made.stats
     return dg.MaterializeResult(
         metadata=for_people({
             **table_metadata("synthetic_reviews", kept, partitioned=True),
-            "generated": len(generated),
+            "asked": config.n,
+            "over_generation": float(config.over_generation),
+            "keep_target": made.target,
+            "kept": len(kept),
+            "attempted": made.attempted,
+            "max_attempts": made.max_attempts,
+            "generated": made.attempted,
+            "dropped_by_filters": sum(filtered.values()),
+            "kept_beyond_target": made.surplus,
+            "short_by": made.short_by,
+            "why_short": dg.MetadataValue.md(shortfall or "not short: every review asked for was kept"),
             "filtered_out": counts_table(filtered),
             **{f"quality_{k}": float(v) for k, v in quality.items()},
+            "quality_topic_words": ", ".join(domain) or "none (the two sentiments share no content word)",
             "generator_version": str(generator["generator_version"]),
             "training_reviews_of_generator": int(generator["n_train"]),
             "reviews_per_s": float(stats.get("reviews_per_s") or 0.0),
@@ -356,7 +441,7 @@ def synthetic_reviews(
             "dtype": str(stats.get("dtype")),
             "samples": dg.MetadataValue.md(samples or "none kept"),
         }),
-        # What shapes these rows: the generator, every generation setting and the number asked for
-        # (the filters are the generator code version's). Unchanged inputs give the same version.
-        data_version=dg.DataVersion(f"{stats.get('fingerprint')}-n{config.n}"),
+        # What shapes these rows: the generator, every generation setting, the number kept and the attempt
+        # bound (the filters are the generator code version's). Unchanged inputs give the same version.
+        data_version=dg.DataVersion(f"{stats.get('fingerprint')}-a{made.max_attempts}-n{made.target}"),
     )

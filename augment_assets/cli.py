@@ -126,6 +126,26 @@ def _range_problems(defs, op: str, config: dict) -> list[str]:
     return []
 
 
+def base_model_problems(defs, run_config: dict, stages: list[str]) -> list[str]:
+    """A base model the embedding classifier cannot use (one that gives no hidden states), found before any run
+    starts: loading it costs seconds, finding out after fine-tuning and generation would cost the whole run."""
+    from augment_assets.lib.embedding import check_base_model
+    from augment_assets.lib.errors import InputError
+    from augment_assets.lib.model import choose_device_dtype
+    from augment_assets.lib.variants import CLASSIFIERS, EMBEDDING
+
+    config = (((run_config.get("ops") or {}).get("classifier_metrics") or {}).get("config") or {})
+    if "evaluate" not in stages or EMBEDDING not in config.get("classifiers", CLASSIFIERS):
+        return []
+    language_model = defs.resources["language_model"].process_config_and_initialize()  # its EnvVars read
+    try:
+        path, info = language_model.resolve()
+        check_base_model(info["base_model"], path, *choose_device_dtype(language_model.device))
+    except InputError as error:
+        return [str(error)]
+    return []
+
+
 def apply_env_settings(run_config, path) -> list[str]:
     """Set the `env:` block of a run config as environment variables (a variable already set in the
     shell wins, so `REVIEWS_CSV=... augment-assets materialize --config ...` points a committed config at
@@ -195,7 +215,7 @@ def materialize_all(stages: list[str], run_config: dict | None = None, instance=
     from augment_assets.defs.automation.runs import end_dead_runs, pool_holders, process_tags
 
     defs.resolve_all_asset_specs()  # fails fast on a broken graph, before any run starts
-    problems = check_run_config(defs, run_config or {})
+    problems = check_run_config(defs, run_config or {}) or base_model_problems(defs, run_config or {}, stages)
     if problems:
         print("The run config has problems; nothing was run:", file=sys.stderr)
         for problem in problems:

@@ -154,3 +154,35 @@ def test_a_bad_setting_is_named_when_the_definitions_load_and_nothing_runs(tmp_p
     done = subprocess.run([sys.executable, "-m", "augment_assets", "materialize"], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr, done.stderr[-2000:]
     assert not (tmp_path / "w.duckdb").exists()
+
+
+def test_a_base_model_without_hidden_states_is_refused_before_any_run(tmp_path, monkeypatch, capsys, tiny_model_dir):
+    """The embedding classifier pools the base model's hidden states: a model without them is named before
+    fine-tuning starts, not after the whole graph ran; without `embedding` in the classifiers it is not asked."""
+    import torch
+
+    from augment_assets.cli import base_model_problems
+    from augment_assets.definitions import build_definitions
+    from augment_assets.lib import embedding
+    from augment_assets.lib.model import load_tokenizer
+
+    class NoHiddenStates(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.weight = torch.nn.Parameter(torch.zeros(1))
+
+        def forward(self, input_ids, attention_mask=None, output_hidden_states=False):
+            return type("Output", (), {"logits": torch.zeros((*input_ids.shape, 3))})()
+
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("AUGMENT_WAREHOUSE", str(tmp_path / "w.duckdb"))
+    monkeypatch.setenv("BASE_MODEL", str(tiny_model_dir))
+    assert base_model_problems(build_definitions(), {}, ["evaluate"]) == []  # the tiny Llama has them
+    monkeypatch.setattr(embedding, "load_model", lambda path, *a, **k: (NoHiddenStates(), load_tokenizer(path)))
+    assert main(["materialize"]) == 2
+    err = capsys.readouterr().err
+    assert f"BASE_MODEL '{tiny_model_dir}' gives no hidden states" in err and "NoHiddenStates" in err, err
+    assert not (tmp_path / "w.duckdb").exists()  # nothing ran
+    without = {"ops": {"classifier_metrics": {"config": {"classifiers": ["nb", "lr", "generative"]}}}}
+    assert base_model_problems(build_definitions(), without, ["ingest", "generators", "synthetic", "evaluate"]) == []
+    assert base_model_problems(build_definitions(), {}, ["ingest", "generators"]) == []  # no evaluation asked

@@ -342,7 +342,17 @@ def test_one_partition_of_every_asset_through_dagster(project, monkeypatch, tiny
     assert set(curve.loc[curve["role"] == "baseline", "data_size"]) == {"all", "100", "50", "25", "10"}
     assert set(curve.loc[curve["role"] == "candidate", "data_size"]) == {"all", "50"}
     recommendation = store.read_table("recommendation")
-    assert len(recommendation) == 5 and set(recommendation["classifier"]) <= {"nb", "lr", "generative"}
+    assert len(recommendation) == 5 and set(recommendation["classifier"]) <= {"nb", "lr", "generative", "embedding"}
+    # the embedding classifier: every size, candidates at the sizes with generators, each text embedded once
+    embedded = metrics[metrics["classifier"] == "embedding"]
+    assert set(embedded["data_size"]) == {"all", "100", "50", "25", "10"} and "genuine+synthetic" in set(embedded["variant"])
+    assert not {"genuine+perturbed", "genuine+synthetic_filtered", "genuine+reference"} & set(embedded["variant"])
+    assert "embedding" in set(headline["classifier"]) and headline["best_baseline_beats_every_candidate"].isin(
+        ["yes, shown", "yes, point estimate only", "no", "n/a"]).all()
+    with dg.DagsterInstance.get() as instance:
+        scored = instance.get_latest_materialization_event(dg.AssetKey("classifier_metrics")).asset_materialization.metadata
+    assert scored["embedding_texts"].value > holdout_size and scored["embedding_texts_embedded"].value == scored["embedding_texts"].value
+    assert len(list((project / "work" / "review_embeddings").glob("*.parquet"))) == 1
     assert {"genuine", "genuine_tuned", "genuine+duplicates", "genuine+perturbed", "genuine+synthetic"} <= set(metrics["variant"])
     # training_set is the truth: every synthetic member of a size's sets comes from that size's generators,
     # and the metrics' synthetic counts are the stored sets' counts.
@@ -486,7 +496,7 @@ def test_the_source_sensor_follows_the_configured_files(project, tmp_path):
     assert context.cursor == changed.run_key
 
 
-def test_the_cli_reports_a_leaking_reference_and_evaluates_without_it(project, monkeypatch, capsys):
+def test_the_cli_reports_a_leaking_reference_and_evaluates_without_it(project, monkeypatch, capsys, tiny_model_dir):
     """`augment-assets materialize --stage evaluate`: the reference's failed blocking check is a warning,
     the evaluation still runs, and the reference is not among what the classifiers were fit on."""
     from augment_assets.cli import materialize_all
@@ -497,6 +507,7 @@ def test_the_cli_reports_a_leaking_reference_and_evaluates_without_it(project, m
     reference_csv = project / "reference.csv"
     pd.DataFrame({"sentiment": holdout["sentiment"], "text": holdout["text"] + " indeed"}).to_csv(reference_csv, index=False)
     monkeypatch.setenv("REFERENCE_SYNTHETIC_CSV", str(reference_csv))
+    monkeypatch.setenv("BASE_MODEL", str(tiny_model_dir))  # the embedding classifier's base model: tiny, in seconds
     config = {"ops": {"training_set": {"config": {"ratios": [0, 1], "draws": 1}}, "classifier_metrics": {"config": {"bootstrap": 100}}}}
     assert materialize_all(["evaluate"], config) == 0
     err = capsys.readouterr().err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -15,6 +16,7 @@ from augment_assets.lib.classify import encode_labels
 from augment_assets.lib.errors import InputError
 from augment_assets.lib.evaluation import BASELINES, CANDIDATES, EvaluationConfig, evaluate
 from augment_assets.lib.folds import build_folds, fold_reviews
+from augment_assets.lib.embedding import Embeddings, embedding_texts
 from augment_assets.lib.generative import GenerativeScores, ScoringConfig, choose_threshold, evaluation_texts, teacher_labels
 from augment_assets.lib.training_sets import TrainingSets, build_training_sets, synthetic_samples, temperature_selections, top_share
 from augment_assets.lib.plots import accuracy_curve_png, confusion_png
@@ -81,6 +83,14 @@ def toy_margin(text: str) -> float:
     return (sum(t in NEGATIVE for t in tokens) - sum(t in POSITIVE for t in tokens)) / len(tokens) + 0.02
 
 
+def toy_vector(text: str) -> np.ndarray:
+    """A stand-in for the base model's mean-pooled hidden state on the toy corpus: the shares of negative and
+    positive words, and a few dimensions of noise fixed by the text (so the C chosen matters)."""
+    tokens = words(text) or [""]
+    noise = np.random.default_rng(int(hashlib.sha1(text.encode()).hexdigest()[:8], 16)).normal(0, 1, 6)
+    return np.concatenate([[sum(t in NEGATIVE for t in tokens) / len(tokens), sum(t in POSITIVE for t in tokens) / len(tokens)], noise])
+
+
 def toy_generative_scores(sets, holdouts, sizes) -> GenerativeScores:
     """Margins of exactly what `evaluation_texts` asks for, at the data sizes with generators."""
     scores = GenerativeScores()
@@ -104,14 +114,15 @@ def toy_teacher(train, folds, pools) -> dict:
 
 def run_evaluation(
     train, synthetic, holdouts, reference=None, config=FAST, sizes=(None, 15), synthetic_sizes=None, repeats=1,
-    generative=True,
+    generative=True, embedding=True,
 ):
     """Folds -> training sets -> the stored tables' round trip -> evaluate, as the assets do it.
 
     `synthetic` stands for the reviews of every data size's generators (`synthetic_sizes`,
     default: all sizes; the others are learning-curve sizes, baselines only); each size
     and repeat gets its own copy with its own ids. `generative`: the generative classifier's
-    margins (`toy_margin`) at the sizes with generators, as a classifier and as a teacher.
+    margins (`toy_margin`) at the sizes with generators, as a classifier and as a teacher. `embedding`: the
+    embedding classifier's vectors (`toy_vector`) of exactly what `embedding_texts` asks for.
     """
     folds = build_folds(train, list(sizes), 0.2, config.seed, repeats)
     labels = [("all" if s is None else str(s)) for s in sizes]
@@ -129,7 +140,8 @@ def run_evaluation(
     stored = TrainingSets.from_tables(sets.member_table(), sets.configs, sets.items, folds)
     stored.warnings = sets.warnings
     scores = toy_generative_scores(stored, holdouts, synthetic_sizes or labels) if generative else None
-    return evaluate(stored, holdouts, config, generative=scores)
+    embeddings = Embeddings.of(embedding_texts(stored, holdouts), toy_vector) if embedding else None
+    return evaluate(stored, holdouts, config, generative=scores, embeddings=embeddings)
 
 
 @pytest.fixture(scope="module")
@@ -230,7 +242,7 @@ def test_metrics_table_contract(toy_result):
                    "gain_ci_low", "gain_ci_high"):
         assert column in metrics.columns, column
     generative = metrics[metrics["classifier"] == "generative"]
-    metrics = metrics[metrics["classifier"] != "generative"]  # the students: fit on training sets
+    metrics = metrics[metrics["classifier"].isin(["nb", "lr"])]  # the TF-IDF students: every training set (embedding: below)
     groups = metrics.groupby(["classifier", "eval_set", "data_size"])
     assert len(groups) == 4
     assert len(generative) == 4 and set(generative["variant"]) == {"genuine", "genuine_tuned"}  # checked below
@@ -276,12 +288,12 @@ def test_metrics_table_contract(toy_result):
                       & everything["hyperparameters"].map(lambda h: "+" in json.loads(h).get("teacher", ""))]
     assert pair["teacher"].isna().all()
     headline = toy_result.headline
-    assert len(headline) == 4 and headline["gain_vs_baseline"].notna().all()
+    assert len(headline) == 6 and headline["gain_vs_baseline"].notna().all()  # nb, lr, embedding x all, 15
     for row in headline.itertuples():
         chosen = everything[everything["selected"] & (everything["classifier"] == row.classifier) & (everything["data_size"] == row.data_size)].iloc[0]
         assert (pd.isna(row.selected_teacher) and pd.isna(chosen["teacher"])) or row.selected_teacher == chosen["teacher"]
         assert row.selected_teacher_accuracy == pytest.approx(chosen["teacher_accuracy"], nan_ok=True)
-    assert set(toy_result.confusion) == {(c, "holdout", d) for c in ("nb", "lr") for d in ("all", "15")}
+    assert set(toy_result.confusion) == {(c, "holdout", d) for c in ("nb", "lr", "embedding") for d in ("all", "15")}
     cm = toy_result.confusion[("nb", "holdout", "all")]["selected"]
     assert np.asarray(cm).sum() == pytest.approx(60)
     assert any("low data" in w and "reference" in w for w in toy_result.warnings)
@@ -327,6 +339,85 @@ def test_generative_classifier_is_a_baseline_with_its_threshold_chosen_on_valida
     assert set(curve.loc[curve["classifier"] == "generative", "data_size"]) == {"all"}
     assert set(curve.loc[curve["classifier"] == "generative", "role"]) == {"baseline"}
     assert set(result.recommendation["data_size"]) == {"all", "30", "15"}
+
+
+def test_embedding_classifier_fits_genuine_and_synthetic_sets_with_its_C_chosen_on_validation(toy):
+    """The base model's vectors + logistic regression: baselines on the genuine rows (library C, and C chosen on
+    the validation fold, then refit on the whole pool: GridSearchCV with a PredefinedSplit, by hand here) and
+    candidates on the same genuine + synthetic sets as the TF-IDF students, with a headline row of its own.
+    Perturbed copies and the reference are not embedded, and it teaches nothing."""
+    from augment_assets.lib.embedding import make_embedding_classifier
+
+    train, synthetic, holdout = toy
+    config = EvaluationConfig(**{**FAST.__dict__, "filter_thresholds": (0.5,), "embedding_cs": (1.0, 0.01, 0.1)})
+    folds = build_folds(train, [None, 30], 0.2, 0)
+    pools = synthetic.assign(data_size="all", repeat=1)
+    reference = synthetic_frame(per_cell=15, temperatures=(1.0,), seed=40)[["sentiment", "text"]]
+    reference = reference.assign(synthetic_id=[f"reference-{i:06d}" for i in range(len(reference))])
+    sets = build_training_sets(train, folds, pools, reference, config, candidate_sizes=["all"],
+                               generative_teacher=toy_teacher(train, folds, pools))
+    holdouts = {"holdout": holdout}
+    asked = embedding_texts(sets, holdouts)
+    not_embedded = sets.items[sets.items["source"].isin(["perturbed", "reference"])]["text"]
+    assert len(not_embedded) and not set(not_embedded) & set(asked)
+    result = evaluate(sets, holdouts, config, generative=toy_generative_scores(sets, holdouts, ["all"]),
+                      embeddings=Embeddings.of(asked, toy_vector))
+    metrics = result.metrics[result.metrics["classifier"] == "embedding"]
+    by_size = {size: set(group["variant"]) for size, group in metrics.groupby("data_size")}
+    assert by_size["30"] == {"genuine", "genuine_tuned", "genuine+duplicates"}
+    assert by_size["all"] == by_size["30"] | {"genuine+synthetic", "genuine+synthetic_filtered_generative", "genuine+synthetic_relabelled",
+                                              "genuine+synthetic_selected"}
+    assert metrics.loc[metrics["variant"] == "genuine+synthetic_relabelled", "teacher"].eq("generative").all()
+    assert "embedding" not in set(sets.configs["classifier"].dropna())  # it teaches no training set
+    # genuine_tuned at all, by hand: each C fit on the select set, scored on the validation fold; the first best refit
+    def vectors(frame):
+        return np.stack([toy_vector(t) for t in frame["text"]])
+
+    def genuine_set(phase):
+        row = sets.configs[(sets.configs["data_size"] == "all") & (sets.configs["phase"] == phase) & (sets.configs["training_data"] == "genuine")]
+        return sets.items.iloc[sets.members[int(row["training_set_id"].iloc[0])]]
+
+    fit, validation = genuine_set("select"), sets.items.iloc[sets.validation[(1, "all")]]
+    accuracy = {}
+    for C in config.embedding_cs:
+        model = make_embedding_classifier(C).fit(vectors(fit), encode_labels(fit["sentiment"]))
+        accuracy[C] = np.mean(model.predict(vectors(validation)) == encode_labels(validation["sentiment"]))
+    best_C = max(accuracy, key=lambda C: (round(accuracy[C], 10), -config.embedding_cs.index(C)))
+    tuned = metrics[(metrics["variant"] == "genuine_tuned") & (metrics["data_size"] == "all")].iloc[0]
+    assert json.loads(tuned["hyperparameters"]) == {"C": best_C}
+    assert tuned["validation_accuracy"] == pytest.approx(accuracy[best_C])
+    pool = genuine_set("refit")
+    refit = make_embedding_classifier(best_C).fit(vectors(pool), encode_labels(pool["sentiment"]))
+    assert tuned["accuracy"] == pytest.approx(np.mean(refit.predict(vectors(holdout)) == encode_labels(holdout["sentiment"])))
+    genuine = metrics[(metrics["variant"] == "genuine") & (metrics["data_size"] == "all")].iloc[0]
+    assert json.loads(genuine["hyperparameters"]) == {"C": "default"}
+    head = result.headline
+    assert set(head["classifier"]) == {"nb", "lr", "embedding"} and set(head["data_size"]) == {"all"}
+    answer = head["best_baseline_beats_every_candidate"].iloc[0]
+    assert (head["best_baseline_beats_every_candidate"] == answer).all()  # one answer per size
+    beaten = (head["gain_vs_best_baseline"] < 0).all()
+    assert answer == ("no" if not beaten else "yes, shown" if (head["verdict_vs_best_baseline"] == "loss").all() else "yes, point estimate only")
+
+
+def test_the_headline_says_when_a_baseline_beats_every_synthetic_candidate():
+    from augment_assets.lib.evaluation import _mark_baselines_that_beat_every_candidate
+
+    def rows(*pairs, size="all"):
+        return [{"eval_set": "holdout", "data_size": size, "gain_vs_best_baseline": g, "verdict_vs_best_baseline": v} for g, v in pairs]
+
+    cases = [
+        (rows((-0.05, "loss"), (-0.03, "loss")), "yes, shown"),
+        (rows((-0.05, "loss"), (-0.01, "no gain")), "yes, point estimate only"),
+        (rows((-0.05, "loss"), (0.0, "no gain")), "no"),  # a candidate as good as the best baseline: not beaten
+        (rows((-0.05, "loss"), (np.nan, "n/a")), "yes, shown"),  # a classifier without a candidate has none to beat
+        (rows((np.nan, "n/a")), "n/a"),
+    ]
+    for group, expected in cases:
+        _mark_baselines_that_beat_every_candidate(group)
+        assert [r["best_baseline_beats_every_candidate"] for r in group] == [expected] * len(group)
+    mixed = rows((-0.05, "loss")) + rows((0.02, "no gain"), size="50")
+    _mark_baselines_that_beat_every_candidate(mixed)
+    assert [r["best_baseline_beats_every_candidate"] for r in mixed] == ["yes, shown", "no"]  # per size
 
 
 def test_the_generative_teacher_relabels_or_filters_the_same_synthetic_reviews(toy):
@@ -436,9 +527,10 @@ def test_an_unknown_selection_teacher_or_share_is_refused_naming_the_accepted_on
 
 def test_generative_classifier_without_scores_is_left_out_with_a_warning(toy):
     train, synthetic, holdout = toy
-    result = run_evaluation(train, synthetic, {"holdout": holdout}, sizes=(None,), generative=False)
-    assert "generative" not in set(result.metrics["classifier"])
+    result = run_evaluation(train, synthetic, {"holdout": holdout}, sizes=(None,), generative=False, embedding=False)
+    assert not {"generative", "embedding"} & set(result.metrics["classifier"])
     assert any("generative classifier not scored" in w for w in result.warnings)
+    assert any("all data: embedding classifier not scored (no embeddings given)" in w for w in result.warnings)
     assert result.headline["best_baseline_classifier"].isin(["nb", "lr"]).all()
 
 
@@ -467,7 +559,7 @@ def test_choose_threshold_fits_the_boundary_on_the_reviews_it_is_given():
 
 def test_selection_never_looks_at_the_holdout(toy, toy_result):
     """Flip every holdout label: accuracies change, every choice stays the same (the generative
-    classifier's threshold among them)."""
+    classifier's threshold and the embedding classifier's C among them, and the headline's best baseline)."""
     train, synthetic, holdout = toy
     reference = synthetic_frame(per_cell=15, temperatures=(1.0,), seed=40)[["sentiment", "text"]]
     flipped = holdout.assign(sentiment=np.where(holdout["sentiment"] == "positive", "negative", "positive"))
@@ -481,8 +573,13 @@ def test_selection_never_looks_at_the_holdout(toy, toy_result):
     # the over-generate-and-select candidate is among them, its teacher and kept share chosen on validation
     chosen = a[a["variant"] == "genuine+synthetic_selected"]["hyperparameters"].map(json.loads)
     assert len(chosen) and all(h["keep_share"] in (0.5, 0.8) and h["teacher"] in FAST.selection_teachers for h in chosen)
+    embedded = a[a["classifier"] == "embedding"]
+    assert {"genuine_tuned", "genuine+synthetic", "genuine+synthetic_relabelled"} <= set(embedded["variant"])
+    assert embedded["selected"].sum() == 2 and embedded["baseline_selected"].sum() == 2
     sorted_acc = lambda r: r.metrics.sort_values(keys)["accuracy"].to_numpy()
     np.testing.assert_allclose(sorted_acc(toy_result) + sorted_acc(other), 1.0)
+    choices = ["classifier", "data_size", "baseline_variant", "selected_variant", "selected_hyperparameters", "best_baseline_classifier", "best_baseline_variant"]
+    pd.testing.assert_frame_equal(toy_result.headline[choices], other.headline[choices])
 
 
 def test_a_data_size_trains_only_on_synthetic_reviews_of_its_own_generators(toy):
@@ -611,7 +708,7 @@ def test_real_data_evaluation():
     started = time.perf_counter()
     result = run_evaluation(
         train, synthetic, {"holdout": holdout}, reference=sample[["sentiment", "text"]], config=config, sizes=(None, 50),
-        generative=False,  # toy margins mean nothing on real reviews
+        generative=False, embedding=False,  # toy margins and vectors mean nothing on real reviews
     )
     assert time.perf_counter() - started < 120
     metrics = result.metrics
@@ -654,7 +751,7 @@ def test_repeats_give_one_headline_per_size_with_power_and_worth(repeated):
     result, _ = repeated
     assert set(result.metrics["repeat"]) == {1, 2}
     head = result.headline
-    assert sorted(zip(head["classifier"], head["data_size"])) == sorted((c, d) for c in ("nb", "lr") for d in ("all", "15"))
+    assert sorted(zip(head["classifier"], head["data_size"])) == sorted((c, d) for c in ("nb", "lr", "embedding") for d in ("all", "15"))
     assert (head["repeats"] == 2).all()
     for row in head.itertuples():
         # the headline gain is the mean of the per-repeat paired gains

@@ -32,7 +32,7 @@ from .reviews import SENTIMENTS
 
 LABELS = SENTIMENTS  # label 0, label 1
 CLASSIFIERS = ("nb", "lr")
-PARAM_NAME = {"nb": "alpha", "lr": "C"}
+PARAM_NAME = {"nb": "alpha", "lr": "C", "embedding": "C", "generative": "threshold"}
 
 # TF-IDF options searched on validation. The first entry is TfidfVectorizer()'s defaults.
 DEFAULT_VECTORIZER_GRID: tuple[dict, ...] = (
@@ -44,6 +44,10 @@ DEFAULT_VECTORIZER_GRID: tuple[dict, ...] = (
 # Classifier parameters searched on validation; the library default first, so ties keep it.
 DEFAULT_NB_ALPHAS: tuple[float, ...] = (1.0, 0.5, 0.3, 0.1, 0.03)
 DEFAULT_LR_CS: tuple[float, ...] = (1.0, 0.3, 3.0, 10.0, 30.0, 100.0)
+# C of the embedding classifier's logistic regression (lib/embedding.py), library default first. Log-spaced
+# and reaching far below 1: on a few hundred standardised 576-dimensional vectors little regularisation
+# overfits, so the useful values lie below the default.
+DEFAULT_EMBEDDING_CS: tuple[float, ...] = (1.0, 0.001, 0.01, 0.1, 10.0)
 
 
 def encode_labels(sentiments) -> np.ndarray:

@@ -46,6 +46,12 @@ data size and classifier, following scikit-learn's select-then-refit contract
 8. **Over-generate and select** (`genuine+synthetic_selected`): the top share of each synthetic
    partition by a teacher; teacher and share are options chosen on validation like a filter
    threshold (`_attach_teachers` reads the teacher from the option).
+9. **The embedding classifier** (lib/embedding.py), where its vectors are given: the base
+   model's mean-pooled hidden states + logistic regression, fit like a student on the sets of
+   the kinds it is fit on (`TrainingData.embedded`: genuine-only baselines, and synthetic
+   candidates), C chosen on validation; a headline row of its own, and a place among the best
+   baselines. Per size, the headline says whether the best baseline of any classifier beats
+   every classifier's selected candidate (`best_baseline_beats_every_candidate`).
 
 Ties on validation accuracy keep the earlier entry (library defaults first, smaller
 option / ratio first, variants in their declared order, classifiers in configured order).
@@ -77,7 +83,10 @@ from .errors import InputError
 from .fitting import FitCache, Grid
 from .generative import GenerativeScores, choose_threshold, predict
 from .training_sets import TrainingSets, validation_name
-from .variants import BASELINES, CANDIDATES, GENERATIVE, TRAINING_DATA, VARIANTS, EvaluationConfig, Variant, students
+from .embedding import EmbeddingFits, Embeddings
+from .variants import (
+    BASELINES, CANDIDATES, EMBEDDING, GENERATIVE, TRAINING_DATA, VARIANTS, EvaluationConfig, Variant, with_candidates,
+)
 
 __all__ = ["BASELINES", "CANDIDATES", "EvaluationConfig", "EvaluationResult", "evaluate"]
 
@@ -101,12 +110,13 @@ HEADLINE_COLUMNS = [
     "gain_vs_baseline", "gain_ci_low", "gain_ci_high", "min_detectable_gain", "verdict",
     "best_baseline_classifier", "best_baseline_variant", "best_baseline_validation_accuracy", "best_baseline_accuracy",
     "gain_vs_best_baseline", "gain_vs_best_baseline_ci_low", "gain_vs_best_baseline_ci_high", "verdict_vs_best_baseline",
+    "best_baseline_beats_every_candidate",
     *(f"reference_{k}" for k in _CHOICE), "reference_gain_vs_baseline", "reference_gain_ci_low", "reference_gain_ci_high",
     "worth_genuine_per_class", "worth_extra_per_class", "worth",
 ]
 _TEXT_COLUMNS = {"eval_set", "classifier", "data_size", "role", "variant", "verdict", "worth", "temperature_selection",
                  "synthetic_per_genuine", "hyperparameters", "best_baseline_classifier", "best_baseline_variant",
-                 "verdict_vs_best_baseline", "teacher", "selected_teacher"} | {f"{p}_{k}" for p in ("baseline", "selected", "reference")
+                 "verdict_vs_best_baseline", "best_baseline_beats_every_candidate", "teacher", "selected_teacher"} | {f"{p}_{k}" for p in ("baseline", "selected", "reference")
                                                                   for k in ("variant", "temperature_selection", "ratio", "hyperparameters")}
 
 
@@ -203,13 +213,13 @@ class _Scorer:
     """Fits the stored training sets and scores them: select on validation, refit, predict holdouts."""
 
     def __init__(self, sets: TrainingSets, holdouts: dict[str, pd.DataFrame], config: EvaluationConfig, progress,
-                 generative: GenerativeScores | None = None):
+                 generative: GenerativeScores | None = None, embeddings: Embeddings | None = None):
         self.config = config
         self.generative = generative
         self.progress = progress
         self.holdouts = holdouts
         self.warnings: list[str] = list(sets.warnings)
-        self.grid = Grid.from_config(config.vectorizer_grid, config.nb_alphas, config.lr_cs)
+        self.grid = Grid.from_config(config.vectorizer_grid, config.nb_alphas, config.lr_cs, config.embedding_cs)
         self.configs = sets.configs
         self.members = sets.members
         self.cache = FitCache(self.grid.vec_options)
@@ -225,6 +235,14 @@ class _Scorer:
         for name, frame in holdouts.items():
             self.cache.add_eval(f"holdout:{name}", texts=frame["text"].astype(str).tolist())
             self.holdout_labels[name] = encode_labels(frame["sentiment"])
+        # the embedding classifier: the same training sets and evaluation sets, the base model's vectors as features
+        self.embedding_fits = None
+        if embeddings is not None and EMBEDDING in config.classifiers:
+            self.embedding_fits = EmbeddingFits(self.cache.texts, embeddings)
+            for cell, index in sets.validation.items():
+                self.embedding_fits.add_eval(validation_name(cell), rows=self.item_rows[index])
+            for name, frame in holdouts.items():
+                self.embedding_fits.add_eval(f"holdout:{name}", texts=frame["text"].astype(str).tolist())
         # ((repeat, data size), phase, training data, classifier, ratio, selection) -> {option: {draw: set id}}
         self.index: dict[tuple, dict[str, dict[int, int]]] = {}
         for row in self.configs.itertuples(index=False):
@@ -235,6 +253,10 @@ class _Scorer:
         if message not in self.warnings:
             self.warnings.append(message)
             self.progress(f"warning: {message}")
+
+    def fitter(self, clf: str):
+        """What fits and predicts this classifier on a training set (`FitCache.predict`'s contract)."""
+        return self.embedding_fits if clf == EMBEDDING else self.cache
 
     def fit_set(self, set_id: int):
         members = self.members[set_id]
@@ -265,7 +287,7 @@ class _Scorer:
             per_draw = []
             for draw in range(draws):
                 rows, labels = self.fit_set(by_draw[draw])
-                preds = self.cache.predict(rows, labels, gridpoints, [val_name])
+                preds = self.fitter(clf).predict(rows, labels, gridpoints, [val_name])
                 per_draw.append([np.mean(preds[gp][val_name] == val_labels) for gp in gridpoints])
             accs = np.asarray(per_draw)
             means = np.round(accs.mean(axis=0), 10)
@@ -291,7 +313,7 @@ class _Scorer:
                 return None
             config = self.configs.iloc[refit[draw]]
             rows, labels = self.fit_set(refit[draw])
-            preds = self.cache.predict(rows, labels, [gridpoint], holdout_names)[gridpoint]
+            preds = self.fitter(clf).predict(rows, labels, [gridpoint], holdout_names)[gridpoint]
             for name in self.holdouts:
                 row.predictions.setdefault(name, []).append(preds[f"holdout:{name}"])
             row.n_train.append(len(rows))
@@ -323,8 +345,13 @@ class _Scorer:
                     if rows:
                         results[(cell[0], size, cap, clf, pool_per_class)] = rows
                     continue
+                if clf == EMBEDDING and self.embedding_fits is None:
+                    self.warn(f"{_cell_label(cell)}: embedding classifier not scored (no embeddings given)")
+                    continue
                 rows = []
                 for variant in VARIANTS:
+                    if clf == EMBEDDING and not TRAINING_DATA[variant.data].embedded:
+                        continue
                     for ratio, selection in self.rows_of(cell, variant, clf):
                         row = self.run_row(cell, variant, clf, ratio, selection)
                         if row is not None:
@@ -694,6 +721,26 @@ def _attach_teachers(results: dict) -> None:
             r.teacher_name = teacher if r.teacher is not None else None
 
 
+def _mark_baselines_that_beat_every_candidate(rows: list[dict]) -> None:
+    """Per evaluation set and data size, whether the best baseline of any classifier (chosen on validation) beats
+    the selected synthetic candidate of *every* classifier there: `yes, shown` when each paired interval against
+    it lies below 0, `yes, point estimate only` when each gain is below 0 but some interval reaches 0, `no`
+    when some candidate is at least as good, `n/a` when no candidate could be compared."""
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        groups.setdefault((row["eval_set"], row["data_size"]), []).append(row)
+    for group in groups.values():
+        compared = [r for r in group if not np.isnan(r["gain_vs_best_baseline"])]  # a classifier without a candidate has none to beat
+        if not compared:
+            answer = "n/a"
+        elif all(r["gain_vs_best_baseline"] < 0 for r in compared):
+            answer = "yes, shown" if all(r["verdict_vs_best_baseline"] == "loss" for r in compared) else "yes, point estimate only"
+        else:
+            answer = "no"
+        for row in group:
+            row["best_baseline_beats_every_candidate"] = answer
+
+
 def _mean_confusion(rows: list[_Row | None], y, name: str):
     if not rows or any(r is None for r in rows):
         return None
@@ -708,7 +755,7 @@ def _tables(results, holdouts, holdout_labels, grid: Grid, config: EvaluationCon
     _attach_teachers(results)
     for (repeat, data_size, cap, clf, pool_per_class), rows in results.items():
         baseline, selected, reference = _choose(rows, config.select_reference)
-        if selected is None and (repeat, data_size) in candidate_cells and clf in students(config.classifiers):
+        if selected is None and (repeat, data_size) in candidate_cells and clf in with_candidates(config.classifiers):
             warn(f"{_cell_label((repeat, data_size))}, {clf}: no candidate to select; no headline gain")
         cells.setdefault((data_size, cap, clf), []).append(_Cell(repeat, pool_per_class, rows, baseline, selected, reference))
         for name in holdouts:
@@ -741,7 +788,7 @@ def _tables(results, holdouts, holdout_labels, grid: Grid, config: EvaluationCon
                 recommendation_rows.append(recommendation)
     learning_curve = _typed(learning_rows, LEARNING_CURVE_COLUMNS)
     for (data_size, cap, clf), entries in cells.items():
-        if not any((c.repeat, data_size) in candidate_cells for c in entries) or clf not in students(config.classifiers):
+        if not any((c.repeat, data_size) in candidate_cells for c in entries) or clf not in with_candidates(config.classifiers):
             continue  # a learning-curve size (baselines only), or a classifier without candidates: no headline
         for name in holdouts:
             context = {"eval_set": name, "classifier": clf, "data_size": data_size, "genuine_per_class": cap}
@@ -752,6 +799,7 @@ def _tables(results, holdouts, holdout_labels, grid: Grid, config: EvaluationCon
                 "selected": _mean_confusion([c.selected for c in entries], holdout_labels[name], name),
                 "baseline": _mean_confusion([c.baseline for c in entries], holdout_labels[name], name),
             }
+    _mark_baselines_that_beat_every_candidate(headline_rows)
     metrics = pd.DataFrame(metric_rows).drop(columns="_accuracies")
     metrics = metrics[METRIC_COLUMNS + [col for col in metrics.columns if col not in METRIC_COLUMNS]]
     metrics["genuine_per_class"] = metrics["genuine_per_class"].astype("Int64")
@@ -775,11 +823,14 @@ def evaluate(
     config: EvaluationConfig = EvaluationConfig(),
     progress: Callable[[str], None] | None = None,
     generative: GenerativeScores | None = None,
+    embeddings: Embeddings | None = None,
 ) -> EvaluationResult:
     """The classifier_metrics table, the curve, confusion matrices and the headline (see module docstring).
 
     `generative`: the generators' margins of every validation fold and holdout (lib/generative.py
-    `score_pairs`), for the `generative` classifier; without them it is left out, with a warning.
+    `score_pairs`), for the `generative` classifier; `embeddings`: the base model's vectors of every text the
+    embedding classifier fits or scores (lib/embedding.py `embed_texts` of `embedding_texts`), for `embedding`.
+    Without them a classifier is left out, with a warning.
     """
     if not holdouts:
         raise InputError("no holdout given: evaluate needs at least one labelled holdout (e.g. {'holdout': frame})")
@@ -794,11 +845,11 @@ def evaluate(
     # Thousands of small fits: BLAS threads only add contention (measured 25x slower
     # L-BFGS on a busy 2-core machine with OpenBLAS threading on).
     with threadpool_limits(limits=1):
-        scorer = _Scorer(sets, holdouts, config, progress, generative)
+        scorer = _Scorer(sets, holdouts, config, progress, generative, embeddings)
         results = scorer.run()
         result = _tables(results, holdouts, scorer.holdout_labels, scorer.grid, config, scorer.warn, scorer.candidate_cells)
     result.warnings = list(scorer.warnings)
     result.seconds = time.perf_counter() - started
-    result.extras["fits"] = scorer.cache.fits
+    result.extras["fits"] = scorer.cache.fits + (scorer.embedding_fits.fits if scorer.embedding_fits else 0)
     progress(f"evaluation done in {result.seconds:.1f} s ({scorer.cache.fits} classifier fits)")
     return result

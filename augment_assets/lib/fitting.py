@@ -40,16 +40,18 @@ class Grid:
     params: dict
 
     @classmethod
-    def from_config(cls, vectorizer_grid, nb_alphas, lr_cs) -> "Grid":
+    def from_config(cls, vectorizer_grid, nb_alphas, lr_cs, embedding_cs=()) -> "Grid":
         options = [{"ngram_range": (1, 1), "sublinear_tf": False}]
         for o in vectorizer_grid:
             if _canonical(o) not in [_canonical(x) for x in options]:
                 options.append({"ngram_range": _canonical(o)[0], "sublinear_tf": _canonical(o)[1]})
         canon = [_canonical(x) for x in options]
         tuning = tuple(dict.fromkeys(canon.index(_canonical(o)) for o in vectorizer_grid))
-        return cls(tuple(options), tuning, {"nb": tuple(nb_alphas), "lr": tuple(lr_cs)})
+        return cls(tuple(options), tuning, {"nb": tuple(nb_alphas), "lr": tuple(lr_cs), "embedding": tuple(embedding_cs)})
 
     def gridpoints(self, clf: str, tuned: bool) -> list[tuple]:
+        if clf == "embedding":  # no TF-IDF: its features are the base model's hidden states
+            return [(None, clf, p) for p in self.params[clf]] if tuned else [(None, clf, None)]
         if not tuned:
             return [(0, clf, None)]
         return [(v, clf, p) for v in self.tuning_vecs for p in self.params[clf]]
@@ -57,8 +59,8 @@ class Grid:
     def hyperparameters(self, gridpoint, option: dict | None = None) -> str:
         """The gridpoint (and the training data's option) as the JSON the tables show."""
         vec, clf, param = gridpoint
-        if vec is None:  # no TF-IDF: the generative classifier, whose one parameter is its threshold
-            return json.dumps({"threshold": param, **(option or {})}, sort_keys=True)
+        if vec is None:  # no TF-IDF: the generative classifier (its threshold) or the embedding one (its C)
+            return json.dumps({PARAM_NAME[clf]: "default" if param is None else param, **(option or {})}, sort_keys=True)
         opts = self.vec_options[vec]
         out = {
             "ngram_range": list(opts.get("ngram_range", (1, 1))),

@@ -17,7 +17,9 @@ data* says how its training sets are built from a data size's genuine rows:
 | `reference` | genuine + the reference generator's reviews at each ratio | - | yes |
 
 *Classifiers*: the TF-IDF *students* `nb` and `lr` (lib/classify.py) are fit on every
-training set; `generative` (lib/generative.py: the data size's two fine-tuned generators,
+training set; `embedding` (lib/embedding.py: mean-pooled hidden states of the base model +
+logistic regression) on the sets of the kinds marked `embedded` below, so it has baselines
+and synthetic candidates but teaches nothing; `generative` (lib/generative.py: the data size's two fine-tuned generators,
 scoring a review by its log-likelihood ratio) is fit on no training set and has the
 baseline rows `genuine` (threshold 0) and `genuine_tuned` (threshold fit on the validation fold)
 only, at the data sizes with generators.
@@ -32,11 +34,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .classify import CLASSIFIERS as STUDENTS
-from .classify import DEFAULT_LR_CS, DEFAULT_NB_ALPHAS, DEFAULT_VECTORIZER_GRID
+from .classify import DEFAULT_EMBEDDING_CS, DEFAULT_LR_CS, DEFAULT_NB_ALPHAS, DEFAULT_VECTORIZER_GRID
 from .errors import InputError
 
 GENERATIVE = "generative"
-CLASSIFIERS = (*STUDENTS, GENERATIVE)  # every name the `classifiers` setting accepts
+EMBEDDING = "embedding"
+CLASSIFIERS = (*STUDENTS, GENERATIVE, EMBEDDING)  # every name the `classifiers` setting accepts
 
 
 def check_classifiers(names) -> tuple[str, ...]:
@@ -71,8 +74,14 @@ def check_selection(teachers, shares) -> tuple[tuple[str, ...], tuple[float, ...
 
 
 def students(classifiers) -> tuple[str, ...]:
-    """The classifiers fit on training sets (and so with synthetic candidates and teachers)."""
+    """The TF-IDF classifiers: fit on every training set, and each its own teacher (`synthetic_filtered`)."""
     return tuple(c for c in classifiers if c in STUDENTS)
+
+
+def with_candidates(classifiers) -> tuple[str, ...]:
+    """The classifiers fit on training sets, so with synthetic candidates and a headline row: the students and
+    the embedding classifier."""
+    return tuple(c for c in classifiers if c in STUDENTS or c == EMBEDDING)
 
 
 @dataclass
@@ -84,6 +93,7 @@ class EvaluationConfig:
     classifiers: tuple[str, ...] = CLASSIFIERS
     nb_alphas: tuple[float, ...] = DEFAULT_NB_ALPHAS
     lr_cs: tuple[float, ...] = DEFAULT_LR_CS
+    embedding_cs: tuple[float, ...] = DEFAULT_EMBEDDING_CS
     vectorizer_grid: tuple[dict, ...] = DEFAULT_VECTORIZER_GRID
     duplicate_ks: tuple[int, ...] = (2, 3, 5)
     perturbation_shares: tuple[float, ...] = (0.1, 0.2)
@@ -114,6 +124,11 @@ class TrainingData:
     # rows), GENERATIVE (the generator pair), or None
     teacher: str | None = None
     relabel: bool = False  # the teacher's label replaces the generator's (else the teacher only filters)
+    # whether the embedding classifier is fit on these sets: their items are genuine or synthetic reviews, each
+    # embedded once. Perturbed copies and the reference's reviews would each add texts to embed (a real run's
+    # reference: 11,424 reviews, about 20 minutes on 2 cores), and `synthetic_filtered` would need the embedding
+    # classifier as its own teacher inside `training_set`.
+    embedded: bool = False
 
     def teacher_of(self, student: str) -> str | None:
         """The teacher's name for this student (the `classifier` column of its training sets)."""
@@ -123,10 +138,10 @@ class TrainingData:
 TRAINING_DATA = {
     kind.name: kind
     for kind in (
-        TrainingData("genuine", lambda c: [{}], random=False),
-        TrainingData("duplicates", lambda c: [{"duplicate_k": int(k)} for k in c.duplicate_ks], random=False),
+        TrainingData("genuine", lambda c: [{}], random=False, embedded=True),
+        TrainingData("duplicates", lambda c: [{"duplicate_k": int(k)} for k in c.duplicate_ks], random=False, embedded=True),
         TrainingData("perturbed", lambda c: [{"perturb_share": float(s)} for s in c.perturbation_shares], random=True),
-        TrainingData("synthetic", lambda c: [{}], random=True, pool="synthetic"),
+        TrainingData("synthetic", lambda c: [{}], random=True, pool="synthetic", embedded=True),
         TrainingData(
             "synthetic_filtered",
             lambda c: [{"filter_threshold": float(t)} for t in c.filter_thresholds],
@@ -140,14 +155,16 @@ TRAINING_DATA = {
             random=True,
             pool="synthetic",
             teacher=GENERATIVE,
+            embedded=True,
         ),
-        TrainingData("synthetic_relabelled", lambda c: [{}], random=True, pool="synthetic", teacher=GENERATIVE, relabel=True),
+        TrainingData("synthetic_relabelled", lambda c: [{}], random=True, pool="synthetic", teacher=GENERATIVE, relabel=True, embedded=True),
         # its teacher is part of the option (searched on validation), so its sets serve every student
         TrainingData(
             "synthetic_selected",
             lambda c: [{"teacher": t, "keep_share": round(s, 4)} for t in c.selection_teachers for s in c.selection_shares],
             random=True,
             pool="synthetic",
+            embedded=True,
         ),
         TrainingData("reference", lambda c: [{}], random=True, pool="reference"),
     )

@@ -18,6 +18,7 @@ from augment_assets.defs.generate.resources import LanguageModelResource
 from augment_assets.defs.metadata import for_people, images_markdown, png_markdown, preview, review_table_metadata, table_metadata
 from augment_assets.defs.partitions import candidate_sizes
 from augment_assets.defs.resources import ExperimentResource, WarehouseResource, env_or
+from augment_assets.lib.embedding import EmbeddingConfig, Embeddings, embed_texts, embedding_texts
 from augment_assets.lib.errors import InputError
 from augment_assets.lib.evaluation import evaluate
 from augment_assets.lib.generative import GenerativeScores, ScoringConfig, evaluation_texts, score_pairs, teach
@@ -25,7 +26,9 @@ from augment_assets.lib.model import choose_device_dtype
 from augment_assets.lib.plots import accuracy_curve_png, confusion_png, learning_curve_png
 from augment_assets.lib.reference import empty_reference, read_reference_synthetic
 from augment_assets.lib.training_sets import TrainingSets, build_training_sets
-from augment_assets.lib.variants import CLASSIFIERS, GENERATIVE, SELECTION_TEACHERS, EvaluationConfig, check_classifiers, check_selection
+from augment_assets.lib.variants import (
+    CLASSIFIERS, EMBEDDING, GENERATIVE, SELECTION_TEACHERS, EvaluationConfig, check_classifiers, check_selection,
+)
 from augment_assets.lib.warehouse import Warehouse
 
 REFERENCE_CHECKS = ("no_holdout_text", "no_holdout_near_duplicate", "no_copied_holdout_spans")
@@ -253,7 +256,13 @@ class MetricsSettings(dg.Config):
     bootstrap: int = Field(default=EvaluationConfig().bootstrap, ge=100, description="Bootstrap resamples of the holdout.")
     classifiers: list[str] = Field(
         default_factory=lambda: list(CLASSIFIERS),
-        description=f"Classifiers to score, any of {', '.join(CLASSIFIERS)} ({GENERATIVE}: the generator pairs themselves).",
+        description=(
+            f"Classifiers to score, any of {', '.join(CLASSIFIERS)} ({GENERATIVE}: the generator pairs themselves; "
+            f"{EMBEDDING}: the base model's mean-pooled hidden states + logistic regression)."
+        ),
+    )
+    embedding_max_tokens: int = Field(
+        default=EmbeddingConfig().max_tokens, ge=8, description="Tokens of a review the embedding classifier reads."
     )
     generative_max_review_tokens: int = Field(
         default=ScoringConfig().max_review_tokens, ge=8, description="Review tokens the generative classifier reads."
@@ -289,6 +298,19 @@ def generative_scores(
     return scores
 
 
+def embedding_features(
+    sets: TrainingSets, holdouts: dict, language_model: LanguageModelResource, config: EmbeddingConfig, log
+) -> Embeddings:
+    """The base model's vectors of every text the embedding classifier fits on or scores (cached per base model
+    under the work dir): the inputs of the embedding classifier. The model is checked for hidden states first."""
+    path, info = language_model.resolve()
+    device, dtype = choose_device_dtype(language_model.device)
+    return embed_texts(
+        embedding_texts(sets, holdouts), info["base_model"], path, Path(language_model.work_dir) / "review_embeddings",
+        device, dtype, config, progress=log,
+    )
+
+
 def _rounded(value: float) -> float:
     return for_people({"value": float(value)})["value"]
 
@@ -307,7 +329,8 @@ SCORE_DEPS = ["training_set", "review_folds", "training_reviews", "synthetic_rev
             group_name="evaluate",
             kinds={"duckdb", "scikitlearn"},
             description=(
-                "TF-IDF + Naive Bayes and logistic regression fit on the stored training sets, per repeat: tuned "
+                "TF-IDF + Naive Bayes and logistic regression, and the base model's mean-pooled hidden states + logistic "
+                "regression (embedding), fit on the stored training sets, per repeat: tuned "
                 "baselines vs synthetic candidates per data size, chosen on the validation fold, scored on the "
                 "holdout(s) with bootstrap intervals and a paired gain (also classifier_metrics_curve: accuracy vs ratio)."
             ),
@@ -367,11 +390,15 @@ def classifier_metrics(
     evaluation_config = dataclasses.replace(
         EvaluationConfig(), draws=draws, bootstrap=config.bootstrap, seed=experiment.seed, classifiers=tuple(config.classifiers)
     )
+    log = lambda message: context.log.info(str(message))  # noqa: E731
+    embeddings = None
+    if EMBEDDING in evaluation_config.classifiers:  # first: a base model without hidden states fails before other work
+        embeddings = embedding_features(sets, holdouts, language_model, EmbeddingConfig(max_tokens=config.embedding_max_tokens), log)
     scores = None
     if GENERATIVE in evaluation_config.classifiers:
         scoring = ScoringConfig(max_review_tokens=config.generative_max_review_tokens)
         scores = generative_scores(store, sets, holdouts, language_model, scoring, lambda message: context.log.info(str(message)))
-    result = evaluate(sets, holdouts, evaluation_config, progress=lambda message: context.log.info(str(message)), generative=scores)
+    result = evaluate(sets, holdouts, evaluation_config, progress=log, generative=scores, embeddings=embeddings)
     # One publish: the headline, the curve and the recommendation always describe the same fits.
     store.write_tables(
         {
@@ -408,6 +435,15 @@ def classifier_metrics(
         "classifier_fits": int(result.extras.get("fits", 0)),
         "seconds": _rounded(result.seconds),
     }
+    if embeddings is not None:
+        stats = embeddings.stats
+        metadata.update({
+            "embedding_base_model": embeddings.base_model, "embedding_dtype": embeddings.dtype,
+            "embedding_max_tokens": embeddings.config.max_tokens, "embedding_texts": int(stats.texts),
+            "embedding_texts_embedded": int(stats.embedded), "embedding_texts_reused": int(stats.texts - stats.embedded),
+            "embedding_tokens": int(stats.tokens), "embedding_seconds": _rounded(stats.seconds),
+            "embedding_texts_per_s": _rounded(stats.texts_per_s),
+        })
     if scores is not None:
         stats = scores.stats
         metadata.update({

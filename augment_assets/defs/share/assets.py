@@ -49,7 +49,8 @@ VIEWS = {
         "SELECT eval_set, data_size, classifier, repeats, baseline_variant, baseline_accuracy, selected_variant, "
         "selected_ratio, selected_temperature_selection, selected_accuracy, gain_vs_baseline, gain_ci_low, "
         "gain_ci_high, min_detectable_gain, verdict, best_baseline_classifier, best_baseline_variant, "
-        "best_baseline_accuracy, gain_vs_best_baseline, verdict_vs_best_baseline, worth FROM headline",
+        "best_baseline_accuracy, gain_vs_best_baseline, verdict_vs_best_baseline, best_baseline_beats_every_candidate, "
+        "worth FROM headline",
     ),
     "selected_metrics": View(
         "The classifier_metrics rows validation chose, per repeat: the selected candidate and the selected baseline.",

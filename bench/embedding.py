@@ -1,0 +1,155 @@
+"""Speed of the embedding classifier's embedding step, next to the ceiling, and what truncation costs in accuracy.
+
+The texts: real pizza reviews of the shared CSV, split as the product splits them
+(`split_reviews`, then `build_folds`); only the *training* reviews are read (never the
+holdout), else a few fixed reviews.
+
+- naive: one review at a time, float32, the whole causal LM asked for its hidden states
+  (what a first loop does), on the first --baseline-n reviews.
+- project: `embedding.mean_pooled` as the evaluation runs it: the inference dtype of
+  `model.choose_device_dtype` (bfloat16 on a CPU with native bfloat16), the decoder alone
+  (no vocabulary-wide logits), length-sorted batches, at most `EmbeddingConfig.max_tokens` tokens.
+Model loads are not timed.
+
+Ceiling: a forward pass costs about 2 x parameters FLOP per token; without the tied lm_head
+SmolLM2-135M's decoder is about 0.21 GFLOP per token (0.27 with it). The 2-core bfloat16 compute
+ceiling is 384 GFLOP/s (`--peak-gflops`, as in bench/generative.py).
+
+`--lengths 32,64,128,256`: with the vectors of the fit fold and the validation fold of data
+size `all` (never a holdout), the validation accuracy of the tuned embedding classifier (C chosen
+by 5-fold cross-validation on the fit fold) at each truncation. The first k positions of a pass
+are exactly a k-token pass (causal attention), so one pass at the longest length gives all.
+
+Usage:
+    python bench/embedding.py            # 256 reviews (naive on 32)
+    python bench/embedding.py --quick    # < 2 min: 64 reviews (naive on 8)
+    python bench/embedding.py --lengths 32,64,128,256   # the truncation measurement (~5 min on 2 cores)
+The last line is `ratio: X` (project / naive, reviews per second).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import torch  # noqa: E402
+
+from augment_assets.lib.classify import DEFAULT_EMBEDDING_CS  # noqa: E402
+from augment_assets.lib.embedding import EmbeddingConfig, last_hidden_state, make_embedding_classifier, mean_pooled  # noqa: E402
+from augment_assets.lib.folds import build_folds, fold_reviews  # noqa: E402
+from augment_assets.lib.model import EMBEDDED_MODEL, choose_device_dtype, dtype_name, load_model, resolve_base_model  # noqa: E402
+from augment_assets.lib.reviews import label_reviews  # noqa: E402
+from augment_assets.lib.split import split_reviews  # noqa: E402
+
+CSV = REPO.parent / "shared" / "data" / "yelp_pizza" / "pizza_reviews.csv"
+FALLBACK = [
+    "The pizza was hot and the crust was perfect, we will be back.",
+    "The pizza was cold and the delivery took over an hour, never again.",
+]
+
+
+def training_reviews() -> pd.DataFrame:
+    if not CSV.exists():
+        return pd.DataFrame({"review_id": ["a", "b"], "sentiment": ["positive", "negative"], "text": FALLBACK})
+    reviews, _, _ = label_reviews(pd.read_csv(CSV))
+    training, _holdout, _ = split_reviews(reviews)  # the holdout is dropped here, unread
+    return training
+
+
+@torch.inference_mode()
+def naive(model, tokenizer, texts: list[str]) -> float:
+    started = time.perf_counter()
+    for text in texts:
+        ids = torch.tensor([tokenizer(text, add_special_tokens=False)["input_ids"][: EmbeddingConfig().max_tokens]])
+        model(input_ids=ids, output_hidden_states=True).hidden_states[-1].mean(dim=1)
+    return time.perf_counter() - started
+
+
+@torch.inference_mode()
+def pooled_by_length(model, tokenizer, texts: list[str], lengths: list[int], batch_size: int = 16) -> dict[int, np.ndarray]:
+    """{k: mean of the first k positions' last hidden state} from one pass at max(lengths)."""
+    longest = max(lengths)
+    out = {k: [] for k in lengths}
+    encoded = [tokenizer(" ".join(t.split()), add_special_tokens=False)["input_ids"][:longest] for t in texts]
+    for start in range(0, len(encoded), batch_size):
+        batch = encoded[start: start + batch_size]
+        width = max(len(ids) for ids in batch)
+        input_ids = torch.full((len(batch), width), tokenizer.pad_token_id, dtype=torch.long)
+        attention = torch.zeros((len(batch), width), dtype=torch.long)
+        for r, ids in enumerate(batch):
+            input_ids[r, : len(ids)] = torch.tensor(ids)
+            attention[r, : len(ids)] = 1
+        hidden = last_hidden_state(model, input_ids, attention).float()
+        for k in lengths:
+            mask = attention[:, :k].unsqueeze(-1).float()
+            out[k].append(((hidden[:, :k] * mask).sum(1) / mask.sum(1)).numpy())
+    return {k: np.concatenate(v) for k, v in out.items()}
+
+
+def truncation_accuracy(model, tokenizer, lengths: list[int]) -> None:
+    from sklearn.model_selection import GridSearchCV
+
+    training = training_reviews()
+    folds = build_folds(training, [None], 0.2, 0)
+    fit, validation = (fold_reviews(training, folds, "all", f, 1) for f in ("fit", "validation"))
+    started = time.perf_counter()
+    vectors = pooled_by_length(model, tokenizer, fit["text"].tolist() + validation["text"].tolist(), lengths)
+    print(f"embedded {len(fit)} fit + {len(validation)} validation reviews at {max(lengths)} tokens in {time.perf_counter() - started:.0f} s")
+    y_fit = (fit["sentiment"] == "positive").to_numpy().astype(int)
+    y_val = (validation["sentiment"] == "positive").to_numpy().astype(int)
+    tokens = np.array([len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in training["text"]])
+    for k in lengths:
+        X = vectors[k]
+        search = GridSearchCV(make_embedding_classifier(), {"logisticregression__C": list(DEFAULT_EMBEDDING_CS)}, cv=5)
+        search.fit(X[: len(fit)], y_fit)
+        accuracy = float(np.mean(search.predict(X[len(fit):]) == y_val))
+        print(f"max_tokens {k:4d}: validation accuracy {accuracy:.3f} (C {search.best_params_['logisticregression__C']:g}); "
+              f"{np.mean(tokens > k):.0%} of training reviews are longer")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--n", type=int, default=256)
+    parser.add_argument("--baseline-n", type=int, default=32)
+    parser.add_argument("--peak-gflops", type=float, default=384.0)
+    parser.add_argument("--lengths", default="")
+    args = parser.parse_args()
+    n, baseline_n = (64, 8) if args.quick else (args.n, args.baseline_n)
+    path, _ = resolve_base_model(EMBEDDED_MODEL, Path(os.environ.get("AUGMENT_MODELS_DIR", REPO / "data" / "models")))
+    device, dtype = choose_device_dtype("cpu")
+    model, tokenizer = load_model(path, device, dtype)
+    if args.lengths:
+        truncation_accuracy(model, tokenizer, sorted(int(k) for k in args.lengths.split(",")))
+        return
+    texts = training_reviews()["text"].astype(str).tolist()[:n]
+    config = EmbeddingConfig()
+    started = time.perf_counter()
+    _, counts = mean_pooled(model, tokenizer, texts, config)
+    project_s = time.perf_counter() - started
+    tokens = int(counts.sum())
+    # the decoder's matrix products: its parameters less the input embedding (a lookup, no FLOPs)
+    matmul_parameters = sum(p.numel() for p in model.base_model.parameters()) - model.get_input_embeddings().weight.numel()
+    gflop_per_token = 2 * matmul_parameters / 1e9
+    ceiling = args.peak_gflops / (gflop_per_token * tokens / len(texts))
+    float_model, float_tokenizer = load_model(path, device, torch.float32)
+    naive_s = naive(float_model, float_tokenizer, texts[:baseline_n])
+    project_rate, naive_rate = len(texts) / project_s, baseline_n / naive_s
+    print(f"{len(texts)} reviews, {tokens} tokens ({tokens / len(texts):.0f} per review, at most {config.max_tokens}), "
+          f"decoder {gflop_per_token:.3f} GFLOP/token")
+    print(f"project ({dtype_name(dtype)}, batch {config.batch_size}): {project_rate:.1f} reviews/s, {tokens / project_s:.0f} tokens/s")
+    print(f"naive (float32, batch 1, on {baseline_n}): {naive_rate:.1f} reviews/s")
+    print(f"ceiling ({args.peak_gflops:.0f} GFLOP/s): {ceiling:.1f} reviews/s; project at {project_rate / ceiling:.0%} of it")
+    print(f"ratio: {project_rate / naive_rate:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -9,6 +9,7 @@ pizza list), on off-domain text, and in what the synthetic partitions record.
 """
 
 import csv
+import sys
 from pathlib import Path
 
 import dagster as dg
@@ -131,7 +132,22 @@ def write_hotel_csv(path: Path) -> Path:
 HOTEL_SPLIT = {"ops": {"ingest_reviews": {"config": {"holdout_size": 20}}}}
 
 
-def test_the_graph_on_hotel_reviews_measures_on_topic_by_the_hotel_words(project, monkeypatch, tiny_model_dir):
+@pytest.fixture
+def definitions_read_afresh():
+    """The partitions (DATA_SIZES, SYNTHETIC_TEMPERATURES) are read when the defs modules are
+    imported: drop them before this test, so they follow its environment, and after it, so no
+    later test in this process inherits its one-size graph."""
+    def drop():
+        for name in list(sys.modules):
+            if name == "augment_assets.definitions" or name.startswith("augment_assets.defs"):
+                del sys.modules[name]
+    drop()
+    yield
+    drop()
+
+
+def test_the_graph_on_hotel_reviews_measures_on_topic_by_the_hotel_words(project, monkeypatch, tiny_model_dir,
+                                                                         definitions_read_afresh):
     monkeypatch.setenv("REVIEWS_CSV", str(write_hotel_csv(project / "hotel_reviews.csv")))
     monkeypatch.setenv("BASE_MODEL", str(tiny_model_dir))
     monkeypatch.setenv("DATA_SIZES", "all")

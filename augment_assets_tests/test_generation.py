@@ -637,3 +637,40 @@ def test_quality_measures():
     long_train = ["one two three four five six seven eight nine"]
     assert quality_report(["zero one two three four five six seven eight"], "positive",
                           long_train + train, ["positive"] + sents)["copy_rate_8"] == 1.0
+
+
+def test_covering_length():
+    from augment_assets.lib.finetune import covering_length
+
+    lengths = list(range(1, 101))
+    assert covering_length(lengths, FinetuneConfig()) == 96  # 0.95 quantile 95.05, rounded up to a multiple of 8
+    assert covering_length(lengths, FinetuneConfig(length_quantile=0.5)) == 56
+    assert covering_length(lengths, FinetuneConfig(max_length_cap=64)) == 64
+    assert covering_length(lengths, FinetuneConfig(max_length=40)) == 40  # a fixed length wins
+    with pytest.raises(ValueError, match="length_quantile"):
+        FinetuneConfig(length_quantile=0)
+
+
+def test_whole_reviews_train_and_generate_at_the_covering_length(tiny_model_dir, tmp_path):
+    """A null max_length trains on the length covering the reviews (saved with the model), and a null
+    max_new_tokens caps generation at that length: the generator can end what it learned to write."""
+    from augment_assets.lib.finetune import covering_length, training_lengths
+
+    cfg = FinetuneConfig(epochs=1, batch_size=4, seed=1, length_quantile=0.5, learning_rate=5e-3)
+    long_review = " ".join(REVIEWS)  # far longer than the median review: cut, without its end-of-text
+    report = finetune(tiny_model_dir, [*REVIEWS, long_review], "positive", tmp_path / "m", cfg)
+    _, tok = load_model(tiny_model_dir, "cpu", torch.float32)
+    lengths = training_lengths(tok, [*REVIEWS, long_review], "positive", cfg)
+    expected = covering_length(lengths, cfg)
+    assert expected < max(lengths) and report["max_length"] == expected
+    assert report["reviews_cut_share"] == pytest.approx(sum(n > expected for n in lengths) / len(lengths), abs=1e-4)
+    saved, _ = read_finetune_config(tmp_path / "m")
+    assert saved.max_length == expected
+    assert gen_mod.new_token_cap(GenerationConfig(), saved) == expected
+    assert gen_mod.new_token_cap(GenerationConfig(max_new_tokens=20), saved) == 20
+    assert gen_mod.new_token_cap(GenerationConfig(), None) == gen_mod.DEFAULT_MAX_NEW_TOKENS
+    out = generate_reviews(tmp_path / "m", PROMPTS, "positive", small_config(n=6, max_new_tokens=None), tmp_path / "c",
+                           "v", device="cpu", dtype=torch.float32, show_progress=False)
+    stats = out.attrs["stats"]
+    # the random tiny model rarely ends a review: without the cap's resolution each would run to 128 tokens
+    assert stats["generated"] == 6 and 0 < stats["new_tokens"] <= 6 * expected < 6 * gen_mod.DEFAULT_MAX_NEW_TOKENS

@@ -82,14 +82,17 @@ DECODERS = tuple(SAMPLER_VERSIONS)
 _SENTENCE_END = re.compile(r"[.!?)](?=\s|$)")
 
 
+DEFAULT_MAX_NEW_TOKENS = 128  # the cap for a model without a fine-tuning config (a base model)
+
+
 @dataclass
 class GenerationConfig:
     """Sampling settings; validated at construction (ValueError with the offending value).
 
-    Demo defaults (2-core CPU, 15-minute demo): 32 reviews per partition, at most 128 new
-    tokens (~95 words; fine-tuned models end most reviews earlier, mean ~50-65 words),
-    top_p 0.95, repetition penalty 1.1 (the findings' setting). Temperature is the
-    partition key (0.7 default). For the full pizza data (~1 h): n=1000, max_new_tokens=200.
+    Demo defaults (2-core CPU): 32 reviews per partition, at most the generator's training
+    length in new tokens (whole reviews: the length covering its training reviews, lib/finetune.py;
+    128 for a model without a fine-tuning config), top_p 0.95, repetition penalty 1.1 (the
+    findings' setting). Temperature is the partition key (0.7 default).
 
     Decoding: ``decoder="continuous"`` (rows leave at end-of-text, queued prompts join; see
     the module doc) at ``batch_size`` 128: on 2 CPU cores a decode step has a large fixed
@@ -116,7 +119,9 @@ class GenerationConfig:
 
     n: int = 32
     temperature: float = 0.7
-    max_new_tokens: int = 128
+    # null: the generator's training length (whole reviews: the length covering its training reviews, so it
+    # can end any review it learned to write), or DEFAULT_MAX_NEW_TOKENS for a model without a fine-tuning config
+    max_new_tokens: int | None = None
     top_p: float = 0.95
     top_k: int = 0
     repetition_penalty: float = 1.1
@@ -138,9 +143,10 @@ class GenerationConfig:
             problems.append(f"top_k must be an integer >= 0 (0 = off), got {self.top_k!r}")
         if not (isinstance(self.repetition_penalty, (int, float)) and self.repetition_penalty > 0):
             problems.append(f"repetition_penalty must be > 0, got {self.repetition_penalty!r}")
-        if not isinstance(self.max_new_tokens, (int, np.integer)) or self.max_new_tokens < 1:
-            problems.append(f"max_new_tokens must be an integer >= 1, got {self.max_new_tokens!r}")
-        if not isinstance(self.min_new_tokens, (int, np.integer)) or not 0 <= self.min_new_tokens <= max(1, self.max_new_tokens):
+        if self.max_new_tokens is not None and (not isinstance(self.max_new_tokens, (int, np.integer)) or self.max_new_tokens < 1):
+            problems.append(f"max_new_tokens must be an integer >= 1 (or null), got {self.max_new_tokens!r}")
+        cap = self.max_new_tokens if isinstance(self.max_new_tokens, (int, np.integer)) else DEFAULT_MAX_NEW_TOKENS
+        if not isinstance(self.min_new_tokens, (int, np.integer)) or not 0 <= self.min_new_tokens <= max(1, cap):
             problems.append(f"min_new_tokens must be in [0, max_new_tokens], got {self.min_new_tokens!r}")
         if not isinstance(self.batch_size, (int, np.integer)) or self.batch_size < 1:
             problems.append(f"batch_size must be an integer >= 1, got {self.batch_size!r}")
@@ -639,6 +645,15 @@ def _chunk_fingerprint(config: GenerationConfig, sentiment, generator_version, p
     )
 
 
+def new_token_cap(config: GenerationConfig, finetune_config: FinetuneConfig | None) -> int:
+    """`max_new_tokens`, else the generator's training length (whole reviews), else DEFAULT_MAX_NEW_TOKENS."""
+    if config.max_new_tokens is not None:
+        return int(config.max_new_tokens)
+    if finetune_config is not None and finetune_config.max_length:
+        return int(finetune_config.max_length)
+    return DEFAULT_MAX_NEW_TOKENS
+
+
 def generate_reviews(
     model_dir: Path | str,
     prompts: list[str],
@@ -664,6 +679,7 @@ def generate_reviews(
         raise InputError(f"no prompts for sentiment '{sentiment}': the prompt table has no prefix or user prompts")
     if finetune_config is None:
         finetune_config, _ = read_finetune_config(model_dir)
+    config = dataclasses.replace(config, max_new_tokens=new_token_cap(config, finetune_config))
     if device is None or dtype is None:
         auto_device, auto_dtype = choose_device_dtype()
         device = device or auto_device

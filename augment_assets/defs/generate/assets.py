@@ -120,7 +120,12 @@ class FinetuneSettings(dg.Config):
     epochs: float | None = Field(default=None, gt=0)
     learning_rate: float | None = Field(default=None, gt=0)
     batch_size: int | None = Field(default=None, ge=1)
-    max_length: int | None = Field(default=None, ge=16)
+    max_length: int | None = Field(
+        default=None, ge=16,
+        description="Training length in tokens; null: the length_quantile of the generator's reviews' lengths, at most max_length_cap (whole reviews).",
+    )
+    length_quantile: float | None = Field(default=None, gt=0, le=1, description="null: 0.95")
+    max_length_cap: int | None = Field(default=None, ge=16, description="null: 512")
     prefix_template: str | None = Field(
         default=None,
         description=(
@@ -224,6 +229,7 @@ def sentiment_generator(
                 "base_model": str(base_info.get("base_model")),
                 "method": report.get("method"),
                 "epochs": report.get("epochs"),
+                "max_length": report.get("max_length"),
                 "n_train": len(corpus),
                 "genuine_per_class": None if data_size == "all" else int(data_size),
                 "perplexity_before": report.get("perplexity_before"),
@@ -235,6 +241,7 @@ def sentiment_generator(
         ]
     )
     registry["genuine_per_class"] = registry["genuine_per_class"].astype("Int64")
+    registry["max_length"] = registry["max_length"].astype("Int64")
     fine_tuning_corpus = corpus[["review_id", "sentiment", "text"]].assign(generator=key, generator_version=version)
     store.replace_rows_in(
         {"sentiment_generator": registry, "fine_tuning_corpus": fine_tuning_corpus}, {"generator": key}
@@ -253,6 +260,8 @@ def sentiment_generator(
             "method": str(report.get("method")),
             "n_train_reviews": len(corpus),
             "n_validation_reviews": len(validation),
+            "max_length": int(report.get("max_length") or 0),
+            "reviews_cut_share": float(report.get("reviews_cut_share") or 0.0),
             "perplexity_before": float(report.get("perplexity_before") or 0.0),
             "perplexity_after": float(report.get("perplexity_after") or 0.0),
             "tokens_per_s": float(report.get("tokens_per_s") or 0.0),
@@ -289,7 +298,10 @@ class GenerationSettings(dg.Config):
         default=None, ge=1,
         description="Review slots generated at most to fill the pool; null: 3 x the reviews to keep. At least n x over_generation.",
     )
-    max_new_tokens: int = Field(default=_GENERATION_DEFAULTS.max_new_tokens, ge=8)
+    max_new_tokens: int | None = Field(
+        default=None, ge=8,
+        description="Cap on a review's new tokens; null: the generator's training length, so it can end every review it learned to write (whole reviews).",
+    )
     top_p: float = Field(default=_GENERATION_DEFAULTS.top_p, gt=0, le=1)
     top_k: int = Field(default=_GENERATION_DEFAULTS.top_k, ge=0, description="0 disables top-k")
     repetition_penalty: float = Field(default=_GENERATION_DEFAULTS.repetition_penalty, gt=0)

@@ -22,8 +22,10 @@ TABLE_OWNER = {
     "training_set_configs": "training_set",
     "perturbed_reviews": "training_set",
     "relabelled_reviews": "training_set",
+    "reference_decision": "training_set",
     "classifier_metrics_curve": "classifier_metrics",
     "generative_scores": "classifier_metrics",
+    "candidate_gains": "headline",
     # the shared views belong to the asset that creates them
     "synthetic_reviews_with_lineage": "warehouse_views",
     "generator_registry": "warehouse_views",

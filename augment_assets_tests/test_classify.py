@@ -174,3 +174,32 @@ def test_two_level_bootstrap_is_the_paired_bootstrap_for_one_repeat_and_widens_w
     assert mean == pytest.approx(np.mean([v.mean() for v in vectors]))
     holdout_only = paired_bootstrap_gain(np.mean([candidate, worse, candidate], axis=0), baseline, idx)
     assert high - low > 1.5 * (holdout_only[2] - holdout_only[1])
+
+
+@pytest.mark.parametrize("clf,param", [("nb", 0.5), ("lr", 3.0)])
+def test_sample_weights_fit_as_sklearn_does(clf, param):
+    """FitCache.predict with `weights` is scikit-learn's pipeline fit with that sample_weight (TF-IDF unweighted);
+    weights of 1 are no weights, and other weights change the fit."""
+    from augment_assets.lib.fitting import FitCache
+    from augment_assets.lib.classify import make_pipeline
+
+    texts, y = toy_corpus(80, 5)
+    evals, _ = toy_corpus(30, 6)
+    weights = np.random.default_rng(1).uniform(0.05, 1.0, len(texts))
+    options = {"ngram_range": (1, 2), "sublinear_tf": True}
+    cache = FitCache((options,))
+    rows = cache.register(texts)
+    cache.freeze()
+    cache.add_eval("e", texts=evals)
+    gridpoint = (0, clf, param)
+    ours = cache.predict(rows, y, [gridpoint], ["e"], proba=True, weights=weights)[gridpoint]["e"]
+    reference = make_pipeline(clf, param, options).fit(texts, y, clf__sample_weight=weights).predict_proba(evals)[:, 1]
+    np.testing.assert_allclose(ours, reference, rtol=1e-6, atol=1e-8)
+    unweighted = cache.predict(rows, y, [gridpoint], ["e"], proba=True)[gridpoint]["e"]
+    ones = cache.predict(rows, y, [gridpoint], ["e"], proba=True, weights=np.ones(len(texts)))[gridpoint]["e"]
+    np.testing.assert_allclose(ones, unweighted, rtol=1e-6, atol=1e-8)
+    assert np.abs(ours - unweighted).max() > 1e-3
+    # the key is the multiset of (row, label, weight): reordering the set is the same fit
+    order = np.random.default_rng(2).permutation(len(texts))
+    assert FitCache.train_key(rows[order], y[order], weights[order]) == FitCache.train_key(rows, y, weights)
+    assert FitCache.train_key(rows, y, weights) != FitCache.train_key(rows, y, weights * 2)

@@ -99,7 +99,9 @@ def test_an_unknown_selection_teacher_is_refused_before_any_run_naming_the_accep
     ], problems
     shares = check_run_config(defs, {"ops": {"training_set": {"config": {"selection_shares": [0.5, 2.0]}}}})
     assert len(shares) == 1 and "selection_shares: [2.0] outside (0, 1]" in shares[0], shares
-    good = {"selection_teachers": ["lr", "generative+lr"], "selection_shares": [0.25, 0.5]}
+    weighting = check_run_config(defs, {"ops": {"training_set": {"config": {"weighting_teachers": ["lr", "lr"]}}}})
+    assert len(weighting) == 1 and "weighting_teachers: repeated names in ['lr', 'lr']; accepted values are generative" in weighting[0], weighting
+    good = {"selection_teachers": ["lr", "generative+lr"], "selection_shares": [0.25, 0.5], "weighting_teachers": ["nb"]}
     assert check_run_config(defs, {"ops": {"training_set": {"config": good}}}) == []
 
 

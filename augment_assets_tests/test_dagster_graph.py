@@ -338,6 +338,9 @@ def test_one_partition_of_every_asset_through_dagster(project, monkeypatch, tiny
     # half the interval's width (0 when the candidate predicts exactly as the baseline, as a tiny model may)
     half_width = (headline["gain_ci_high"] - headline["gain_ci_low"]) / 2
     assert (headline["min_detectable_gain"] - half_width).abs().max() < 1e-12 and headline["worth"].str.len().gt(0).all()
+    # no REFERENCE_SYNTHETIC_CSV: the headline says so, rather than leaving the reference columns blank unexplained
+    assert (headline["reference_status"] == "no reference supplied (REFERENCE_SYNTHETIC_CSV unset)").all()
+    assert headline["selected_minus_reference"].isna().all()
     curve = store.read_table("learning_curve")
     assert set(curve.loc[curve["role"] == "baseline", "data_size"]) == {"all", "100", "50", "25", "10"}
     assert set(curve.loc[curve["role"] == "candidate", "data_size"]) == {"all", "50"}
@@ -435,12 +438,17 @@ def test_a_leaking_reference_fails_its_checks_and_is_not_scored(project, monkeyp
     assert metadata["reference_scored"].value is False
     assert "no_holdout_near_duplicate" in metadata["reference_excluded_because"].value
     assert "reference" not in set(store.read_table("training_set")["source"])
+    decision = store.read_table("reference_decision").iloc[0]  # what the headline's reference_status reports
+    assert not decision["scored"] and decision["reference_rows"] == len(leaking)
+    assert decision["why_not"].startswith("not scored: its leakage checks did not pass") and "no_holdout_near_duplicate" in decision["why_not"]
 
     clean.to_csv(reference_csv, index=False)
     result = run(dg.AssetSelection.assets("reference_synthetic"))
     assert result.success and all(checks_by_name(result).values()), checks_by_name(result)
     result = run(dg.AssetSelection.assets("training_set"), None, {"ops": {"training_set": {"config": {"ratios": [0, 1], "draws": 1}}}})
     assert result.success and "reference" in set(store.read_table("training_set")["source"])
+    decision = store.read_table("reference_decision").iloc[0]
+    assert decision["scored"] and pd.isna(decision["why_not"])
 
     # A bad reference file is a named error and loses nothing already published.
     before = store.read_table("reference_synthetic")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import time
@@ -114,7 +115,7 @@ def toy_teacher(train, folds, pools) -> dict:
 
 def run_evaluation(
     train, synthetic, holdouts, reference=None, config=FAST, sizes=(None, 15), synthetic_sizes=None, repeats=1,
-    generative=True, embedding=True,
+    generative=True, embedding=True, reference_status=None,
 ):
     """Folds -> training sets -> the stored tables' round trip -> evaluate, as the assets do it.
 
@@ -141,7 +142,7 @@ def run_evaluation(
     stored.warnings = sets.warnings
     scores = toy_generative_scores(stored, holdouts, synthetic_sizes or labels) if generative else None
     embeddings = Embeddings.of(embedding_texts(stored, holdouts), toy_vector) if embedding else None
-    return evaluate(stored, holdouts, config, generative=scores, embeddings=embeddings)
+    return evaluate(stored, holdouts, config, generative=scores, embeddings=embeddings, reference_status=reference_status)
 
 
 @pytest.fixture(scope="module")
@@ -270,19 +271,19 @@ def test_metrics_table_contract(toy_result):
     assert (metrics[metrics["variant"] == "genuine_tuned"]["draws"] == 1).all()
     assert set(metrics["variant"]) >= {"genuine+synthetic", "genuine+synthetic_filtered", "genuine+reference",
                                        "genuine+synthetic_filtered_generative", "genuine+synthetic_relabelled",
-                                       "genuine+synthetic_selected"}
+                                       "genuine+synthetic_selected", "genuine+synthetic_weighted"}
     # a taught candidate carries its teacher's own holdout accuracy: the student's tuned self, or the generative classifier
     everything = toy_result.metrics
     for row in everything[everything["teacher"].notna()].itertuples():
         expected = "generative" if row.variant in ("genuine+synthetic_filtered_generative", "genuine+synthetic_relabelled") else row.classifier
-        if row.variant == "genuine+synthetic_selected":  # its teacher is part of the configuration chosen on validation
+        if row.variant in ("genuine+synthetic_selected", "genuine+synthetic_weighted"):  # its teacher is chosen on validation
             expected = json.loads(row.hyperparameters)["teacher"]
         teacher = everything[(everything["classifier"] == expected) & (everything["variant"] == "genuine_tuned")
                              & (everything["data_size"] == row.data_size)]
         assert row.teacher == expected and row.teacher_accuracy == pytest.approx(teacher["accuracy"].iloc[0])
     taught = set(everything.loc[everything["teacher"].notna(), "variant"])
     always = {"genuine+synthetic_filtered", "genuine+synthetic_filtered_generative", "genuine+synthetic_relabelled"}
-    assert always <= taught <= always | {"genuine+synthetic_selected"}, taught
+    assert always <= taught <= always | {"genuine+synthetic_selected", "genuine+synthetic_weighted"}, taught
     # a selected candidate taught by one classifier carries its accuracy; one taught by a pair carries none
     pair = everything[(everything["variant"] == "genuine+synthetic_selected")
                       & everything["hyperparameters"].map(lambda h: "+" in json.loads(h).get("teacher", ""))]
@@ -366,7 +367,7 @@ def test_embedding_classifier_fits_genuine_and_synthetic_sets_with_its_C_chosen_
     by_size = {size: set(group["variant"]) for size, group in metrics.groupby("data_size")}
     assert by_size["30"] == {"genuine", "genuine_tuned", "genuine+duplicates"}
     assert by_size["all"] == by_size["30"] | {"genuine+synthetic", "genuine+synthetic_filtered_generative", "genuine+synthetic_relabelled",
-                                              "genuine+synthetic_selected"}
+                                              "genuine+synthetic_selected", "genuine+synthetic_weighted"}
     assert metrics.loc[metrics["variant"] == "genuine+synthetic_relabelled", "teacher"].eq("generative").all()
     assert "embedding" not in set(sets.configs["classifier"].dropna())  # it teaches no training set
     # genuine_tuned at all, by hand: each C fit on the select set, scored on the validation fold; the first best refit
@@ -573,6 +574,8 @@ def test_selection_never_looks_at_the_holdout(toy, toy_result):
     # the over-generate-and-select candidate is among them, its teacher and kept share chosen on validation
     chosen = a[a["variant"] == "genuine+synthetic_selected"]["hyperparameters"].map(json.loads)
     assert len(chosen) and all(h["keep_share"] in (0.5, 0.8) and h["teacher"] in FAST.selection_teachers for h in chosen)
+    weighted = a[a["variant"] == "genuine+synthetic_weighted"]["hyperparameters"].map(json.loads)  # and the weighted one
+    assert len(weighted) and all(h["teacher"] in FAST.weighting_teachers for h in weighted)
     embedded = a[a["classifier"] == "embedding"]
     assert {"genuine_tuned", "genuine+synthetic", "genuine+synthetic_relabelled"} <= set(embedded["variant"])
     assert embedded["selected"].sum() == 2 and embedded["baseline_selected"].sum() == 2
@@ -715,7 +718,11 @@ def test_real_data_evaluation():
     genuine_nb = metrics[(metrics["variant"] == "genuine") & (metrics["classifier"] == "nb") & (metrics["data_size"] == "all")]
     assert 0.75 <= float(genuine_nb["accuracy"].iloc[0]) <= 0.95
     full = metrics[metrics["data_size"] == "all"]
-    assert set(full["variant"]) == set(BASELINES) | {"genuine+synthetic", "genuine+synthetic_filtered", "genuine+reference"}
+    # without the generative teacher: the candidates a student teaches (weighted by lr, the one-classifier teacher left)
+    assert set(full["variant"]) == set(BASELINES) | {"genuine+synthetic", "genuine+synthetic_filtered", "genuine+synthetic_weighted",
+                                                     "genuine+reference"}
+    weighted = full[full["variant"] == "genuine+synthetic_weighted"]["hyperparameters"].map(lambda h: json.loads(h)["teacher"])
+    assert set(weighted) == {"lr"}
     for _, group in metrics.groupby(["classifier", "eval_set", "data_size"]):
         assert group["baseline_selected"].sum() == 1
     assert metrics.groupby(["classifier", "data_size"])["selected"].sum().eq(1).all()
@@ -809,3 +816,81 @@ def test_no_choice_over_repeats_or_on_the_curve_looks_at_the_holdout(repeated):
     head_cols = ["classifier", "data_size", "baseline_variant", "selected_variant", "selected_ratio", "selected_temperature_selection",
                  "best_baseline_classifier", "best_baseline_variant", "best_baseline_validation_accuracy"]
     pd.testing.assert_frame_equal(result.headline[head_cols], other.headline[head_cols])
+
+
+def test_the_headline_sets_our_candidate_beside_the_reference(toy_result):
+    """Per data size: our selected candidate minus the reference's best configuration, paired over the same
+    holdout reviews, where the reference is scored; where it is not, why not."""
+    head = toy_result.headline.set_index(["classifier", "data_size"])
+    for clf in ("nb", "lr"):
+        for size in ("all", "15"):
+            row = head.loc[(clf, size)]
+            assert row["reference_status"] == "scored" and pd.notna(row["reference_accuracy"])
+            assert row["selected_minus_reference"] == pytest.approx(row["selected_accuracy"] - row["reference_accuracy"], abs=1e-9)
+            assert row["selected_minus_reference_ci_low"] <= row["selected_minus_reference"] <= row["selected_minus_reference_ci_high"]
+    embedding = head.loc[("embedding", "all")]  # the embedding classifier is not fit on the reference's reviews
+    assert embedding["reference_status"] == "not scored for this classifier" and pd.isna(embedding["selected_minus_reference"])
+
+
+def test_the_headline_says_why_the_reference_is_not_scored(toy):
+    train, synthetic, holdout = toy
+    why = "not scored: its leakage checks did not pass (no_holdout_near_duplicate: failed)"
+    result = run_evaluation(train, synthetic, {"holdout": holdout}, reference_status=why,
+                            config=dataclasses.replace(FAST, classifiers=("nb",)))
+    assert (result.headline["reference_status"] == why).all()
+    assert result.headline["selected_minus_reference"].isna().all() and result.headline["reference_accuracy"].isna().all()
+
+
+def test_weighted_sets_weigh_each_synthetic_review_by_its_teacher(toy):
+    """genuine+synthetic_weighted: every sampled synthetic review weighs its teacher's P(intended label), genuine
+    reviews 1; the weights survive the stored table's round trip, and other sets carry none."""
+    train, synthetic, _ = toy
+    folds = build_folds(train, [None], 0.2, 0)
+    pools = synthetic.assign(data_size="all", repeat=1)
+    teacher = toy_teacher(train, folds, pools)
+    sets = build_training_sets(train, folds, pools, None, FAST, generative_teacher=teacher)
+    stored = TrainingSets.from_tables(sets.member_table(), sets.configs, sets.items, folds)
+    configs = sets.configs
+    weighted = configs[configs["training_data"] == "synthetic_weighted"]
+    assert set(weighted["option"].map(lambda o: json.loads(o)["teacher"])) == set(FAST.weighting_teachers)
+    assert set(stored.weights) == set(weighted["training_set_id"]) and set(sets.weights) == set(stored.weights)
+    p_positive = teacher[(1, "all")].p_positive
+    for row in weighted[weighted["option"].map(lambda o: json.loads(o)["teacher"] == "generative")].itertuples():
+        members, weights = stored.members[row.training_set_id], stored.weights_of(row.training_set_id)
+        np.testing.assert_array_equal(weights, sets.weights[row.training_set_id])
+        items = stored.items.iloc[members]
+        genuine = (items["source"] == "genuine").to_numpy()
+        assert (weights[genuine] == 1).all() and (~genuine).sum() == row.n_synthetic > 0
+        p = p_positive.reindex(items.loc[~genuine, "item_id"]).to_numpy()
+        intended = np.where(items.loc[~genuine, "sentiment"].to_numpy() == "positive", p, 1 - p)
+        np.testing.assert_allclose(weights[~genuine], intended)
+        assert weights[~genuine].min() < 0.9  # the teacher doubts some: a weight, not a filter
+    plain = configs[configs["training_data"] == "synthetic"]["training_set_id"]
+    assert all(stored.weights_of(i) is None for i in plain)
+    with pytest.raises(InputError, match="weighting_teachers: unknown \\['gpt'\\]; accepted values are generative, nb, lr"):
+        EvaluationConfig(weighting_teachers=("gpt",))
+
+
+def test_candidate_gains_give_each_lever_its_own_validation_pick(toy_result):
+    """candidate_gains: per classifier and data size, every candidate variant's own validation pick against the
+    selected baseline; the one validation picks overall is the headline's, with the headline's gain."""
+    gains, head = toy_result.candidate_gains, toy_result.headline
+    metrics = toy_result.metrics
+    for row in head.itertuples():
+        mine = gains[(gains["classifier"] == row.classifier) & (gains["data_size"] == row.data_size)]
+        offered = set(metrics[(metrics["classifier"] == row.classifier) & (metrics["data_size"] == row.data_size)
+                              & metrics["variant"].isin(CANDIDATES)]["variant"])
+        assert set(mine["variant"]) == offered and len(mine) == len(offered)
+        picked = mine[mine["selected_by_validation"] == 1]
+        assert list(picked["variant"]) == [row.selected_variant]
+        assert picked["gain_vs_baseline"].iloc[0] == pytest.approx(row.gain_vs_baseline)
+        assert picked["accuracy"].iloc[0] == pytest.approx(row.selected_accuracy)
+        # each variant's pick is its best validation row, scored as classifier_metrics scored it
+        for lever in mine.itertuples():
+            rows = metrics[(metrics["classifier"] == row.classifier) & (metrics["data_size"] == row.data_size)
+                           & (metrics["variant"] == lever.variant)]
+            assert lever.validation_accuracy == pytest.approx(rows["validation_accuracy"].max())
+            assert lever.gain_vs_baseline == pytest.approx(lever.accuracy - lever.baseline_accuracy, abs=1e-9)
+            assert lever.gain_ci_low <= lever.gain_vs_baseline <= lever.gain_ci_high
+            assert lever.verdict == ("gain" if lever.gain_ci_low > 0 else "loss" if lever.gain_ci_high < 0 else "no gain")
+    assert {"genuine+synthetic_weighted", "genuine+synthetic_selected", "genuine+reference"} <= set(gains["variant"])

@@ -284,19 +284,20 @@ class EmbeddingFits:
             raise LookupError(f"{int((~self._have[rows]).sum())} training-side texts were never embedded")
         return self._matrix[rows]
 
-    def predict(self, rows, labels, gridpoints, eval_names, proba: bool = False) -> dict:
+    def predict(self, rows, labels, gridpoints, eval_names, proba: bool = False, weights: np.ndarray | None = None) -> dict:
         from .fitting import FitCache
 
-        key = FitCache.train_key(rows, labels)
+        key = FitCache.train_key(rows, labels, weights)
         missing = [gp for gp in gridpoints if any((key, gp, e) not in self._cache for e in eval_names)]
         if missing:
-            order = np.argsort(rows, kind="stable")  # fit order independent of input order
-            X, y = self.features(rows[order]), labels[order]
+            order = np.lexsort((weights, rows)) if weights is not None else np.argsort(rows, kind="stable")
+            X, y = self.features(rows[order]), labels[order]  # fit order independent of input order
+            fit_kwargs = {} if weights is None else {"logisticregression__sample_weight": np.asarray(weights, dtype=np.float64)[order]}
             for gp in missing:
                 model = make_embedding_classifier(gp[2])
                 with pywarnings.catch_warnings():
                     pywarnings.simplefilter("ignore", ConvergenceWarning)
-                    model.fit(X, y)
+                    model.fit(X, y, **fit_kwargs)
                 self.fits += 1
                 for e in eval_names:
                     self._cache[(key, gp, e)] = model.predict(self._evals[e]).astype(np.int8)

@@ -112,11 +112,13 @@ HEADLINE_COLUMNS = [
     "gain_vs_best_baseline", "gain_vs_best_baseline_ci_low", "gain_vs_best_baseline_ci_high", "verdict_vs_best_baseline",
     "best_baseline_beats_every_candidate",
     *(f"reference_{k}" for k in _CHOICE), "reference_gain_vs_baseline", "reference_gain_ci_low", "reference_gain_ci_high",
+    "reference_status", "selected_minus_reference", "selected_minus_reference_ci_low", "selected_minus_reference_ci_high",
     "worth_genuine_per_class", "worth_extra_per_class", "worth",
 ]
 _TEXT_COLUMNS = {"eval_set", "classifier", "data_size", "role", "variant", "verdict", "worth", "temperature_selection",
                  "synthetic_per_genuine", "hyperparameters", "best_baseline_classifier", "best_baseline_variant",
-                 "verdict_vs_best_baseline", "best_baseline_beats_every_candidate", "teacher", "selected_teacher"} | {f"{p}_{k}" for p in ("baseline", "selected", "reference")
+                 "verdict_vs_best_baseline", "best_baseline_beats_every_candidate", "teacher", "selected_teacher",
+                 "reference_status", "ratio"} | {f"{p}_{k}" for p in ("baseline", "selected", "reference")
                                                                   for k in ("variant", "temperature_selection", "ratio", "hyperparameters")}
 
 
@@ -125,7 +127,7 @@ def _typed(rows: list[dict], columns: list[str]) -> pd.DataFrame:
     DuckDB as INTEGER): text as string, counts as Int64, the rest float."""
     frame = pd.DataFrame(rows, columns=columns)
     types = {
-        c: "string" if c in _TEXT_COLUMNS else "Int64" if c in ("genuine_per_class", "repeats") else "float64"
+        c: "string" if c in _TEXT_COLUMNS else "Int64" if c in ("genuine_per_class", "repeats", "selected_by_validation") else "float64"
         for c in columns
     }
     return frame.astype(types)
@@ -134,6 +136,14 @@ def _typed(rows: list[dict], columns: list[str]) -> pd.DataFrame:
 LEARNING_CURVE_COLUMNS = [
     "eval_set", "classifier", "data_size", "genuine_per_class", "pool_per_class", "role", "variant", "repeats",
     "validation_accuracy", "accuracy", "accuracy_ci_low", "accuracy_ci_high",
+]
+# Each lever on its own: per candidate variant, its best configuration on validation per repeat against the
+# selected baseline, paired as the headline's gain is. The headline reports only the one candidate validation
+# picks overall; this says which levers moved the gain and which did not.
+CANDIDATE_GAIN_COLUMNS = [
+    "eval_set", "classifier", "data_size", "genuine_per_class", "variant", "role", "repeats", "temperature_selection",
+    "ratio", "hyperparameters", "teacher", "teacher_accuracy", "validation_accuracy", "accuracy", "baseline_accuracy",
+    "gain_vs_baseline", "gain_ci_low", "gain_ci_high", "verdict", "selected_by_validation",
 ]
 RECOMMENDATION_COLUMNS = [
     "eval_set", "data_size", "genuine_per_class", "classifier", "variant", "role", "repeats", "temperature_selection",
@@ -150,6 +160,7 @@ class EvaluationResult:
     headline: pd.DataFrame  # one row per classifier x eval_set x data size with generators, over repeats
     learning_curve: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=LEARNING_CURVE_COLUMNS))
     recommendation: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=RECOMMENDATION_COLUMNS))
+    candidate_gains: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=CANDIDATE_GAIN_COLUMNS))
     seconds: float = 0.0
     extras: dict = field(default_factory=dict)
 
@@ -221,6 +232,7 @@ class _Scorer:
         self.warnings: list[str] = list(sets.warnings)
         self.grid = Grid.from_config(config.vectorizer_grid, config.nb_alphas, config.lr_cs, config.embedding_cs)
         self.configs = sets.configs
+        self.sets = sets
         self.members = sets.members
         self.cache = FitCache(self.grid.vec_options)
         self.item_rows = self.cache.register(sets.items["text"].astype(str).tolist())
@@ -259,8 +271,9 @@ class _Scorer:
         return self.embedding_fits if clf == EMBEDDING else self.cache
 
     def fit_set(self, set_id: int):
+        """(FitCache rows, labels, sample weights or None) of one stored training set."""
         members = self.members[set_id]
-        return self.item_rows[members], self.item_labels[members]
+        return self.item_rows[members], self.item_labels[members], self.sets.weights_of(set_id)
 
     def rows_of(self, cell: tuple[int, str], variant: Variant, clf: str) -> list[tuple[float, str | None]]:
         """(ratio, selection) of every row this variant has at this (repeat, data size), in stored order."""
@@ -286,8 +299,8 @@ class _Scorer:
                 continue  # some draw left no synthetic review (e.g. a high filter threshold)
             per_draw = []
             for draw in range(draws):
-                rows, labels = self.fit_set(by_draw[draw])
-                preds = self.fitter(clf).predict(rows, labels, gridpoints, [val_name])
+                rows, labels, weights = self.fit_set(by_draw[draw])
+                preds = self.fitter(clf).predict(rows, labels, gridpoints, [val_name], weights=weights)
                 per_draw.append([np.mean(preds[gp][val_name] == val_labels) for gp in gridpoints])
             accs = np.asarray(per_draw)
             means = np.round(accs.mean(axis=0), 10)
@@ -312,8 +325,8 @@ class _Scorer:
                 )
                 return None
             config = self.configs.iloc[refit[draw]]
-            rows, labels = self.fit_set(refit[draw])
-            preds = self.fitter(clf).predict(rows, labels, [gridpoint], holdout_names)[gridpoint]
+            rows, labels, weights = self.fit_set(refit[draw])
+            preds = self.fitter(clf).predict(rows, labels, [gridpoint], holdout_names, weights=weights)[gridpoint]
             for name in self.holdouts:
                 row.predictions.setdefault(name, []).append(preds[f"holdout:{name}"])
             row.n_train.append(len(rows))
@@ -526,8 +539,9 @@ class _Summaries:
     of this design must exceed it for its interval to exclude zero.
     """
 
-    def __init__(self, cells: dict, correct: dict, boot, grid: Grid, config: EvaluationConfig):
+    def __init__(self, cells: dict, correct: dict, boot, grid: Grid, config: EvaluationConfig, reference_status: str | None = None):
         self.cells, self.grid, self.config, self.boot = cells, grid, config, boot
+        self.reference_status = reference_status  # why the reference has no rows, when it has none
         self.correct = correct  # (id(row), eval_set) -> per-review correctness, draw-averaged
 
     def interval(self, vectors: list[np.ndarray], name: str) -> tuple[float, float, float]:
@@ -576,8 +590,55 @@ class _Summaries:
         taught = all(t is not None for t in teachers)
         head["selected_teacher"] = _describe([c.selected.teacher_name for c in entries]) if taught else None
         head["selected_teacher_accuracy"] = self.accuracy(teachers, name)[0] if taught else np.nan
+        head.update(self._against_reference(name, entries))
         head.update(self._against_best_baseline(name, context, entries))
         return head
+
+    def candidate_gains(self, name: str, context: dict, entries: list[_Cell]) -> list[dict]:
+        """Per candidate (and reference) variant present at every repeat: its own validation pick per repeat
+        against that repeat's selected baseline, over repeats and holdout reviews."""
+        out = []
+        baselines = [c.baseline for c in entries]
+        if any(b is None for b in baselines):
+            return out
+        for variant in VARIANTS:
+            if variant.role == "baseline":
+                continue
+            picks = [_best([r for r in c.rows if r.variant.name == variant.name]) for c in entries]
+            if any(p is None for p in picks):
+                continue
+            gain, low, high = self.gain(picks, baselines, name)
+            choice = self._choice("x", picks)
+            taught = all(p.teacher is not None for p in picks)
+            out.append({
+                **context, "variant": variant.name, "role": variant.role, "repeats": len(entries),
+                "temperature_selection": choice["x_temperature_selection"], "ratio": choice["x_ratio"],
+                "hyperparameters": choice["x_hyperparameters"], "validation_accuracy": choice["x_validation_accuracy"],
+                "teacher": _describe([p.teacher_name for p in picks]) if taught else None,
+                "teacher_accuracy": self.accuracy([p.teacher for p in picks], name)[0] if taught else np.nan,
+                "accuracy": self.accuracy(picks, name)[0], "baseline_accuracy": self.accuracy(baselines, name)[0],
+                "gain_vs_baseline": gain, "gain_ci_low": low, "gain_ci_high": high, "verdict": _verdict(low, high),
+                "selected_by_validation": sum(c.selected is p for c, p in zip(entries, picks)),
+            })
+        return out
+
+    def _against_reference(self, name: str, entries: list[_Cell]) -> dict:
+        """Our selected candidate next to the reference's best configuration (each chosen on validation), paired
+        over the same holdout reviews and repeats; where the reference is not scored, why not."""
+        out = {"selected_minus_reference": np.nan, "selected_minus_reference_ci_low": np.nan,
+               "selected_minus_reference_ci_high": np.nan}
+        picks, references = [c.selected for c in entries], [c.reference for c in entries]
+        if all(r is not None for r in references):
+            out["reference_status"] = "scored"
+            if all(p is not None for p in picks):
+                gain, low, high = self.gain(picks, references, name)
+                out.update(selected_minus_reference=gain, selected_minus_reference_ci_low=low,
+                           selected_minus_reference_ci_high=high)
+        elif any(r is not None for r in references):
+            out["reference_status"] = "not at every repeat"
+        else:
+            out["reference_status"] = self.reference_status or "not scored for this classifier"
+        return out
 
     def best_baseline(self, data_size: str, cap, repeats: list[int]) -> tuple[str, list[_Row]] | None:
         """(classifier, its selected baseline per repeat) with the best mean validation accuracy over these
@@ -747,8 +808,9 @@ def _mean_confusion(rows: list[_Row | None], y, name: str):
     return np.mean([confusion(y, p) for r in rows for p in r.predictions[name]], axis=0).round(2).tolist()
 
 
-def _tables(results, holdouts, holdout_labels, grid: Grid, config: EvaluationConfig, warn, candidate_cells) -> EvaluationResult:
-    metric_rows, curve_rows, headline_rows, confusions = [], [], [], {}
+def _tables(results, holdouts, holdout_labels, grid: Grid, config: EvaluationConfig, warn, candidate_cells,
+            reference_status: str | None = None) -> EvaluationResult:
+    metric_rows, curve_rows, headline_rows, gain_rows, confusions = [], [], [], [], {}
     boot = {name: bootstrap_indices(len(frame), config.bootstrap, config.seed) for name, frame in holdouts.items()}
     cells: dict[tuple, list[_Cell]] = {}
     all_correct: dict[tuple, np.ndarray] = {}  # (id(row), eval_set) -> per-review correctness, computed once
@@ -777,7 +839,7 @@ def _tables(results, holdouts, holdout_labels, grid: Grid, config: EvaluationCon
                 records[id(r)] = record
             metric_rows.extend(records.values())
             curve_rows.extend(_curve_records(rows, records))
-    summaries = _Summaries(cells, all_correct, boot, grid, config)
+    summaries = _Summaries(cells, all_correct, boot, grid, config, reference_status)
     learning_rows, recommendation_rows = [], []
     for name in holdouts:
         for clf in config.classifiers:
@@ -795,6 +857,7 @@ def _tables(results, holdouts, holdout_labels, grid: Grid, config: EvaluationCon
             head = summaries.headline(name, context, entries)
             head.update(_worth_columns(head, learning_curve))
             headline_rows.append(head)
+            gain_rows.extend(summaries.candidate_gains(name, context, entries))
             confusions[(clf, name, data_size)] = {
                 "selected": _mean_confusion([c.selected for c in entries], holdout_labels[name], name),
                 "baseline": _mean_confusion([c.baseline for c in entries], holdout_labels[name], name),
@@ -814,6 +877,7 @@ def _tables(results, holdouts, holdout_labels, grid: Grid, config: EvaluationCon
         headline=headline,
         learning_curve=learning_curve,
         recommendation=recommendation,
+        candidate_gains=_typed(gain_rows, CANDIDATE_GAIN_COLUMNS),
     )
 
 
@@ -824,8 +888,12 @@ def evaluate(
     progress: Callable[[str], None] | None = None,
     generative: GenerativeScores | None = None,
     embeddings: Embeddings | None = None,
+    reference_status: str | None = None,
 ) -> EvaluationResult:
     """The classifier_metrics table, the curve, confusion matrices and the headline (see module docstring).
+
+    `reference_status`: why the training sets hold no reference (e.g. its leakage checks failed), for the
+    headline's `reference_status` where it has no reference rows.
 
     `generative`: the generators' margins of every validation fold and holdout (lib/generative.py
     `score_pairs`), for the `generative` classifier; `embeddings`: the base model's vectors of every text the
@@ -847,7 +915,8 @@ def evaluate(
     with threadpool_limits(limits=1):
         scorer = _Scorer(sets, holdouts, config, progress, generative, embeddings)
         results = scorer.run()
-        result = _tables(results, holdouts, scorer.holdout_labels, scorer.grid, config, scorer.warn, scorer.candidate_cells)
+        result = _tables(results, holdouts, scorer.holdout_labels, scorer.grid, config, scorer.warn, scorer.candidate_cells,
+                         reference_status)
     result.warnings = list(scorer.warnings)
     result.seconds = time.perf_counter() - started
     result.extras["fits"] = scorer.cache.fits + (scorer.embedding_fits.fits if scorer.embedding_fits else 0)

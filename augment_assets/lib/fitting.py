@@ -121,20 +121,27 @@ class FitCache:
         return self._eval_counts[key]
 
     @staticmethod
-    def train_key(rows: np.ndarray, labels: np.ndarray) -> str:
-        pairs = np.sort(rows.astype(np.int64) * 2 + labels.astype(np.int64))
-        return hashlib.blake2b(pairs.tobytes(), digest_size=16).hexdigest()
+    def train_key(rows: np.ndarray, labels: np.ndarray, weights: np.ndarray | None = None) -> str:
+        pairs = rows.astype(np.int64) * 2 + labels.astype(np.int64)
+        if weights is None:
+            return hashlib.blake2b(np.sort(pairs).tobytes(), digest_size=16).hexdigest()
+        order = np.lexsort((weights, pairs))  # the same multiset of (row, label, weight) gives the same key
+        digest = hashlib.blake2b(pairs[order].tobytes(), digest_size=16)
+        digest.update(np.asarray(weights, dtype=np.float64)[order].tobytes())
+        return "w" + digest.hexdigest()
 
-    def predict(self, rows, labels, gridpoints, eval_names, proba: bool = False) -> dict:
-        """{gridpoint: {eval_name: predicted 0/1 (or P(positive) with proba)}}; gridpoint = (vec, clf, param)."""
-        key = self.train_key(rows, labels)
+    def predict(self, rows, labels, gridpoints, eval_names, proba: bool = False, weights: np.ndarray | None = None) -> dict:
+        """{gridpoint: {eval_name: predicted 0/1 (or P(positive) with proba)}}; gridpoint = (vec, clf, param).
+        `weights`: each training row's sample weight (None: 1 each); TF-IDF is fit on the rows unweighted."""
+        key = self.train_key(rows, labels, weights)
         kind = "proba" if proba else "pred"
         missing = [
             gp for gp in gridpoints if any((key, gp, e, kind) not in self._cache for e in eval_names)
         ]
         if missing:
-            order = np.argsort(rows, kind="stable")  # fit order independent of input order
-            rows, labels = rows[order], labels[order]
+            order = np.lexsort((weights, rows)) if weights is not None else np.argsort(rows, kind="stable")
+            rows, labels = rows[order], labels[order]  # fit order independent of input order
+            fit_kwargs = {} if weights is None else {"sample_weight": np.asarray(weights, dtype=np.float64)[order]}
             for vec in dict.fromkeys(gp[0] for gp in missing):
                 options = self.vectorizer_grid[vec]
                 fitted = FittedTfidf(self.counts, rows, options)
@@ -143,7 +150,7 @@ class FitCache:
                     model = make_classifier(gp[1], gp[2])
                     with pywarnings.catch_warnings():
                         pywarnings.simplefilter("ignore", ConvergenceWarning)
-                        model.fit(fitted.train_matrix, labels)
+                        model.fit(fitted.train_matrix, labels, **fit_kwargs)
                     self.fits += 1
                     for e, X in evals.items():
                         if proba:

@@ -18,6 +18,8 @@ reviews, each with a stable id, so the stored table holds ids, not copied text. 
 review the generative teacher labels otherwise than its generator is also an item of source
 `relabelled` (id `<synthetic_id>~relabelled`, the teacher's label), for the relabelled sets.
 The selected sets (`top_share`) keep the top share of each synthetic partition by their teacher.
+The weighted sets keep every sampled synthetic review with a `weight` (the classifiers' `sample_weight`):
+its teacher's P(intended label); genuine members weigh 1.
 """
 
 from __future__ import annotations
@@ -149,6 +151,7 @@ class TrainingSets:
     """Items (every training-side text, once), one config row per set, and each set's members.
 
     `members[training_set_id]` holds item indices (repeats count: duplicates are repeats);
+    `weights[training_set_id]` each member's sample weight, for the weighted sets only (the others weigh 1);
     `validation[(repeat, data_size)]` the item indices of that size's validation fold in that repeat.
     """
 
@@ -157,18 +160,27 @@ class TrainingSets:
     members: dict[int, np.ndarray]
     validation: dict[tuple[int, str], np.ndarray]
     warnings: list[str] = field(default_factory=list)
+    weights: dict[int, np.ndarray] = field(default_factory=dict)
+
+    def weights_of(self, set_id: int) -> np.ndarray | None:
+        """The set's member weights, or None where every member weighs 1."""
+        return self.weights.get(set_id)
 
     def member_table(self) -> pd.DataFrame:
         """The `training_set` table: one row per (set, member), by id."""
         ids = np.concatenate([np.full(len(m), i, dtype=np.int64) for i, m in self.members.items()] or [np.empty(0, np.int64)])
         index = np.concatenate(list(self.members.values()) or [np.empty(0, np.int64)])
         items = self.items.iloc[index]
+        weights = np.concatenate(
+            [self.weights.get(i, np.ones(len(m))) for i, m in self.members.items()] or [np.empty(0)]
+        ).astype(np.float64)
         return pd.DataFrame(
             {
                 "training_set_id": ids,
                 "source": items["source"].to_numpy(),
                 "item_id": items["item_id"].to_numpy(),
                 "sentiment": items["sentiment"].to_numpy(),
+                "weight": weights,
             }
         )
 
@@ -184,14 +196,19 @@ class TrainingSets:
         set_ids = members["training_set_id"].to_numpy()
         order = np.argsort(set_ids, kind="stable")
         bounds = np.flatnonzero(np.diff(set_ids[order])) + 1
-        grouped = {int(set_ids[order][chunk[0]]): rows[order][chunk] for chunk in np.split(np.arange(len(order)), bounds) if len(chunk)}
+        chunks = [chunk for chunk in np.split(np.arange(len(order)), bounds) if len(chunk)]
+        grouped = {int(set_ids[order][chunk[0]]): rows[order][chunk] for chunk in chunks}
+        # a table written before weights existed weighs every member 1
+        stored = members["weight"].to_numpy(dtype=np.float64) if "weight" in members else np.ones(len(members))
+        weights = {int(set_ids[order][chunk[0]]): stored[order][chunk] for chunk in chunks
+                   if not np.all(stored[order][chunk] == 1.0)}
         genuine = position.loc["genuine"] if "genuine" in set(items["source"]) else pd.Series(dtype=np.int64)
         validation = {
             (int(repeat), size): genuine.reindex(group["review_id"]).dropna().astype(np.int64).to_numpy()
             for (repeat, size), group in folds[folds["fold"] == VALIDATION].groupby(["repeat", "data_size"], sort=False)
         }
         configs = configs.sort_values("training_set_id").reset_index(drop=True)
-        return cls(items[ITEM_COLUMNS], configs, grouped, validation)
+        return cls(items[ITEM_COLUMNS], configs, grouped, validation, weights=weights)
 
 
 @dataclass
@@ -219,6 +236,7 @@ class _Builder:
         self.n_items = 0
         self.configs: list[dict] = []
         self.members: dict[int, np.ndarray] = {}
+        self.weights: dict[int, np.ndarray] = {}
         self.warnings: list[str] = []
 
     def add_items(self, frame: pd.DataFrame, source: str, id_column: str) -> np.ndarray:
@@ -235,9 +253,11 @@ class _Builder:
         self.n_items += len(part)
         return index
 
-    def add_set(self, members: np.ndarray, config: dict) -> None:
+    def add_set(self, members: np.ndarray, config: dict, weights: np.ndarray | None = None) -> None:
         set_id = len(self.configs)
         self.members[set_id] = np.asarray(members, dtype=np.int64)
+        if weights is not None:
+            self.weights[set_id] = np.asarray(weights, dtype=np.float64)
         self.configs.append({"training_set_id": set_id, "n_rows": len(members), "seed": self.config.seed, **config})
 
     def build(self) -> TrainingSets:
@@ -291,7 +311,7 @@ class _Builder:
             if column not in configs:
                 configs[column] = None
         configs["genuine_per_class"] = configs["genuine_per_class"].astype("Int64")
-        return TrainingSets(self.items, configs[CONFIG_COLUMNS], self.members, validation, self.warnings)
+        return TrainingSets(self.items, configs[CONFIG_COLUMNS], self.members, validation, self.warnings, self.weights)
 
     def synthetic_pools(self) -> dict[tuple[int, str], pd.DataFrame]:
         """Each (repeat, data size)'s synthetic reviews, duplicates across partitions removed (first synthetic_id kept)."""
@@ -335,7 +355,8 @@ class _Builder:
             for phase in PHASES:
                 teachers[(phase, GENERATIVE)] = (intended, self.generative_teacher[cell].hyperparameters)
         selecting = any(t != GENERATIVE for t in self.config.selection_teachers) and self.config.selection_shares
-        if not self.config.filter_thresholds and not selecting:
+        weighting = any(t != GENERATIVE for t in self.config.weighting_teachers)
+        if not self.config.filter_thresholds and not selecting and not weighting:
             return teachers
         val_labels = self.item_labels[validation]
         synthetic_name = f"synthetic:{cell[0]}:{cell[1]}"
@@ -377,7 +398,7 @@ class _Builder:
                     continue
                 for option in options:
                     chosen, teacher = pool, None
-                    if "keep_share" in option:  # over-generate and select: its teacher is in the option
+                    if "teacher" in option:  # select or weight: the teacher is in the option
                         scored = selection_scores(teachers, phase, option["teacher"])
                         if scored is None:  # e.g. no generative teacher at this size: no sets
                             message = (f"{context['data_size']} data, repeat {context['repeat']}: {kind.name} with teacher "
@@ -385,7 +406,10 @@ class _Builder:
                             if message not in self.warnings:
                                 self.warnings.append(message)
                             continue
-                        chosen, teacher = top_share(pool, scored[0], option["keep_share"]), scored[1]
+                        if kind.weighted:  # every review, weighed by its teacher's P(intended label)
+                            chosen, teacher = pool.assign(_weight=scored[0]), scored[1]
+                        else:
+                            chosen, teacher = top_share(pool, scored[0], option["keep_share"]), scored[1]
                     if kind.teacher:
                         p_intended, teacher = teachers[(phase, clf)]
                         if "filter_threshold" in option:
@@ -410,6 +434,9 @@ class _Builder:
         for (ratio, selection), sample in samples.items():
             if sample.rows.empty:
                 continue  # e.g. a filter threshold that leaves no synthetic review of this selection
+            weights = None
+            if "_weight" in sample.rows:
+                weights = np.concatenate([np.ones(len(genuine)), sample.rows["_weight"].to_numpy(dtype=np.float64)])
             self.add_set(
                 np.concatenate([genuine, sample.rows["_item"].to_numpy()]),
                 {
@@ -417,6 +444,7 @@ class _Builder:
                     "ratio": ratio, "temperature_selection": selection, "n_synthetic": len(sample.rows),
                     "requested_synthetic": sample.requested, "capped": sample.capped, "teacher_hyperparameters": teacher,
                 },
+                weights,
             )
 
 

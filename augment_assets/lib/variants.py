@@ -14,6 +14,7 @@ data* says how its training sets are built from a data size's genuine rows:
 | `synthetic_filtered_generative` | the same with the generative classifier as the teacher (its probability: the margin calibrated on the validation fold) | threshold | yes |
 | `synthetic_relabelled` | the synthetic reviews of `synthetic`, each labelled by the generative classifier instead of its generator's sentiment | - | yes |
 | `synthetic_selected` | the same, keeping the top share of each synthetic partition (sentiment x temperature) by a teacher's P(intended label): the generators' own calibrated margin, a tuned student, or their mean (over-generate and select) | teacher, kept share | yes |
+| `synthetic_weighted` | the synthetic reviews of `synthetic`, each weighed (`sample_weight`) by a teacher's P(intended label), genuine reviews weighing 1 | teacher | yes |
 | `reference` | genuine + the reference generator's reviews at each ratio | - | yes |
 
 *Classifiers*: the TF-IDF *students* `nb` and `lr` (lib/classify.py) are fit on every
@@ -58,14 +59,21 @@ def check_classifiers(names) -> tuple[str, ...]:
 SELECTION_TEACHERS = (GENERATIVE, *STUDENTS, *(f"{GENERATIVE}+{s}" for s in STUDENTS))
 
 
-def check_selection(teachers, shares) -> tuple[tuple[str, ...], tuple[float, ...]]:
-    """The `selection_teachers` and `selection_shares` settings, if valid; else an error naming the setting and
-    the accepted values. Both empty (or either) leaves the `genuine+synthetic_selected` candidate out."""
-    teachers, shares = tuple(teachers), tuple(shares)
+def check_teachers(setting: str, teachers) -> tuple[str, ...]:
+    """A list of teacher names (`selection_teachers`, `weighting_teachers`), if each is known and none repeats;
+    else an error naming the setting and the accepted values."""
+    teachers = tuple(teachers)
     unknown = [t for t in teachers if t not in SELECTION_TEACHERS]
     if unknown or len(set(teachers)) < len(teachers):
         what = f"unknown {unknown}" if unknown else f"repeated names in {list(teachers)}"
-        raise InputError(f"selection_teachers: {what}; accepted values are {', '.join(SELECTION_TEACHERS)} (each at most once)")
+        raise InputError(f"{setting}: {what}; accepted values are {', '.join(SELECTION_TEACHERS)} (each at most once)")
+    return teachers
+
+
+def check_selection(teachers, shares) -> tuple[tuple[str, ...], tuple[float, ...]]:
+    """The `selection_teachers` and `selection_shares` settings, if valid; else an error naming the setting and
+    the accepted values. Both empty (or either) leaves the `genuine+synthetic_selected` candidate out."""
+    teachers, shares = check_teachers("selection_teachers", teachers), tuple(shares)
     bad = [s for s in shares if not isinstance(s, (int, float)) or not 0 < s <= 1]
     if bad or len(set(shares)) < len(shares):
         what = f"{bad} outside (0, 1]" if bad else f"repeated values in {list(shares)}"
@@ -104,6 +112,8 @@ class EvaluationConfig:
     # fits per student as the two threshold filters together (6 options at each ratio and selection).
     selection_shares: tuple[float, ...] = (1 / 3, 0.5, 0.75)
     selection_teachers: tuple[str, ...] = (GENERATIVE, f"{GENERATIVE}+lr")
+    # teacher-weighted synthetic reviews (sample_weight = the teacher's P(intended label)); empty: no such candidate
+    weighting_teachers: tuple[str, ...] = (GENERATIVE, "lr", f"{GENERATIVE}+lr")
     # The headline is about *our* generators: the reference is reported (and gets its own
     # paired gain in `headline`) but is not a candidate for `selected` unless this is set.
     select_reference: bool = False
@@ -112,6 +122,7 @@ class EvaluationConfig:
     def __post_init__(self):
         self.classifiers = check_classifiers(self.classifiers)
         self.selection_teachers, self.selection_shares = check_selection(self.selection_teachers, self.selection_shares)
+        self.weighting_teachers = check_teachers("weighting_teachers", self.weighting_teachers)
 
 
 @dataclass(frozen=True)
@@ -129,6 +140,7 @@ class TrainingData:
     # reference: 11,424 reviews, about 20 minutes on 2 cores), and `synthetic_filtered` would need the embedding
     # classifier as its own teacher inside `training_set`.
     embedded: bool = False
+    weighted: bool = False  # its synthetic members carry their teacher's P(intended label) as sample weight
 
     def teacher_of(self, student: str) -> str | None:
         """The teacher's name for this student (the `classifier` column of its training sets)."""
@@ -166,6 +178,14 @@ TRAINING_DATA = {
             pool="synthetic",
             embedded=True,
         ),
+        TrainingData(
+            "synthetic_weighted",
+            lambda c: [{"teacher": t} for t in c.weighting_teachers],
+            random=True,
+            pool="synthetic",
+            embedded=True,
+            weighted=True,
+        ),
         TrainingData("reference", lambda c: [{}], random=True, pool="reference"),
     )
 }
@@ -189,6 +209,7 @@ VARIANTS = (
     Variant("genuine+synthetic_filtered_generative", "candidate", "synthetic_filtered_generative", tuned=True),
     Variant("genuine+synthetic_relabelled", "candidate", "synthetic_relabelled", tuned=True),
     Variant("genuine+synthetic_selected", "candidate", "synthetic_selected", tuned=True),
+    Variant("genuine+synthetic_weighted", "candidate", "synthetic_weighted", tuned=True),
     Variant("genuine+reference", "reference", "reference", tuned=True),
 )
 BASELINES = tuple(v.name for v in VARIANTS if v.role == "baseline")

@@ -27,7 +27,7 @@ from augment_assets.lib.plots import accuracy_curve_png, confusion_png, learning
 from augment_assets.lib.reference import empty_reference, read_reference_synthetic
 from augment_assets.lib.training_sets import TrainingSets, build_training_sets
 from augment_assets.lib.variants import (
-    CLASSIFIERS, EMBEDDING, GENERATIVE, SELECTION_TEACHERS, EvaluationConfig, check_classifiers, check_selection,
+    CLASSIFIERS, EMBEDDING, GENERATIVE, SELECTION_TEACHERS, EvaluationConfig, check_classifiers, check_selection, check_teachers,
 )
 from augment_assets.lib.warehouse import Warehouse
 
@@ -109,12 +109,28 @@ class TrainingSetSettings(dg.Config):
         description=f"genuine+synthetic_selected: teachers that rank the pool, searched on validation; any of {', '.join(SELECTION_TEACHERS)}.",
     )
 
+    weighting_teachers: list[str] = Field(
+        default_factory=lambda: list(EvaluationConfig().weighting_teachers),
+        description=(
+            "genuine+synthetic_weighted: teachers whose P(intended label) weighs each synthetic review (sample_weight), "
+            f"searched on validation; any of {', '.join(SELECTION_TEACHERS)}. Empty: no weighted candidate."
+        ),
+    )
+
     @pydantic.field_validator("selection_teachers")
     @classmethod
     def _known_teachers(cls, names: list[str]) -> list[str]:
         try:
             return list(check_selection(names, ())[0])
         except InputError as error:  # pydantic reports a ValueError with the setting's name
+            raise ValueError(str(error)) from None
+
+    @pydantic.field_validator("weighting_teachers")
+    @classmethod
+    def _known_weighting_teachers(cls, names: list[str]) -> list[str]:
+        try:
+            return list(check_teachers("weighting_teachers", names))
+        except InputError as error:
             raise ValueError(str(error)) from None
 
     @pydantic.field_validator("selection_shares")
@@ -129,6 +145,7 @@ class TrainingSetSettings(dg.Config):
         return dataclasses.replace(
             EvaluationConfig(), ratios=tuple(self.ratios), draws=self.draws, seed=experiment.seed,
             selection_shares=tuple(self.selection_shares), selection_teachers=tuple(self.selection_teachers),
+            weighting_teachers=tuple(self.weighting_teachers),
         )
 
 
@@ -194,7 +211,17 @@ def training_set(
         f"{source}_reviews": sets.items[sets.items["source"] == source][["item_id", "sentiment", "text"]]
         for source in ("perturbed", "relabelled")
     }
-    store.write_tables({"training_set": members, "training_set_configs": sets.configs, **derived})
+    # the reference decision, made once here and read by the scores (the headline's `reference_status`)
+    reference_decision = pd.DataFrame([{
+        "reference_rows": len(store.read_table("reference_synthetic")) if store.has_table("reference_synthetic") else 0,
+        "scored": reference is not None and len(reference) > 0,
+        "why_not": (
+            "not scored: its leakage checks did not pass (" + "; ".join(reference_excluded) + ")" if reference_excluded
+            else None if reference is not None and len(reference) else "no reference supplied (REFERENCE_SYNTHETIC_CSV unset)"
+        ),
+    }]).astype({"why_not": "string"})
+    store.write_tables({"training_set": members, "training_set_configs": sets.configs, "reference_decision": reference_decision,
+                        **derived})
     for warning in sets.warnings:
         context.log.warning(warning)
     summary = (
@@ -343,7 +370,8 @@ SCORE_DEPS = ["training_set", "review_folds", "training_reviews", "synthetic_rev
             description=(
                 "Per evaluation set, classifier and data size with generators: the mean gain over repeats of the "
                 "selected candidate over the selected baseline, its two-level bootstrap interval (repeats and holdout "
-                "reviews), the minimum detectable gain (the interval's half-width), the verdict and the worth."
+                "reviews), the minimum detectable gain (the interval's half-width), the verdict and the worth. "
+                "Also candidate_gains: the same gain for each candidate variant (lever) on its own."
             ),
         ),
         dg.AssetSpec(
@@ -398,7 +426,10 @@ def classifier_metrics(
     if GENERATIVE in evaluation_config.classifiers:
         scoring = ScoringConfig(max_review_tokens=config.generative_max_review_tokens)
         scores = generative_scores(store, sets, holdouts, language_model, scoring, lambda message: context.log.info(str(message)))
-    result = evaluate(sets, holdouts, evaluation_config, progress=log, generative=scores, embeddings=embeddings)
+    decision = store.read_table("reference_decision") if store.has_table("reference_decision") else pd.DataFrame()
+    reference_status = None if decision.empty or pd.isna(decision["why_not"].iloc[0]) else str(decision["why_not"].iloc[0])
+    result = evaluate(sets, holdouts, evaluation_config, progress=log, generative=scores, embeddings=embeddings,
+                      reference_status=reference_status)
     # One publish: the headline, the curve and the recommendation always describe the same fits.
     store.write_tables(
         {
@@ -407,6 +438,7 @@ def classifier_metrics(
             "headline": result.headline,
             "learning_curve": result.learning_curve,
             "recommendation": result.recommendation,
+            "candidate_gains": result.candidate_gains,
             "generative_scores": (scores or GenerativeScores()).table,
         }
     )
@@ -455,9 +487,14 @@ def classifier_metrics(
     shown = ["eval_set", "classifier", "data_size", "repeats", "baseline_variant", "baseline_accuracy", "selected_variant",
              "selected_accuracy", "gain_vs_baseline", "gain_ci_low", "gain_ci_high", "min_detectable_gain", "verdict",
              "best_baseline_classifier", "gain_vs_best_baseline", "verdict_vs_best_baseline", "worth"]
+    levers = result.candidate_gains
+    lever_columns = ["eval_set", "classifier", "data_size", "variant", "accuracy", "baseline_accuracy", "gain_vs_baseline",
+                     "gain_ci_low", "gain_ci_high", "verdict", "teacher_accuracy"]
     head_metadata: dict = {
         **table_metadata("headline", headline),
         "headline": dg.MetadataValue.md(headline[[c for c in shown if c in headline]].to_markdown(index=False, floatfmt=".4f")),
+        # each lever on its own (table candidate_gains, written with the headline)
+        "candidate_gains": dg.MetadataValue.md(levers[lever_columns].to_markdown(index=False, floatfmt=".4f") if len(levers) else "none"),
     }
     for row in headline.itertuples():
         head_metadata[f"gain_{row.eval_set}_{row.data_size}_{row.classifier}"] = _rounded(row.gain_vs_baseline)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -708,12 +707,10 @@ def test_real_data_evaluation():
         ratios=(0, 1), draws=2, bootstrap=300, filter_thresholds=(0.5, 0.9),
         duplicate_ks=(2, 3), perturbation_shares=(0.1,),
     )
-    started = time.perf_counter()
     result = run_evaluation(
         train, synthetic, {"holdout": holdout}, reference=sample[["sentiment", "text"]], config=config, sizes=(None, 50),
         generative=False, embedding=False,  # toy margins and vectors mean nothing on real reviews
     )
-    assert time.perf_counter() - started < 120
     metrics = result.metrics
     genuine_nb = metrics[(metrics["variant"] == "genuine") & (metrics["classifier"] == "nb") & (metrics["data_size"] == "all")]
     assert 0.75 <= float(genuine_nb["accuracy"].iloc[0]) <= 0.95

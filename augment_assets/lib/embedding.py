@@ -290,9 +290,9 @@ class EmbeddingFits:
         key = FitCache.train_key(rows, labels, weights)
         missing = [gp for gp in gridpoints if any((key, gp, e) not in self._cache for e in eval_names)]
         if missing:
-            order = np.lexsort((weights, rows)) if weights is not None else np.argsort(rows, kind="stable")
-            X, y = self.features(rows[order]), labels[order]  # fit order independent of input order
-            fit_kwargs = {} if weights is None else {"logisticregression__sample_weight": np.asarray(weights, dtype=np.float64)[order]}
+            order, fit_kwargs = FitCache.fit_order(rows, weights)
+            X, y = self.features(rows[order]), labels[order]
+            fit_kwargs = {f"logisticregression__{k}": v for k, v in fit_kwargs.items()}  # the pipeline's last step
             for gp in missing:
                 model = make_embedding_classifier(gp[2])
                 with pywarnings.catch_warnings():

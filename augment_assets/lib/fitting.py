@@ -130,6 +130,15 @@ class FitCache:
         digest.update(np.asarray(weights, dtype=np.float64)[order].tobytes())
         return "w" + digest.hexdigest()
 
+    @staticmethod
+    def fit_order(rows: np.ndarray, weights: np.ndarray | None) -> tuple[np.ndarray, dict]:
+        """The order to fit a training set's rows in (independent of the input order, as `train_key` is) and the
+        fit's keyword arguments: `sample_weight` in that order, when the set is weighted."""
+        if weights is None:
+            return np.argsort(rows, kind="stable"), {}
+        order = np.lexsort((weights, rows))
+        return order, {"sample_weight": np.asarray(weights, dtype=np.float64)[order]}
+
     def predict(self, rows, labels, gridpoints, eval_names, proba: bool = False, weights: np.ndarray | None = None) -> dict:
         """{gridpoint: {eval_name: predicted 0/1 (or P(positive) with proba)}}; gridpoint = (vec, clf, param).
         `weights`: each training row's sample weight (None: 1 each); TF-IDF is fit on the rows unweighted."""
@@ -139,9 +148,8 @@ class FitCache:
             gp for gp in gridpoints if any((key, gp, e, kind) not in self._cache for e in eval_names)
         ]
         if missing:
-            order = np.lexsort((weights, rows)) if weights is not None else np.argsort(rows, kind="stable")
-            rows, labels = rows[order], labels[order]  # fit order independent of input order
-            fit_kwargs = {} if weights is None else {"sample_weight": np.asarray(weights, dtype=np.float64)[order]}
+            order, fit_kwargs = self.fit_order(rows, weights)
+            rows, labels = rows[order], labels[order]
             for vec in dict.fromkeys(gp[0] for gp in missing):
                 options = self.vectorizer_grid[vec]
                 fitted = FittedTfidf(self.counts, rows, options)

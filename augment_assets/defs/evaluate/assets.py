@@ -181,7 +181,7 @@ def training_set(
     store = warehouse.get()
     training, folds = store.read_table("training_reviews"), store.read_table("review_folds")
     reference = store.read_table("reference_synthetic") if store.has_table("reference_synthetic") else empty_reference()
-    reference_excluded = []
+    reference_excluded, reference_rows = [], len(reference)
     if len(reference):
         reference_excluded = reference_check_failures(context.instance)
         if reference_excluded:
@@ -213,7 +213,7 @@ def training_set(
     }
     # the reference decision, made once here and read by the scores (the headline's `reference_status`)
     reference_decision = pd.DataFrame([{
-        "reference_rows": len(store.read_table("reference_synthetic")) if store.has_table("reference_synthetic") else 0,
+        "reference_rows": reference_rows,
         "scored": reference is not None and len(reference) > 0,
         "why_not": (
             "not scored: its leakage checks did not pass (" + "; ".join(reference_excluded) + ")" if reference_excluded

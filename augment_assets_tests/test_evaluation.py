@@ -890,4 +890,20 @@ def test_candidate_gains_give_each_lever_its_own_validation_pick(toy_result):
             assert lever.gain_vs_baseline == pytest.approx(lever.accuracy - lever.baseline_accuracy, abs=1e-9)
             assert lever.gain_ci_low <= lever.gain_vs_baseline <= lever.gain_ci_high
             assert lever.verdict == ("gain" if lever.gain_ci_low > 0 else "loss" if lever.gain_ci_high < 0 else "no gain")
+            # a taught lever against its own teacher, paired: `loss` says the teacher alone is the better classifier
+            if pd.isna(lever.teacher):
+                assert np.isnan(lever.student_minus_teacher) and lever.verdict_vs_teacher == "n/a"
+            else:
+                assert lever.student_minus_teacher == pytest.approx(lever.accuracy - lever.teacher_accuracy, abs=1e-9)
+                assert lever.student_minus_teacher_ci_low <= lever.student_minus_teacher <= lever.student_minus_teacher_ci_high
+                assert lever.verdict_vs_teacher == (
+                    "gain" if lever.student_minus_teacher_ci_low > 0 else "loss" if lever.student_minus_teacher_ci_high < 0 else "no gain"
+                )
+        taught = mine[mine["teacher"].notna()]
+        if row.selected_variant in set(taught["variant"]):
+            assert row.student_minus_teacher == pytest.approx(
+                taught.loc[taught["variant"] == row.selected_variant, "student_minus_teacher"].iloc[0])
+        else:
+            assert np.isnan(row.student_minus_teacher) and row.verdict_vs_teacher == "n/a"
+    assert gains["teacher"].notna().any() and gains["verdict_vs_teacher"].ne("n/a").any()  # the toy has taught levers
     assert {"genuine+synthetic_weighted", "genuine+synthetic_selected", "genuine+reference"} <= set(gains["variant"])

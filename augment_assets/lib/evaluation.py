@@ -104,13 +104,16 @@ CURVE_COLUMNS = [
 ]
 _CHOICE = ("variant", "temperature_selection", "ratio", "hyperparameters", "validation_accuracy", "accuracy")
 _TEACHER = ("teacher", "teacher_accuracy")
+# A taught student against its own teacher, paired over the same repeats and holdout reviews: a student that
+# trails its teacher is no win (the teacher itself is the better classifier), and `loss` says so.
+_VS_TEACHER = ("student_minus_teacher", "student_minus_teacher_ci_low", "student_minus_teacher_ci_high", "verdict_vs_teacher")
 HEADLINE_COLUMNS = [
     "eval_set", "classifier", "data_size", "genuine_per_class", "repeats", "genuine_accuracy",
     *(f"baseline_{k}" for k in _CHOICE), *(f"selected_{k}" for k in _CHOICE), *(f"selected_{k}" for k in _TEACHER),
     "gain_vs_baseline", "gain_ci_low", "gain_ci_high", "min_detectable_gain", "verdict",
     "best_baseline_classifier", "best_baseline_variant", "best_baseline_validation_accuracy", "best_baseline_accuracy",
     "gain_vs_best_baseline", "gain_vs_best_baseline_ci_low", "gain_vs_best_baseline_ci_high", "verdict_vs_best_baseline",
-    "best_baseline_beats_every_candidate",
+    "best_baseline_beats_every_candidate", *_VS_TEACHER,
     *(f"reference_{k}" for k in _CHOICE), "reference_gain_vs_baseline", "reference_gain_ci_low", "reference_gain_ci_high",
     "reference_status", "selected_minus_reference", "selected_minus_reference_ci_low", "selected_minus_reference_ci_high",
     "worth_genuine_per_class", "worth_extra_per_class", "worth",
@@ -118,7 +121,7 @@ HEADLINE_COLUMNS = [
 _TEXT_COLUMNS = {"eval_set", "classifier", "data_size", "role", "variant", "verdict", "worth", "temperature_selection",
                  "synthetic_per_genuine", "hyperparameters", "best_baseline_classifier", "best_baseline_variant",
                  "verdict_vs_best_baseline", "best_baseline_beats_every_candidate", "teacher", "selected_teacher",
-                 "reference_status", "ratio"} | {f"{p}_{k}" for p in ("baseline", "selected", "reference")
+                 "reference_status", "ratio", "verdict_vs_teacher"} | {f"{p}_{k}" for p in ("baseline", "selected", "reference")
                                                                   for k in ("variant", "temperature_selection", "ratio", "hyperparameters")}
 
 
@@ -144,6 +147,7 @@ CANDIDATE_GAIN_COLUMNS = [
     "eval_set", "classifier", "data_size", "genuine_per_class", "variant", "role", "repeats", "temperature_selection",
     "ratio", "hyperparameters", "teacher", "teacher_accuracy", "validation_accuracy", "accuracy", "baseline_accuracy",
     "gain_vs_baseline", "gain_ci_low", "gain_ci_high", "verdict", "selected_by_validation",
+    *_VS_TEACHER,
 ]
 RECOMMENDATION_COLUMNS = [
     "eval_set", "data_size", "genuine_per_class", "classifier", "variant", "role", "repeats", "temperature_selection",
@@ -590,6 +594,7 @@ class _Summaries:
         taught = all(t is not None for t in teachers)
         head["selected_teacher"] = _describe([c.selected.teacher_name for c in entries]) if taught else None
         head["selected_teacher_accuracy"] = self.accuracy(teachers, name)[0] if taught else np.nan
+        head.update(self._against_teacher(name, [c.selected for c in entries]))
         head.update(self._against_reference(name, entries))
         head.update(self._against_best_baseline(name, context, entries))
         return head
@@ -619,8 +624,17 @@ class _Summaries:
                 "accuracy": self.accuracy(picks, name)[0], "baseline_accuracy": self.accuracy(baselines, name)[0],
                 "gain_vs_baseline": gain, "gain_ci_low": low, "gain_ci_high": high, "verdict": _verdict(low, high),
                 "selected_by_validation": sum(c.selected is p for c, p in zip(entries, picks)),
+                **self._against_teacher(name, picks),
             })
         return out
+
+    def _against_teacher(self, name: str, picks: list) -> dict:
+        """A taught pick (one teacher row per repeat) minus its teacher, paired; n/a where a repeat has no pick
+        or its teacher is a pair (no one row to compare with)."""
+        if not picks or any(p is None or p.teacher is None for p in picks):
+            return dict(zip(_VS_TEACHER, (np.nan, np.nan, np.nan, "n/a")))
+        gain, low, high = self.gain(picks, [p.teacher for p in picks], name)
+        return dict(zip(_VS_TEACHER, (gain, low, high, _verdict(low, high))))
 
     def _against_reference(self, name: str, entries: list[_Cell]) -> dict:
         """Our selected candidate next to the reference's best configuration (each chosen on validation), paired

@@ -489,7 +489,7 @@ def classifier_metrics(
              "best_baseline_classifier", "gain_vs_best_baseline", "verdict_vs_best_baseline", "worth"]
     levers = result.candidate_gains
     lever_columns = ["eval_set", "classifier", "data_size", "variant", "accuracy", "baseline_accuracy", "gain_vs_baseline",
-                     "gain_ci_low", "gain_ci_high", "verdict", "teacher_accuracy"]
+                     "gain_ci_low", "gain_ci_high", "verdict", "teacher_accuracy", "student_minus_teacher", "verdict_vs_teacher"]
     head_metadata: dict = {
         **table_metadata("headline", headline),
         "headline": dg.MetadataValue.md(headline[[c for c in shown if c in headline]].to_markdown(index=False, floatfmt=".4f")),

@@ -44,12 +44,14 @@ VIEWS = {
     "latest_headline": View(
         "Per evaluation set, classifier and data size: the selected baseline and candidate, the gain over "
         "repeats with its interval, the minimum detectable gain, the verdict, the candidate against the best "
-        "baseline of any classifier, the candidate against the reference (or why the reference is not scored), and the worth.",
+        "baseline of any classifier, a taught candidate against its own teacher, the candidate against the reference (or why "
+        "the reference is not scored), and the worth.",
         ("headline",),
         "SELECT eval_set, data_size, classifier, repeats, baseline_variant, baseline_accuracy, selected_variant, "
         "selected_ratio, selected_temperature_selection, selected_accuracy, gain_vs_baseline, gain_ci_low, "
         "gain_ci_high, min_detectable_gain, verdict, best_baseline_classifier, best_baseline_variant, "
         "best_baseline_accuracy, gain_vs_best_baseline, verdict_vs_best_baseline, best_baseline_beats_every_candidate, "
+        "selected_teacher, selected_teacher_accuracy, student_minus_teacher, verdict_vs_teacher, "
         "reference_status, reference_accuracy, selected_minus_reference, selected_minus_reference_ci_low, "
         "selected_minus_reference_ci_high, worth FROM headline",
     ),

@@ -128,3 +128,24 @@ def test_the_teacher_is_calibrated_on_validation_or_says_why_it_cannot_be(genera
     assert json.loads(teacher.hyperparameters)["max_review_tokens"] == ScoringConfig().max_review_tokens
     skipped = next(s for t, s in outcomes if not t)
     assert "fit no boundary" in skipped.skipped[(1, "all")]
+
+
+def test_the_generative_classifier_reads_what_its_teacher_read():
+    """classifier_metrics' generative classifier reads as many review tokens as the generative teacher of the stored
+    training sets (found in their teacher JSON, a pair's nested one included), so a taught student is compared with
+    its very teacher; a setting that differs is refused, naming both settings and what to do."""
+    from augment_assets.lib.generative import classifier_review_tokens, teacher_review_tokens
+
+    teacher = json.dumps({"max_review_tokens": 128, "threshold": 0.1})
+    pair = json.dumps({"generative": teacher, "lr": json.dumps({"C": 1.0})})
+    assert teacher_review_tokens([None, json.dumps({"alpha": 0.3}), pair, teacher]) == 128
+    assert teacher_review_tokens([json.dumps({"alpha": 0.3})]) is None  # nothing taught by the generators
+    with pytest.raises(InputError, match="read \\[128, 256\\] review tokens"):
+        teacher_review_tokens([teacher, json.dumps({"max_review_tokens": 256})])
+    assert classifier_review_tokens(None, 128) == 128
+    assert classifier_review_tokens(128, 128) == 128
+    assert classifier_review_tokens(64, None) == 64  # nothing taught: the setting holds
+    assert classifier_review_tokens(None, None) == ScoringConfig().max_review_tokens
+    with pytest.raises(InputError, match="generative_max_review_tokens=64 differs from the 128 review tokens .* "
+                                         "re-materialize training_set with generative_max_review_tokens: 64"):
+        classifier_review_tokens(64, 128)

@@ -357,6 +357,41 @@ def teacher_labels(validation_margins, validation_labels, synthetic_ids, synthet
     )
 
 
+def teacher_review_tokens(teacher_hyperparameters) -> int | None:
+    """The review tokens the generative teacher of the stored training sets read (`max_review_tokens` of their
+    `teacher_hyperparameters` JSON); None where no set was taught by it."""
+    def found(value) -> list[int]:  # a pair of teachers nests each teacher's JSON as a string
+        if isinstance(value, str) and value.strip().startswith("{"):
+            return found(json.loads(value))
+        if isinstance(value, dict):
+            if "max_review_tokens" in value:
+                return [int(value["max_review_tokens"])]
+            return [length for v in value.values() for length in found(v)]
+        return []
+
+    lengths = {length for raw in teacher_hyperparameters for length in found(raw)}
+    if len(lengths) > 1:
+        raise InputError(
+            f"training_set: its generative teacher read {sorted(lengths)} review tokens in different sets; "
+            "re-materialize training_set"
+        )
+    return lengths.pop() if lengths else None
+
+
+def classifier_review_tokens(setting: int | None, teacher_tokens: int | None) -> int:
+    """The review tokens the generative classifier reads: the teacher's (the very classifier that taught a student
+    is the one it is compared with), the `generative_max_review_tokens` setting where no set was taught, else the
+    default. A setting that differs from the teacher's is refused before any scoring."""
+    if setting is not None and teacher_tokens is not None and setting != teacher_tokens:
+        raise InputError(
+            f"classifier_metrics: generative_max_review_tokens={setting} differs from the {teacher_tokens} review tokens "
+            "the generative teacher of training_set read, so a taught student would be compared with another classifier "
+            f"than its teacher. Leave it null (it follows training_set), or re-materialize training_set with "
+            f"generative_max_review_tokens: {setting}."
+        )
+    return teacher_tokens or setting or ScoringConfig().max_review_tokens
+
+
 def teach(
     generators: pd.DataFrame, training: pd.DataFrame, folds: pd.DataFrame, synthetic: pd.DataFrame, cache_dir: Path | str,
     device: str, dtype: torch.dtype, config: ScoringConfig = ScoringConfig(), progress: Callable[[str], None] | None = None,

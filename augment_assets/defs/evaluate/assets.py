@@ -21,7 +21,9 @@ from augment_assets.defs.resources import ExperimentResource, WarehouseResource,
 from augment_assets.lib.embedding import EmbeddingConfig, Embeddings, embed_texts, embedding_texts
 from augment_assets.lib.errors import InputError
 from augment_assets.lib.evaluation import evaluate
-from augment_assets.lib.generative import GenerativeScores, ScoringConfig, evaluation_texts, score_pairs, teach
+from augment_assets.lib.generative import (
+    GenerativeScores, ScoringConfig, classifier_review_tokens, evaluation_texts, score_pairs, teach, teacher_review_tokens,
+)
 from augment_assets.lib.model import choose_device_dtype
 from augment_assets.lib.plots import accuracy_curve_png, confusion_png, learning_curve_png
 from augment_assets.lib.reference import empty_reference, read_reference_synthetic
@@ -117,6 +119,14 @@ class TrainingSetSettings(dg.Config):
         ),
     )
 
+    generative_max_review_tokens: int = Field(
+        default=ScoringConfig().max_review_tokens, ge=8,
+        description=(
+            "Review tokens the generative teacher reads (it filters, relabels, selects and weighs synthetic reviews); "
+            "classifier_metrics' generative classifier reads as many, so a taught student is compared with its very teacher."
+        ),
+    )
+
     @pydantic.field_validator("selection_teachers")
     @classmethod
     def _known_teachers(cls, names: list[str]) -> list[str]:
@@ -198,7 +208,8 @@ def training_set(
         device, dtype = choose_device_dtype(language_model.device)
         teachers, teacher_scores = teach(
             store.read_table("sentiment_generator"), training, folds, synthetic, Path(language_model.work_dir) / "generative_scores",
-            device, dtype, progress=context.log.info, corpus=_fine_tuning_corpus(store),
+            device, dtype, ScoringConfig(max_review_tokens=config.generative_max_review_tokens),
+            progress=context.log.info, corpus=_fine_tuning_corpus(store),
         )
         for cell, why in teacher_scores.skipped.items():
             context.log.warning(f"data size {cell[1]}, repeat {cell[0]}: no generative teacher ({why})")
@@ -291,8 +302,13 @@ class MetricsSettings(dg.Config):
     embedding_max_tokens: int = Field(
         default=EmbeddingConfig().max_tokens, ge=8, description="Tokens of a review the embedding classifier reads."
     )
-    generative_max_review_tokens: int = Field(
-        default=ScoringConfig().max_review_tokens, ge=8, description="Review tokens the generative classifier reads."
+    generative_max_review_tokens: int | None = Field(
+        default=None, ge=8,
+        description=(
+            "Review tokens the generative classifier reads. Null: as many as the generative teacher of training_set read "
+            f"(its generative_max_review_tokens; {ScoringConfig().max_review_tokens} where nothing was taught). A value "
+            "that differs from the teacher's is refused: a taught student is compared with its very teacher."
+        ),
     )
 
     @pydantic.field_validator("classifiers")
@@ -419,12 +435,15 @@ def classifier_metrics(
         EvaluationConfig(), draws=draws, bootstrap=config.bootstrap, seed=experiment.seed, classifiers=tuple(config.classifiers)
     )
     log = lambda message: context.log.info(str(message))  # noqa: E731
+    # the generative classifier reads what its teacher read (refused before any work when set otherwise)
+    scoring = ScoringConfig(max_review_tokens=classifier_review_tokens(
+        config.generative_max_review_tokens, teacher_review_tokens(sets.configs["teacher_hyperparameters"].dropna().unique())
+    ))
     embeddings = None
     if EMBEDDING in evaluation_config.classifiers:  # first: a base model without hidden states fails before other work
         embeddings = embedding_features(sets, holdouts, language_model, EmbeddingConfig(max_tokens=config.embedding_max_tokens), log)
     scores = None
     if GENERATIVE in evaluation_config.classifiers:
-        scoring = ScoringConfig(max_review_tokens=config.generative_max_review_tokens)
         scores = generative_scores(store, sets, holdouts, language_model, scoring, lambda message: context.log.info(str(message)))
     decision = store.read_table("reference_decision") if store.has_table("reference_decision") else pd.DataFrame()
     reference_status = None if decision.empty or pd.isna(decision["why_not"].iloc[0]) else str(decision["why_not"].iloc[0])
@@ -479,7 +498,7 @@ def classifier_metrics(
     if scores is not None:
         stats = scores.stats
         metadata.update({
-            "generative_reviews_scored": int(stats.scored), "generative_scores_reused": int(stats.texts - stats.scored),
+            "generative_max_review_tokens": scoring.max_review_tokens, "generative_reviews_scored": int(stats.scored), "generative_scores_reused": int(stats.texts - stats.scored),
             "generative_seconds": _rounded(stats.seconds), "generative_reviews_per_s": _rounded(stats.reviews_per_s),
         })
     yield dg.MaterializeResult(asset_key="classifier_metrics", metadata=metadata)

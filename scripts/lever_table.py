@@ -2,8 +2,10 @@
 
     python scripts/lever_table.py A=data/warehouse.duckdb B=/other/warehouse.duckdb [--eval-set holdout]
 
-Prints, per data size and classifier, every candidate variant's holdout accuracy, its gain over the
-selected baseline with the two-level 95% interval and the verdict, one column group per warehouse;
+Prints each classifier's selected baseline per data size (the generative and embedding classifiers among
+them); then, per data size and classifier, every candidate variant's holdout accuracy, its gain over the
+selected baseline with the two-level 95% interval and the verdict, and a taught lever's teacher accuracy
+and student minus teacher (paired), one column group per warehouse;
 then the generators' training length and the kept synthetic reviews' mean length per warehouse.
 """
 
@@ -31,12 +33,20 @@ def main() -> None:
         gains = read(path, f"SELECT * FROM candidate_gains WHERE eval_set = '{args.eval_set}'")
         gains["cell"] = gains.apply(
             lambda r: f"{r.accuracy:.3f} | {100 * r.gain_vs_baseline:+.1f} [{100 * r.gain_ci_low:+.1f}, {100 * r.gain_ci_high:+.1f}] {r.verdict}"
-            + (f" (teacher {r.teacher_accuracy:.3f})" if pd.notna(r.teacher_accuracy) else ""), axis=1)
+            + (f" (teacher {r.teacher_accuracy:.3f}; student - teacher {100 * r.student_minus_teacher:+.1f} "
+               f"[{100 * r.student_minus_teacher_ci_low:+.1f}, {100 * r.student_minus_teacher_ci_high:+.1f}])"
+               if pd.notna(r.get("student_minus_teacher", float("nan"))) else
+               f" (teacher {r.teacher_accuracy:.3f})" if pd.notna(r.teacher_accuracy) else ""), axis=1)
         frames.append(gains.set_index(["data_size", "classifier", "variant"])["cell"].rename(name))
         head = read(path, f"SELECT data_size, classifier, baseline_variant, baseline_accuracy, selected_variant, "
                           f"gain_vs_baseline, verdict, reference_status FROM headline WHERE eval_set = '{args.eval_set}'")
         print(f"\n## {name}: headline\n")
         print(head.to_markdown(index=False, floatfmt=".3f"))
+        curve = read(path, f"SELECT data_size, classifier, variant, repeats, accuracy, accuracy_ci_low, accuracy_ci_high "
+                           f"FROM learning_curve WHERE eval_set = '{args.eval_set}' AND role = 'baseline' "
+                           f"ORDER BY genuine_per_class DESC NULLS FIRST, classifier")
+        print(f"\n## {name}: each classifier's selected baseline (learning_curve), accuracy [95% CI over repeats]\n")
+        print(curve.to_markdown(index=False, floatfmt=".3f"))
     table = pd.concat(frames, axis=1).reset_index()
     print(f"\n## candidate_gains on {args.eval_set}: accuracy | gain in points [95% CI] verdict\n")
     print(table.to_markdown(index=False))

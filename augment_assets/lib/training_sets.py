@@ -195,13 +195,17 @@ class TrainingSets:
         rows = rows.astype(np.int64)
         set_ids = members["training_set_id"].to_numpy()
         order = np.argsort(set_ids, kind="stable")
-        bounds = np.flatnonzero(np.diff(set_ids[order])) + 1
-        chunks = [chunk for chunk in np.split(np.arange(len(order)), bounds) if len(chunk)]
-        grouped = {int(set_ids[order][chunk[0]]): rows[order][chunk] for chunk in chunks}
+        # sorted once: indexing by `order` inside the loop below copied every member once per set (28 s of the
+        # demo's 7,090 sets)
+        sorted_ids, sorted_rows = set_ids[order], rows[order]
         # a table written before weights existed weighs every member 1
         stored = members["weight"].to_numpy(dtype=np.float64) if "weight" in members else np.ones(len(members))
-        weights = {int(set_ids[order][chunk[0]]): stored[order][chunk] for chunk in chunks
-                   if not np.all(stored[order][chunk] == 1.0)}
+        sorted_weights = stored[order]
+        bounds = np.flatnonzero(np.diff(sorted_ids)) + 1
+        chunks = [chunk for chunk in np.split(np.arange(len(order)), bounds) if len(chunk)]
+        grouped = {int(sorted_ids[chunk[0]]): sorted_rows[chunk] for chunk in chunks}
+        weights = {int(sorted_ids[chunk[0]]): sorted_weights[chunk] for chunk in chunks
+                   if not np.all(sorted_weights[chunk] == 1.0)}
         genuine = position.loc["genuine"] if "genuine" in set(items["source"]) else pd.Series(dtype=np.int64)
         validation = {
             (int(repeat), size): genuine.reindex(group["review_id"]).dropna().astype(np.int64).to_numpy()

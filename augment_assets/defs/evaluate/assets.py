@@ -435,15 +435,17 @@ def classifier_metrics(
         EvaluationConfig(), draws=draws, bootstrap=config.bootstrap, seed=experiment.seed, classifiers=tuple(config.classifiers)
     )
     log = lambda message: context.log.info(str(message))  # noqa: E731
-    # the generative classifier reads what its teacher read (refused before any work when set otherwise)
-    scoring = ScoringConfig(max_review_tokens=classifier_review_tokens(
-        config.generative_max_review_tokens, teacher_review_tokens(sets.configs["teacher_hyperparameters"].dropna().unique())
-    ))
+    scoring = None
+    if GENERATIVE in evaluation_config.classifiers:
+        # the generative classifier reads what its teacher read (refused before any work when set otherwise)
+        scoring = ScoringConfig(max_review_tokens=classifier_review_tokens(
+            config.generative_max_review_tokens, teacher_review_tokens(sets.configs["teacher_hyperparameters"].dropna().unique())
+        ))
     embeddings = None
     if EMBEDDING in evaluation_config.classifiers:  # first: a base model without hidden states fails before other work
         embeddings = embedding_features(sets, holdouts, language_model, EmbeddingConfig(max_tokens=config.embedding_max_tokens), log)
     scores = None
-    if GENERATIVE in evaluation_config.classifiers:
+    if scoring is not None:
         scores = generative_scores(store, sets, holdouts, language_model, scoring, lambda message: context.log.info(str(message)))
     decision = store.read_table("reference_decision") if store.has_table("reference_decision") else pd.DataFrame()
     reference_status = None if decision.empty or pd.isna(decision["why_not"].iloc[0]) else str(decision["why_not"].iloc[0])
@@ -498,7 +500,8 @@ def classifier_metrics(
     if scores is not None:
         stats = scores.stats
         metadata.update({
-            "generative_max_review_tokens": scoring.max_review_tokens, "generative_reviews_scored": int(stats.scored), "generative_scores_reused": int(stats.texts - stats.scored),
+            "generative_max_review_tokens": scoring.max_review_tokens,
+            "generative_reviews_scored": int(stats.scored), "generative_scores_reused": int(stats.texts - stats.scored),
             "generative_seconds": _rounded(stats.seconds), "generative_reviews_per_s": _rounded(stats.reviews_per_s),
         })
     yield dg.MaterializeResult(asset_key="classifier_metrics", metadata=metadata)

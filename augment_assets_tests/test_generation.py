@@ -221,6 +221,37 @@ def test_load_model_pads_left(tiny_model_dir):
     assert not model.training
 
 
+@pytest.mark.parametrize("scaled", [False, True])
+def test_label_log_probs_are_the_models_own_loss_on_the_scored_rows(tiny_model_dir, scaled):
+    """The projection on the scored rows only gives the model's own loss; a model whose forward does more than
+    project the last hidden state (here: it halves its logits) keeps its own forward, so the answer holds too."""
+    from augment_assets.lib.finetune import collate_reviews, encode_reviews
+    from augment_assets.lib.model import _decoder_and_head, label_log_probs
+
+    model, tok = load_model(tiny_model_dir, "cpu", torch.float32, for_training=True)
+    if scaled:
+        forward = model.forward
+
+        def halved(*args, **kwargs):
+            out = forward(*args, **kwargs)
+            out.logits = out.logits / 2
+            return out
+
+        model.forward = halved
+    texts = ["Great crust, fresh sauce.", "Cold and late, never again, and the driver was rude to us.", "Fine."]
+    input_ids, attention, labels = collate_reviews(encode_reviews(tok, texts, "negative", FinetuneConfig()), tok.pad_token_id, "cpu")
+    log_probs, mask = label_log_probs(model, input_ids, attention, labels)
+    assert (_decoder_and_head(model) is None) == scaled
+    assert mask.sum() == len(log_probs) == int((labels[:, 1:] != -100).sum())
+    logits = model(input_ids=input_ids, attention_mask=attention).logits[:, :-1].float()
+    expected = torch.log_softmax(logits, dim=-1).gather(-1, labels[:, 1:].clamp(min=0).unsqueeze(-1)).squeeze(-1)[mask]
+    torch.testing.assert_close(log_probs, expected, rtol=1e-5, atol=1e-5)
+    if not scaled:  # the mean is what the model's own loss says, and gradients flow for fine-tuning
+        torch.testing.assert_close(-log_probs.mean(), model(input_ids=input_ids, attention_mask=attention, labels=labels).loss)
+        (-log_probs.mean()).backward()
+        assert model.get_output_embeddings().weight.grad is not None
+
+
 # ---------------------------------------------------------------- generation
 
 

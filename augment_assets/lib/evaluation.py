@@ -81,9 +81,9 @@ from .classify import (
 )
 from .errors import InputError
 from .fitting import FitCache, Grid
-from .generative import GenerativeScores, choose_threshold, predict
+from .generative_margins import GenerativeScores, choose_threshold, predict
 from .training_sets import TrainingSets, validation_name
-from .embedding import EmbeddingFits, Embeddings
+from .embedding_fits import EmbeddingFits, Embeddings
 from .variants import (
     BASELINES, CANDIDATES, EMBEDDING, GENERATIVE, TRAINING_DATA, VARIANTS, EvaluationConfig, Variant, with_candidates,
 )

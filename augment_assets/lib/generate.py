@@ -42,7 +42,10 @@
   A review cut by ``max_new_tokens`` before the end-of-text token is trimmed back to its
   last sentence end when that keeps at least half of it.
 - Running out of memory at a batch size halves the batch and retries (logged); the
-  continuous decoder restarts the rows in flight, whose own seeds make the retry identical.
+  continuous decoder restarts the rows in flight with their own seeds, so the retry equals a
+  run started at the halved batch size. It need not equal the first batch size's reviews
+  token for token: a matmul's rounding depends on the batch's shape (oneDNN on AMX cores,
+  in float32 too), and a near-tie between two tokens can then sample the other one.
 - `generate_kept` counts reviews *kept* by a filter: it draws further slots (i = n, n+1, ...)
   until n are kept or an attempt bound is reached, and says how many were attempted, dropped
   and why it fell short.
@@ -54,7 +57,6 @@ import dataclasses
 import hashlib
 import json
 import logging
-import os
 import re
 import time
 from collections.abc import Callable
@@ -70,6 +72,7 @@ from transformers.cache_utils import Cache, DynamicLayer
 from augment_assets.lib.errors import InputError
 from augment_assets.lib.finetune import FinetuneConfig, generation_prefix, join_prefix, read_finetune_config
 from augment_assets.lib.model import choose_device_dtype, dtype_name, load_model
+from augment_assets.lib.parquet import read_parquet, write_parquet_atomic
 from augment_assets.lib.sampling import SamplingProcessor
 
 log = logging.getLogger(__name__)
@@ -481,31 +484,6 @@ def _continuous_generate(model, tokenizer, jobs: list, config: GenerationConfig,
         else:
             live = _decode_step(model, sampler, live)
         live = _retire(live, tokenizer, int(config.max_new_tokens), on_done)
-
-
-def write_parquet_atomic(frame: pd.DataFrame, path: Path) -> None:
-    """Write a frame (a chunk) as parquet (through DuckDB: no pyarrow needed) to a tmp name, then rename."""
-    import duckdb
-
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    con = duckdb.connect()
-    try:
-        con.register("chunk_frame", frame)
-        con.execute(f"COPY chunk_frame TO '{tmp.as_posix()}' (FORMAT parquet)")
-    finally:
-        con.close()
-    os.replace(tmp, path)
-
-
-def read_parquet(path: Path) -> pd.DataFrame:
-    import duckdb
-
-    con = duckdb.connect()
-    try:
-        frame = con.execute(f"SELECT * FROM read_parquet('{path.as_posix()}')").df()
-    finally:
-        con.close()
-    return frame
 
 
 class _ChunkWriter:

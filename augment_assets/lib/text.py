@@ -84,3 +84,8 @@ def copy_rate(texts: list[str], reference_texts: Iterable[str], span: int = 8) -
         return 0.0
     index = span_set(reference_texts, span)
     return sum(copies_span(t, index, span) for t in texts) / len(texts)
+
+
+def text_hash(text: str) -> str:
+    """The cache key of a text: the whitespace-normalised text the model reads (case kept: the model sees case)."""
+    return hashlib.sha1(" ".join(str(text).split()).encode("utf-8")).hexdigest()[:20]

@@ -36,9 +36,9 @@ JOB_OF_OP = {
 
 
 def _plan(stages: list[str]):
-    from augment_assets.defs.partitions import generator_partitions, synthetic_partitions
-
     import dagster as dg
+
+    from augment_assets.defs.partitions import generator_partitions, synthetic_partitions
 
     # (label, selection, partition key, the op names whose config applies)
     plan = []
@@ -200,9 +200,9 @@ def _run_config_for(run_config: dict, op_names: tuple[str, ...]) -> dict:
 def materialize_all(stages: list[str], run_config: dict | None = None, instance=None, tags: dict | None = None) -> int:
     """Runs the stages in order into `instance` (default: the one at DAGSTER_HOME), each run tagged
     with `tags` too; returns the exit status (0 done, 1 a run failed, 2 a setting is wrong)."""
+    import dagster as dg
     from tqdm import tqdm
 
-    import dagster as dg
     from augment_assets.lib.errors import InputError
 
     try:  # the settings the definitions read when they load (partitions, sizes, seed)

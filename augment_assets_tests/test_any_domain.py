@@ -19,7 +19,7 @@ from augment_assets.lib.finetune import CONFIG_FILE, generation_prefix, read_fin
 from augment_assets.lib.synthetic_quality import on_topic_rate
 from augment_assets.lib.warehouse import Warehouse
 
-from .test_dagster_graph import TINY_FINETUNE, TINY_GENERATION, project, run, step_errors  # noqa: F401
+from .test_dagster_graph import TINY_FINETUNE, TINY_GENERATION, project, run, step_errors  # noqa: F401, F811
 
 # The on-topic list this project used before any domain: the pizza nouns. A hotel review
 # names none of them, so a measure still tied to pizza reads ~0 on hotel reviews.
@@ -146,7 +146,8 @@ def definitions_read_afresh():
     drop()
 
 
-def test_the_graph_on_hotel_reviews_measures_on_topic_by_the_hotel_words(project, monkeypatch, tiny_model_dir,
+def test_the_graph_on_hotel_reviews_measures_on_topic_by_the_hotel_words(project,  # noqa: F811 - the fixture
+ monkeypatch, tiny_model_dir,
                                                                          definitions_read_afresh):
     monkeypatch.setenv("REVIEWS_CSV", str(write_hotel_csv(project / "hotel_reviews.csv")))
     monkeypatch.setenv("BASE_MODEL", str(tiny_model_dir))

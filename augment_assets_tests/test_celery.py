@@ -23,7 +23,11 @@ BIN = Path(sys.executable).parent
 FAIL_WITHIN_S = 150  # WORKER_LOST_S + a ping interval + the run's own shutdown, with room to spare
 SLOW_GENERATION = '{"ops": {"synthetic_reviews": {"config": {"n": 4000, "max_new_tokens": 48, "batch_size": 8}}}}'
 
-pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is missing: bash scripts/install_redis.sh")
+# Slow: each test starts Redis and Celery workers and may wait up to 150 s for a run.
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is missing: bash scripts/install_redis.sh"),
+]
 
 
 def _free_port() -> int:
@@ -122,7 +126,9 @@ def _assert_fails_clearly(instance, run_id: str, launched: subprocess.Popen, tmp
         launched.wait(timeout=FAIL_WITHIN_S)
     except subprocess.TimeoutExpired:
         _kill_group(launched)
-        raise AssertionError(f"the run still waits {FAIL_WITHIN_S} s after the fault: {(tmp_path / 'run.log').read_text()[-2000:]}")
+        raise AssertionError(
+            f"the run still waits {FAIL_WITHIN_S} s after the fault: {(tmp_path / 'run.log').read_text()[-2000:]}"
+        ) from None
     waited = time.monotonic() - started
     run = instance.get_run_by_id(run_id)
     assert run.status == dg.DagsterRunStatus.FAILURE

@@ -143,8 +143,8 @@ def main() -> None:
         "near-dup (planted exact copies)": len(found_near & planted_exact) / n_plant,
         "copied span (planted 12-word spans)": len(found_span & planted_span) / n_plant,
     }
-    print("\nproject checks (threshold %.2f, %d-word shingles, %d-word spans):"
-          % (leakage.DEFAULT_NEAR_DUP_THRESHOLD, leakage.DEFAULT_SHINGLE, leakage.DEFAULT_SPAN))
+    print(f"\nproject checks (threshold {leakage.DEFAULT_NEAR_DUP_THRESHOLD:.2f}, {leakage.DEFAULT_SHINGLE}-word shingles, "
+          f"{leakage.DEFAULT_SPAN}-word spans):")
     for name, sec in times.items():
         print(f"  {name:34s} {sec:7.1f} s")
     print(f"  {'total':34s} {project_s:7.1f} s   (CPU time of this process {project_cpu:.1f} s: other jobs on the cores inflate wall time)")

@@ -19,7 +19,6 @@ Usage: python scripts/celery_demo.py [--parallel 2] [--skip-upstream] [--config-
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -105,7 +104,7 @@ def main(argv=None) -> int:
             if executor == "celery" and pids & run_pids:
                 problems.append(f"run {run.run_id}: the step ran in the launching process, not a worker")
         windows = sorted(_step_windows(instance, [r.run_id for r in runs]), key=lambda w: w[0] or 0)
-        for (s1, e1, r1), (s2, e2, r2) in zip(windows, windows[1:]):
+        for (s1, e1, r1), (s2, _e2, r2) in zip(windows, windows[1:]):
             if None in (s1, e1, s2) or s2 < e1:
                 problems.append(f"generation steps of runs {r1} and {r2} overlapped (or did not run): the pool did not hold")
     stored = Warehouse(os.environ.get("AUGMENT_WAREHOUSE", str(ROOT / "data" / "warehouse.duckdb"))).read_table("synthetic_reviews")

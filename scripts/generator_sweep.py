@@ -43,15 +43,14 @@ import torch  # noqa: E402
 
 from augment_assets.lib.classify import bootstrap_indices, bootstrap_interval, paired_bootstrap_gain  # noqa: E402
 from augment_assets.lib.finetune import FinetuneConfig, finetune  # noqa: E402
+from augment_assets.lib.folds import FIT, VALIDATION, build_folds, fold_reviews  # noqa: E402
 from augment_assets.lib.generate import GenerationConfig, generate_reviews  # noqa: E402
 from augment_assets.lib.model import EMBEDDED_MODEL, resolve_base_model  # noqa: E402
 from augment_assets.lib.prompts import build_prompt_table, prompts_for_generation  # noqa: E402
 from augment_assets.lib.reviews import SENTIMENTS, label_reviews  # noqa: E402
 from augment_assets.lib.split import split_reviews  # noqa: E402
 from augment_assets.lib.synthetic_quality import filter_synthetic, judge_pipeline, quality_report  # noqa: E402
-from augment_assets.lib.folds import FIT, VALIDATION, build_folds, fold_reviews  # noqa: E402
 from augment_assets.lib.yelp import read_reviews_csv  # noqa: E402
-
 
 # name -> (FinetuneConfig overrides, epochs after which the checkpoint is judged)
 RUNS = {

@@ -9,7 +9,6 @@ import pandas as pd
 
 from augment_assets.lib.reviews import SENTIMENTS
 
-
 # Markdown that review text must not become in the UI: a table cell break (| or a newline), an
 # image the browser would fetch (![...](url)), a link, or raw HTML.
 _MARKDOWN_ESCAPES = str.maketrans({"|": "\\|", "[": "\\[", "]": "\\]", "!": "\\!", "<": "&lt;", ">": "&gt;",

@@ -23,31 +23,19 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import sparse
 from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer, TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
-from sklearn.naive_bayes import MultinomialNB
 from sklearn.pipeline import Pipeline
 
+from .classifiers import CLASSIFIER_SPECS, DEFAULT_VECTORIZER_GRID  # noqa: F401 - re-exported
 from .reviews import SENTIMENTS
 
 LABELS = SENTIMENTS  # label 0, label 1
-CLASSIFIERS = ("nb", "lr")
-PARAM_NAME = {"nb": "alpha", "lr": "C", "embedding": "C", "generative": "threshold"}
-
-# TF-IDF options searched on validation. The first entry is TfidfVectorizer()'s defaults.
-DEFAULT_VECTORIZER_GRID: tuple[dict, ...] = (
-    {"ngram_range": (1, 1), "sublinear_tf": False},
-    {"ngram_range": (1, 2), "sublinear_tf": False},
-    {"ngram_range": (1, 1), "sublinear_tf": True},
-    {"ngram_range": (1, 2), "sublinear_tf": True},
-)
-# Classifier parameters searched on validation; the library default first, so ties keep it.
-DEFAULT_NB_ALPHAS: tuple[float, ...] = (1.0, 0.5, 0.3, 0.1, 0.03)
-DEFAULT_LR_CS: tuple[float, ...] = (1.0, 0.3, 3.0, 10.0, 30.0, 100.0)
-# C of the embedding classifier's logistic regression (lib/embedding.py), library default first. Log-spaced
-# and reaching far below 1: on a few hundred standardised 576-dimensional vectors little regularisation
-# overfits, so the useful values lie below the default.
-DEFAULT_EMBEDDING_CS: tuple[float, ...] = (1.0, 0.001, 0.01, 0.1, 10.0)
+# The TF-IDF students, each classifier's hyperparameter and the grids: declared once, in lib/classifiers.py.
+CLASSIFIERS = tuple(name for name, spec in CLASSIFIER_SPECS.items() if spec.tfidf)
+PARAM_NAME = {name: spec.param for name, spec in CLASSIFIER_SPECS.items()}
+DEFAULT_NB_ALPHAS: tuple[float, ...] = CLASSIFIER_SPECS["nb"].grid
+DEFAULT_LR_CS: tuple[float, ...] = CLASSIFIER_SPECS["lr"].grid
+DEFAULT_EMBEDDING_CS: tuple[float, ...] = CLASSIFIER_SPECS["embedding"].grid
 
 
 def encode_labels(sentiments) -> np.ndarray:
@@ -68,12 +56,11 @@ def make_vectorizer(options: dict | None = None) -> TfidfVectorizer:
 
 
 def make_classifier(name: str, param: float | None = None):
-    """`param=None` gives the library defaults (the study's setting); else NB alpha / LR C."""
-    if name == "nb":
-        return MultinomialNB() if param is None else MultinomialNB(alpha=param)
-    if name == "lr":
-        return LogisticRegression() if param is None else LogisticRegression(C=param, max_iter=1000)
-    raise ValueError(f"unknown classifier {name!r}; expected one of {CLASSIFIERS}")
+    """The TF-IDF student's classifier step (on TF-IDF features already computed), as its estimator builds it
+    (`classifiers.TfidfNaiveBayes` / `TfidfLogisticRegression`); `param=None` gives the library defaults."""
+    if name not in CLASSIFIERS:
+        raise ValueError(f"unknown classifier {name!r}; expected one of {CLASSIFIERS}")
+    return CLASSIFIER_SPECS[name].make(param)._classifier()
 
 
 def make_pipeline(name: str, param: float | None = None, options: dict | None = None) -> Pipeline:

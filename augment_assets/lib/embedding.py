@@ -40,9 +40,9 @@ from .embedding_fits import (  # noqa: F401
     make_embedding_classifier,
 )
 from .errors import InputError
+from .model import dtype_name, load_model
 from .parquet import read_parquet, write_parquet_atomic
 from .text import text_hash
-from .model import dtype_name, load_model
 
 CACHE_COLUMNS = ["text_hash", "max_tokens", "dtype", "n_tokens", "vector"]
 

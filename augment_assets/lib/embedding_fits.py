@@ -13,9 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression
-from sklearn.preprocessing import StandardScaler
 
+from .classifiers import CLASSIFIER_SPECS
 from .errors import InputError
 from .text import text_hash
 
@@ -76,7 +75,7 @@ class Embeddings:
         return text_hash(text) in self.vectors
 
     @classmethod
-    def of(cls, texts, embed: Callable[[str], np.ndarray], config: EmbeddingConfig = EmbeddingConfig()) -> "Embeddings":
+    def of(cls, texts, embed: Callable[[str], np.ndarray], config: EmbeddingConfig = EmbeddingConfig()) -> Embeddings:
         """Embeddings by any function of a text (tests: a stand-in for the model)."""
         return cls({text_hash(t): np.asarray(embed(t), dtype=np.float32) for t in texts}, config, base_model="function")
 
@@ -84,10 +83,7 @@ class Embeddings:
 def make_embedding_classifier(param: float | None = None):
     """Standardise (on the training set: a few dimensions of a language model's hidden states are orders of
     magnitude larger than the rest) then logistic regression; `param=None` is C's library default."""
-    from sklearn.pipeline import make_pipeline
-
-    lr = LogisticRegression(max_iter=1000) if param is None else LogisticRegression(C=param, max_iter=1000)
-    return make_pipeline(StandardScaler(), lr)
+    return CLASSIFIER_SPECS["embedding"].make(param).fit_pipeline()
 
 
 class EmbeddingFits:

@@ -68,6 +68,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
+from .classifiers import best_index, tie_rounded
 from .classify import (
     LABELS,
     bootstrap_indices,
@@ -79,13 +80,21 @@ from .classify import (
     repeat_indices,
     two_level_bootstrap,
 )
+from .embedding_fits import EmbeddingFits, Embeddings
 from .errors import InputError
 from .fitting import FitCache, Grid
 from .generative_margins import GenerativeScores, choose_threshold, predict
 from .training_sets import TrainingSets, validation_name
-from .embedding_fits import EmbeddingFits, Embeddings
 from .variants import (
-    BASELINES, CANDIDATES, EMBEDDING, GENERATIVE, TRAINING_DATA, VARIANTS, EvaluationConfig, Variant, with_candidates,
+    BASELINES,
+    CANDIDATES,
+    EMBEDDING,
+    GENERATIVE,
+    TRAINING_DATA,
+    VARIANTS,
+    EvaluationConfig,
+    Variant,
+    with_candidates,
 )
 
 __all__ = ["BASELINES", "CANDIDATES", "EvaluationConfig", "EvaluationResult", "evaluate"]
@@ -216,7 +225,7 @@ class _Row:
     n_synthetic: list[int] = field(default_factory=list)
     capped: bool = False
     predictions: dict = field(default_factory=dict)  # eval_set -> [per-draw predictions]
-    teacher: "_Row | None" = None  # the classifier row that filtered or relabelled its synthetic reviews
+    teacher: _Row | None = None  # the classifier row that filtered or relabelled its synthetic reviews
     teacher_name: str | None = None  # that classifier (its `genuine_tuned` row)
 
 
@@ -307,10 +316,10 @@ class _Scorer:
                 preds = self.fitter(clf).predict(rows, labels, gridpoints, [val_name], weights=weights)
                 per_draw.append([np.mean(preds[gp][val_name] == val_labels) for gp in gridpoints])
             accs = np.asarray(per_draw)
-            means = np.round(accs.mean(axis=0), 10)
-            i = int(np.argmax(means))
-            if best is None or means[i] > best[0]:
-                best = (means[i], option, gridpoints[i], accs[:, i].tolist())
+            i = best_index(accs.mean(axis=0))
+            mean = tie_rounded(accs.mean(axis=0)[i])
+            if best is None or mean > best[0]:
+                best = (mean, option, gridpoints[i], accs[:, i].tolist())
         if best is None:
             self.warn(
                 f"{size}, {clf}: {variant.name} at ratio {ratio:g} ({_fmt_selection(selection)}) skipped: "
@@ -433,8 +442,7 @@ def _none(value):
 def _best(rows: list[_Row]) -> _Row | None:
     if not rows:
         return None
-    scores = [round(float(np.mean(r.validation)), 10) for r in rows]
-    return rows[int(np.argmax(scores))]
+    return rows[best_index([np.mean(r.validation) for r in rows])]
 
 
 def _choose(rows: list[_Row], select_reference: bool) -> tuple[_Row | None, _Row | None, _Row | None]:
@@ -663,7 +671,7 @@ class _Summaries:
             picks = [by_repeat.get(r) for r in repeats]
             if any(p is None for p in picks):
                 continue  # not at every repeat of this row: not comparable
-            score = round(float(np.mean([np.mean(p.validation) for p in picks])), 10)
+            score = tie_rounded(np.mean([np.mean(p.validation) for p in picks]))
             if best is None or score > best[0]:
                 best = (score, clf, picks)
         return None if best is None else (best[1], best[2])
@@ -727,7 +735,7 @@ class _Summaries:
                 picks = [_best([r for r in c.rows if r.variant.name == variant.name]) for c in entries]
                 if any(p is None for p in picks):
                     continue
-                score = round(float(np.mean([np.mean(p.validation) for p in picks])), 10)
+                score = tie_rounded(np.mean([np.mean(p.validation) for p in picks]))
                 if best is None or score > best[0]:
                     best = (score, clf, variant, picks, entries)
         if best is None:

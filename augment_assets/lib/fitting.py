@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
+from .classifiers import best_index
 from .classify import PARAM_NAME, FittedTfidf, TextCounts, make_classifier
 
 
@@ -40,7 +41,7 @@ class Grid:
     params: dict
 
     @classmethod
-    def from_config(cls, vectorizer_grid, nb_alphas, lr_cs, embedding_cs=()) -> "Grid":
+    def from_config(cls, vectorizer_grid, nb_alphas, lr_cs, embedding_cs=()) -> Grid:
         options = [{"ngram_range": (1, 1), "sublinear_tf": False}]
         for o in vectorizer_grid:
             if _canonical(o) not in [_canonical(x) for x in options]:
@@ -172,5 +173,5 @@ def select(cache: FitCache, rows, labels, gridpoints, val_name: str, val_labels)
     """(best gridpoint, its validation accuracy, every gridpoint's accuracy) of one training set."""
     preds = cache.predict(rows, labels, gridpoints, [val_name])
     accuracies = [float(np.mean(preds[gp][val_name] == val_labels)) for gp in gridpoints]
-    best = int(np.argmax(np.round(accuracies, 10)))
+    best = best_index(accuracies)
     return gridpoints[best], accuracies[best], accuracies

@@ -295,7 +295,7 @@ class _GrowingLayer(DynamicLayer):
     SPARE = 64  # columns added per reallocation: a few per review at 128 new tokens
 
     @classmethod
-    def holding(cls, keys: torch.Tensor, values: torch.Tensor) -> "_GrowingLayer":
+    def holding(cls, keys: torch.Tensor, values: torch.Tensor) -> _GrowingLayer:
         layer = cls()
         layer._store(keys, values, room=cls.SPARE)
         return layer
@@ -357,7 +357,7 @@ class _Live:
         first = self.ids.gather(1, self.ids.shape[1] - self.mask.sum(1, keepdim=True))
         return torch.where(self.mask.bool(), self.ids, first)
 
-    def select(self, keep: list[int]) -> "_Live | None":
+    def select(self, keep: list[int]) -> _Live | None:
         """Only the rows `keep` (None when empty), leading all-padding columns dropped."""
         if not keep:
             return None
@@ -372,7 +372,7 @@ class _Live:
             self.cache = _growing_cache([(k[:, :, cut:], v[:, :, cut:]) for k, v in _cache_tensors(self.cache)])
         return self
 
-    def merge(self, other: "_Live") -> "_Live":
+    def merge(self, other: _Live) -> _Live:
         """This batch and `other`'s rows in one, the shorter side left-padded."""
         width = max(self.ids.shape[1], other.ids.shape[1])
         pa, pb = width - self.ids.shape[1], width - other.ids.shape[1]

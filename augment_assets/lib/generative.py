@@ -43,8 +43,8 @@ import pandas as pd
 import torch
 
 from .classify import encode_labels
-from .finetune import FinetuneConfig, collate_reviews, encode_reviews, generation_prefix, read_finetune_config
 from .errors import InputError
+from .finetune import FinetuneConfig, collate_reviews, encode_reviews, generation_prefix, read_finetune_config
 from .folds import VALIDATION, fold_reviews
 
 # The margins' decisions (threshold, calibration, teacher labels) need no model: they live in

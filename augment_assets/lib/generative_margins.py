@@ -19,7 +19,6 @@ from sklearn.linear_model import LogisticRegression
 from .errors import InputError
 from .training_sets import TeacherLabels
 
-
 SCORE_COLUMNS = [
     "repeat", "data_size", "scored_set", "review_id", "negative_generator_version", "positive_generator_version",
     "log_likelihood_negative", "log_likelihood_positive", "margin", "n_tokens", "max_review_tokens", "dtype",

@@ -185,7 +185,7 @@ class TrainingSets:
         )
 
     @classmethod
-    def from_tables(cls, members: pd.DataFrame, configs: pd.DataFrame, items: pd.DataFrame, folds: pd.DataFrame) -> "TrainingSets":
+    def from_tables(cls, members: pd.DataFrame, configs: pd.DataFrame, items: pd.DataFrame, folds: pd.DataFrame) -> TrainingSets:
         """Rebuild from the stored tables (`items`: every member's text, by (source, item_id))."""
         items = items.drop_duplicates(["source", "item_id"]).reset_index(drop=True)
         position = pd.Series(np.arange(len(items)), index=pd.MultiIndex.from_frame(items[["source", "item_id"]]))

@@ -34,13 +34,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .classifiers import CLASSIFIER_SPECS
 from .classify import CLASSIFIERS as STUDENTS
 from .classify import DEFAULT_EMBEDDING_CS, DEFAULT_LR_CS, DEFAULT_NB_ALPHAS, DEFAULT_VECTORIZER_GRID
 from .errors import InputError
 
 GENERATIVE = "generative"
 EMBEDDING = "embedding"
-CLASSIFIERS = (*STUDENTS, GENERATIVE, EMBEDDING)  # every name the `classifiers` setting accepts
+# every name the `classifiers` setting accepts, in the order ties keep (lib/classifiers.py declares each)
+CLASSIFIERS = (*STUDENTS, GENERATIVE, EMBEDDING)
+assert set(CLASSIFIERS) == set(CLASSIFIER_SPECS), "a classifier is declared in lib/classifiers.py and nowhere else"
 
 
 def check_classifiers(names) -> tuple[str, ...]:
@@ -83,13 +86,13 @@ def check_selection(teachers, shares) -> tuple[tuple[str, ...], tuple[float, ...
 
 def students(classifiers) -> tuple[str, ...]:
     """The TF-IDF classifiers: fit on every training set, and each its own teacher (`synthetic_filtered`)."""
-    return tuple(c for c in classifiers if c in STUDENTS)
+    return tuple(c for c in classifiers if CLASSIFIER_SPECS[c].teaches)
 
 
 def with_candidates(classifiers) -> tuple[str, ...]:
     """The classifiers fit on training sets, so with synthetic candidates and a headline row: the students and
     the embedding classifier."""
-    return tuple(c for c in classifiers if c in STUDENTS or c == EMBEDDING)
+    return tuple(c for c in classifiers if CLASSIFIER_SPECS[c].fit_on_training_sets)
 
 
 @dataclass

@@ -15,21 +15,41 @@ import pydantic
 from pydantic import Field
 
 from augment_assets.defs.generate.resources import LanguageModelResource
-from augment_assets.defs.metadata import for_people, images_markdown, png_markdown, preview, review_table_metadata, table_metadata
+from augment_assets.defs.metadata import (
+    for_people,
+    images_markdown,
+    png_markdown,
+    preview,
+    review_table_metadata,
+    table_metadata,
+)
 from augment_assets.defs.partitions import candidate_sizes
 from augment_assets.defs.resources import ExperimentResource, WarehouseResource, env_or
 from augment_assets.lib.embedding import EmbeddingConfig, Embeddings, embed_texts, embedding_texts
 from augment_assets.lib.errors import InputError
 from augment_assets.lib.evaluation import evaluate
 from augment_assets.lib.generative import (
-    GenerativeScores, ScoringConfig, classifier_review_tokens, evaluation_texts, score_pairs, teach, teacher_review_tokens,
+    GenerativeScores,
+    ScoringConfig,
+    classifier_review_tokens,
+    evaluation_texts,
+    score_pairs,
+    teach,
+    teacher_review_tokens,
 )
 from augment_assets.lib.model import choose_device_dtype
 from augment_assets.lib.plots import accuracy_curve_png, confusion_png, learning_curve_png
 from augment_assets.lib.reference import empty_reference, read_reference_synthetic
 from augment_assets.lib.training_sets import TrainingSets, build_training_sets
 from augment_assets.lib.variants import (
-    CLASSIFIERS, EMBEDDING, GENERATIVE, SELECTION_TEACHERS, EvaluationConfig, check_classifiers, check_selection, check_teachers,
+    CLASSIFIERS,
+    EMBEDDING,
+    GENERATIVE,
+    SELECTION_TEACHERS,
+    EvaluationConfig,
+    check_classifiers,
+    check_selection,
+    check_teachers,
 )
 from augment_assets.lib.warehouse import Warehouse
 

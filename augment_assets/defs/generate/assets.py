@@ -17,23 +17,23 @@ import pandas as pd
 import pydantic
 from pydantic import Field
 
+from augment_assets.defs.automation.retries import MODEL_STEP_RETRIES, user_errors_not_retried
+from augment_assets.defs.generate.resources import LanguageModelResource
+from augment_assets.defs.metadata import counts_table, for_people, markdown_cell, png_markdown, preview, table_metadata
 from augment_assets.defs.partitions import (
     generator_partitions,
     parse_generator_key,
     same_generator,
     synthetic_partitions,
 )
-from augment_assets.defs.automation.retries import MODEL_STEP_RETRIES, user_errors_not_retried
-from augment_assets.defs.generate.resources import LanguageModelResource
-from augment_assets.defs.metadata import counts_table, for_people, markdown_cell, png_markdown, preview, table_metadata
 from augment_assets.defs.resources import ExperimentResource, WarehouseResource
 from augment_assets.lib.errors import InputError
 from augment_assets.lib.finetune import FinetuneConfig, finetune, template_problem
+from augment_assets.lib.folds import FIT, VALIDATION, fold_reviews
 from augment_assets.lib.generate import GenerationConfig, check_attempts, generate_kept
 from augment_assets.lib.plots import line_plot_png
 from augment_assets.lib.prompts import build_prompt_table, prompts_for_generation, topic_words
 from augment_assets.lib.synthetic_quality import filter_synthetic, quality_report
-from augment_assets.lib.folds import FIT, VALIDATION, fold_reviews
 from augment_assets.lib.text import text_key
 from augment_assets.lib.warehouse import Warehouse
 

@@ -7,7 +7,14 @@ import dagster as dg
 import pandas as pd
 
 from augment_assets.defs.resources import env_or
-from augment_assets.lib.yelp import BUSINESS_FILE, REVIEW_FILE, SAMPLE_DIR, SourceReport, read_reviews_csv, read_yelp_reviews
+from augment_assets.lib.yelp import (
+    BUSINESS_FILE,
+    REVIEW_FILE,
+    SAMPLE_DIR,
+    SourceReport,
+    read_reviews_csv,
+    read_yelp_reviews,
+)
 
 
 class ReviewSourceResource(dg.ConfigurableResource):

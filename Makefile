@@ -47,7 +47,7 @@ ui: setup
 bench: setup
 	for b in bench/*.py; do $(BIN)/python $$b --quick || exit 1; done
 
-# Scale-out on Celery + Redis (README, "Scale out"): Redis on 127.0.0.1 and two dagster-celery workers,
+# Scale-out on Celery + Redis (docs/scaling.md): Redis on 127.0.0.1 and two dagster-celery workers,
 # then the demo's synthetic partitions launched with `dagster asset materialize` on the Celery executor.
 celery-up: setup
 	bash scripts/install_redis.sh

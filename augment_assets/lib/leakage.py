@@ -42,7 +42,7 @@ import pandas as pd
 from augment_assets.lib.errors import InputError
 from augment_assets.lib.text import copy_rate, distinct_n, normalize_text, text_key, word_ngrams, words
 
-# Chosen on the 2020 study's Yelp pizza reviews (606 genuine reviews; README, "The study"),
+# Chosen on the 2020 study's Yelp pizza reviews (606 genuine reviews; docs/results.md, "The near-duplicate threshold"),
 # Jaccard of word 3-shingle sets (exact, not estimated):
 #   - distinct genuine reviews, max over the other 605 per review:
 #     median 0.017, 99th pct 0.059, max 0.114 (only 2 reviews above 0.08);

@@ -68,7 +68,7 @@ VIEWS = {
     group_name="share",
     kinds={"duckdb"},
     pool="warehouse",
-    description="DuckDB views for downstream teams: " + ", ".join(VIEWS) + " (README, 'The DuckDB warehouse').",
+    description="DuckDB views for downstream teams: " + ", ".join(VIEWS) + " (docs/tables.md, 'Views and the Parquet export').",
 )
 def warehouse_views(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     store = warehouse.get()

@@ -22,16 +22,32 @@ STAGES = ("ingest", "generators", "synthetic", "evaluate")
 # Settings a run config's `env:` block may give: the environment variables the definitions read
 # when they load (partitions among them), so they must be set before the definitions import.
 ENV_SETTINGS = (
-    "DATA_SIZES", "REPEATS", "LEARNING_CURVE_SIZES", "SYNTHETIC_TEMPERATURES", "REVIEWS_CSV", "YELP_DATASET_DIR",
-    "GOLD_HOLDOUT_CSV", "REFERENCE_SYNTHETIC_CSV", "BASE_MODEL", "AUGMENT_MODELS_DIR",
-    "AUGMENT_WORK_DIR", "AUGMENT_EXPORT_DIR", "AUGMENT_WAREHOUSE", "AUGMENT_SEED", "AUGMENT_CPU_DTYPE",
+    "DATA_SIZES",
+    "REPEATS",
+    "LEARNING_CURVE_SIZES",
+    "SYNTHETIC_TEMPERATURES",
+    "REVIEWS_CSV",
+    "YELP_DATASET_DIR",
+    "GOLD_HOLDOUT_CSV",
+    "REFERENCE_SYNTHETIC_CSV",
+    "BASE_MODEL",
+    "AUGMENT_MODELS_DIR",
+    "AUGMENT_WORK_DIR",
+    "AUGMENT_EXPORT_DIR",
+    "AUGMENT_WAREHOUSE",
+    "AUGMENT_SEED",
+    "AUGMENT_CPU_DTYPE",
 )
 # The job that holds each configurable op, for checking a run config before any run starts.
 JOB_OF_OP = {
-    "gold_holdout": "ingest_job", "ingest_reviews": "ingest_job",
-    "prompt_table": "generators_job", "sentiment_generator": "generators_job",
+    "gold_holdout": "ingest_job",
+    "ingest_reviews": "ingest_job",
+    "prompt_table": "generators_job",
+    "sentiment_generator": "generators_job",
     "synthetic_reviews": "synthetic_job",
-    "reference_synthetic": "evaluate_job", "training_set": "evaluate_job", "classifier_metrics": "evaluate_job",
+    "reference_synthetic": "evaluate_job",
+    "training_set": "evaluate_job",
+    "classifier_metrics": "evaluate_job",
 }
 
 
@@ -50,15 +66,32 @@ def _plan(stages: list[str]):
             plan.append((f"generators[{key}]", dg.AssetSelection.assets(*ops), key, ops))
     if "synthetic" in stages:
         for key in synthetic_partitions.get_partition_keys():
-            plan.append((f"synthetic_reviews[{key}]", dg.AssetSelection.assets("synthetic_reviews"), key, ("synthetic_reviews",)))
+            plan.append(
+                (
+                    f"synthetic_reviews[{key}]",
+                    dg.AssetSelection.assets("synthetic_reviews"),
+                    key,
+                    ("synthetic_reviews",),
+                )
+            )
     if "evaluate" in stages:
         # The reference runs alone: a leak its blocking checks find is reported and the
         # reference left out of scoring (training_set reads the checks' results), while
         # our own candidates are still evaluated.
         plan.append(("reference", dg.AssetSelection.assets("reference_synthetic"), None, ("reference_synthetic",)))
-        ops = ("training_set", "classifier_metrics")  # classifier_metrics also makes headline, learning_curve, recommendation
-        scores = ("training_set", "classifier_metrics", "headline", "learning_curve", "recommendation",
-                  "warehouse_views", "synthetic_reviews_parquet")
+        ops = (
+            "training_set",
+            "classifier_metrics",
+        )  # classifier_metrics also makes headline, learning_curve, recommendation
+        scores = (
+            "training_set",
+            "classifier_metrics",
+            "headline",
+            "learning_curve",
+            "recommendation",
+            "warehouse_views",
+            "synthetic_reviews_parquet",
+        )
         plan.append(("evaluate", dg.AssetSelection.assets(*scores), None, ops))
     return plan
 
@@ -75,7 +108,7 @@ def _root_message(error) -> str:
     ours = next((i for i, e in enumerate(chain) if e.cls_name == "InputError"), None)
     if ours is None:
         return chain[-1].message.strip()
-    below = chain[ours + 1:]
+    below = chain[ours + 1 :]
     cause = f" (cause: {below[-1].message.strip()})" if below else ""
     return chain[ours].message.strip() + cause
 
@@ -116,7 +149,9 @@ def _range_problems(defs, op: str, config: dict) -> list[str]:
     import pydantic
 
     definition = next((a for a in defs.assets if getattr(getattr(a, "op", None), "name", None) == op), None)
-    parameter = inspect.signature(definition.op.compute_fn.decorated_fn).parameters.get("config") if definition else None
+    parameter = (
+        inspect.signature(definition.op.compute_fn.decorated_fn).parameters.get("config") if definition else None
+    )
     if parameter is None:
         return []
     try:
@@ -134,7 +169,7 @@ def base_model_problems(defs, run_config: dict, stages: list[str]) -> list[str]:
     from augment_assets.lib.model import choose_device_dtype
     from augment_assets.lib.variants import CLASSIFIERS, EMBEDDING
 
-    config = (((run_config.get("ops") or {}).get("classifier_metrics") or {}).get("config") or {})
+    config = ((run_config.get("ops") or {}).get("classifier_metrics") or {}).get("config") or {}
     if "evaluate" not in stages or EMBEDDING not in config.get("classifiers", CLASSIFIERS):
         return []
     language_model = defs.resources["language_model"].process_config_and_initialize()  # its EnvVars read
@@ -165,7 +200,10 @@ def apply_env_settings(run_config, path) -> list[str]:
         return problems
     for name, value in settings.items():
         if name in os.environ:
-            print(f"{path}: env {name} is already set in the environment ({os.environ[name]!r}); keeping it", file=sys.stderr)
+            print(
+                f"{path}: env {name} is already set in the environment ({os.environ[name]!r}); keeping it",
+                file=sys.stderr,
+            )
         else:
             os.environ[name] = str(value)
     return []
@@ -245,7 +283,12 @@ def materialize_all(stages: list[str], run_config: dict | None = None, instance=
                 tags={"augment_assets/stage": label.split("[")[0], **process_tags(), **(tags or {})},
             )
             problems = run_problems(result)
-            if label == "reference" and result.success is False and problems and all(p.startswith("check ") for p in problems):
+            if (
+                label == "reference"
+                and result.success is False
+                and problems
+                and all(p.startswith("check ") for p in problems)
+            ):
                 for problem in problems:
                     tqdm.write(f"warning: {problem}; the reference is left out of scoring", file=sys.stderr)
                 continue
@@ -298,7 +341,10 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 run_config = yaml.safe_load(args.config.read_text()) or {}
             except OSError as error:
-                print(f"--config {args.config}: cannot read it ({error.strerror or error}); nothing was run", file=sys.stderr)
+                print(
+                    f"--config {args.config}: cannot read it ({error.strerror or error}); nothing was run",
+                    file=sys.stderr,
+                )
                 return 2
             except yaml.YAMLError as error:
                 print(f"--config {args.config}: not valid YAML ({error}); nothing was run", file=sys.stderr)

@@ -33,7 +33,9 @@ def _owned(spec: dg.AssetSpec) -> dg.AssetSpec:
 
 def build_definitions() -> dg.Definitions:
     """Definitions with resources and the executor read from the environment at load time."""
-    with warnings.catch_warnings():  # Definitions.map_asset_specs is marked preview; its behaviour is pinned by the tests
+    with (
+        warnings.catch_warnings()
+    ):  # Definitions.map_asset_specs is marked preview; its behaviour is pinned by the tests
         warnings.simplefilter("ignore", dg.PreviewWarning)
         from_folder = dg.load_from_defs_folder(path_within_project=PROJECT_ROOT).map_asset_specs(func=_owned)
     return dg.Definitions.merge(

@@ -51,7 +51,9 @@ class ReadLog:
         for checks_def in defs.asset_checks or []:
             (spec,) = checks_def.check_specs
             label = f"{spec.asset_key.to_user_string()}:{spec.name}"
-            self.allowed[label] = {d.asset_key.to_user_string() for d in spec.additional_deps} | {spec.asset_key.to_user_string()}
+            self.allowed[label] = {d.asset_key.to_user_string() for d in spec.additional_deps} | {
+                spec.asset_key.to_user_string()
+            }
             self.by_op[checks_def.node_def.name] = label
         self.reads: dict[str, set[str]] = defaultdict(set)
 
@@ -70,7 +72,7 @@ class ReadLog:
         if reader is not None:
             self.reads[reader].update(TABLE_OWNER.get(t, t) for t in tables)
 
-    def install(self, monkeypatch) -> "ReadLog":
+    def install(self, monkeypatch) -> ReadLog:
         log, read, has_table = self, Warehouse.read, Warehouse.has_table
 
         def logged_read(store, sql, params=None):

@@ -26,7 +26,9 @@ SLOW_GENERATION = '{"ops": {"synthetic_reviews": {"config": {"n": 4000, "max_new
 # Slow: each test starts Redis and Celery workers and may wait up to 150 s for a run.
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is missing: bash scripts/install_redis.sh"),
+    pytest.mark.skipif(
+        shutil.which("redis-server") is None, reason="redis-server is missing: bash scripts/install_redis.sh"
+    ),
 ]
 
 
@@ -55,10 +57,14 @@ def stack(tmp_path, monkeypatch, tiny_model_dir):
     shutil.copy(REPO / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
     port = _free_port()
     env = {
-        "DAGSTER_HOME": str(home), "AUGMENT_WAREHOUSE": str(tmp_path / "warehouse.duckdb"),
-        "AUGMENT_MODELS_DIR": str(tmp_path / "models"), "AUGMENT_WORK_DIR": str(tmp_path / "work"),
-        "AUGMENT_EXPORT_DIR": str(tmp_path / "exports"), "BASE_MODEL": str(tiny_model_dir),
-        "AUGMENT_CELERY_BROKER": f"redis://127.0.0.1:{port}/0", "AUGMENT_CELERY_BACKEND": f"redis://127.0.0.1:{port}/0",
+        "DAGSTER_HOME": str(home),
+        "AUGMENT_WAREHOUSE": str(tmp_path / "warehouse.duckdb"),
+        "AUGMENT_MODELS_DIR": str(tmp_path / "models"),
+        "AUGMENT_WORK_DIR": str(tmp_path / "work"),
+        "AUGMENT_EXPORT_DIR": str(tmp_path / "exports"),
+        "BASE_MODEL": str(tiny_model_dir),
+        "AUGMENT_CELERY_BROKER": f"redis://127.0.0.1:{port}/0",
+        "AUGMENT_CELERY_BACKEND": f"redis://127.0.0.1:{port}/0",
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -73,20 +79,49 @@ def stack(tmp_path, monkeypatch, tiny_model_dir):
     defs = build_definitions()
     with dg.DagsterInstance.get() as instance:
         result = dg.materialize(
-            [*defs.assets, *defs.asset_checks], selection=dg.AssetSelection.assets("prompt_table", "sentiment_generator"),
-            partition_key="negative_50_r1", instance=instance, resources=defs.resources,
+            [*defs.assets, *defs.asset_checks],
+            selection=dg.AssetSelection.assets("prompt_table", "sentiment_generator"),
+            partition_key="negative_50_r1",
+            instance=instance,
+            resources=defs.resources,
             run_config={"ops": {"sentiment_generator": {"config": {"epochs": 1, "max_length": 64}}}},
         )
         assert result.success
     redis = subprocess.Popen(
-        ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
-        stdout=subprocess.DEVNULL, start_new_session=True,
+        [
+            "redis-server",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.DEVNULL,
+        start_new_session=True,
     )
     worker_log = tmp_path / "worker.log"
     with open(worker_log, "wb") as log:
         worker = subprocess.Popen(
-            [str(BIN / "dagster-celery"), "worker", "start", "-A", "augment_assets.celery_app", "-n", "test", "--", "--concurrency=1"],
-            cwd=REPO, env={**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"}, stdout=log, stderr=subprocess.STDOUT,
+            [
+                str(BIN / "dagster-celery"),
+                "worker",
+                "start",
+                "-A",
+                "augment_assets.celery_app",
+                "-n",
+                "test",
+                "--",
+                "--concurrency=1",
+            ],
+            cwd=REPO,
+            env={**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"},
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
     deadline = time.monotonic() + 90
@@ -100,10 +135,24 @@ def stack(tmp_path, monkeypatch, tiny_model_dir):
 
 def _launch(tmp_path) -> subprocess.Popen:
     return subprocess.Popen(
-        [str(BIN / "dagster"), "asset", "materialize", "-m", "augment_assets.definitions", "--select", "synthetic_reviews",
-         "--partition", "negative_50_r1|0.9", "--config-json", SLOW_GENERATION],
-        cwd=REPO, env={**os.environ, "AUGMENT_EXECUTOR": "celery"}, stdout=open(tmp_path / "run.log", "wb"),
-        stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            str(BIN / "dagster"),
+            "asset",
+            "materialize",
+            "-m",
+            "augment_assets.definitions",
+            "--select",
+            "synthetic_reviews",
+            "--partition",
+            "negative_50_r1|0.9",
+            "--config-json",
+            SLOW_GENERATION,
+        ],
+        cwd=REPO,
+        env={**os.environ, "AUGMENT_EXECUTOR": "celery"},
+        stdout=open(tmp_path / "run.log", "wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
 
 
@@ -120,7 +169,9 @@ def _wait_for_step_start(instance, launched: subprocess.Popen, tmp_path) -> str:
     raise AssertionError("the synthetic step never started on the worker")
 
 
-def _assert_fails_clearly(instance, run_id: str, launched: subprocess.Popen, tmp_path, words: str | None = None) -> float:
+def _assert_fails_clearly(
+    instance, run_id: str, launched: subprocess.Popen, tmp_path, words: str | None = None
+) -> float:
     started = time.monotonic()
     try:
         launched.wait(timeout=FAIL_WITHIN_S)
@@ -139,8 +190,6 @@ def _assert_fails_clearly(instance, run_id: str, launched: subprocess.Popen, tmp
     info = instance.event_log_storage.get_concurrency_info("language_model")
     assert not [s for s in info.claimed_slots if s.run_id == run_id], "the failed run still holds its pool slot"
     return waited
-
-
 
 
 def test_a_worker_killed_mid_step_fails_the_run_and_frees_its_slot(stack, tmp_path):

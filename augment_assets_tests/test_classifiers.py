@@ -43,7 +43,12 @@ def _margin(texts) -> np.ndarray:
     """A stand-in for the generator pair: negative words minus positive words, with a bias."""
     from .test_classify import NEGATIVE, POSITIVE
 
-    return np.array([sum(w in NEGATIVE for w in t.lower().split()) - sum(w in POSITIVE for w in t.lower().split()) + 0.3 for t in texts])
+    return np.array(
+        [
+            sum(w in NEGATIVE for w in t.lower().split()) - sum(w in POSITIVE for w in t.lower().split()) + 0.3
+            for t in texts
+        ]
+    )
 
 
 def _estimators(texts):
@@ -83,7 +88,9 @@ def test_the_tfidf_fast_path_is_the_estimator(data, clf):
     cache.freeze()
     cache.add_eval("test", texts=test)
     weights = np.linspace(0.5, 1.5, len(train))
-    gridpoints = [(v, clf, p) for v in range(len(DEFAULT_VECTORIZER_GRID)) for p in (None, *CLASSIFIER_SPECS[clf].grid[1:3])]
+    gridpoints = [
+        (v, clf, p) for v in range(len(DEFAULT_VECTORIZER_GRID)) for p in (None, *CLASSIFIER_SPECS[clf].grid[1:3])
+    ]
     fast = cache.predict(rows, y, gridpoints, ["test"], proba=True, weights=weights)
     for gp in gridpoints:
         estimator = CLASSIFIER_SPECS[clf].make(gp[2], DEFAULT_VECTORIZER_GRID[gp[0]])
@@ -128,8 +135,14 @@ def test_selection_is_grid_search_on_a_predefined_split_with_the_first_best_kept
         spec = CLASSIFIER_SPECS[clf]
         search = GridSearchCV(
             spec.make(),
-            [{spec.param: [gp[2]], "ngram_range": [DEFAULT_VECTORIZER_GRID[gp[0]]["ngram_range"]],
-              "sublinear_tf": [DEFAULT_VECTORIZER_GRID[gp[0]]["sublinear_tf"]]} for gp in gridpoints],
+            [
+                {
+                    spec.param: [gp[2]],
+                    "ngram_range": [DEFAULT_VECTORIZER_GRID[gp[0]]["ngram_range"]],
+                    "sublinear_tf": [DEFAULT_VECTORIZER_GRID[gp[0]]["sublinear_tf"]],
+                }
+                for gp in gridpoints
+            ],
             cv=PredefinedSplit(np.r_[np.full(len(train), -1), np.zeros(len(test))]),
             refit=False,
         ).fit(texts, labels)

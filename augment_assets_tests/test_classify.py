@@ -180,8 +180,8 @@ def test_two_level_bootstrap_is_the_paired_bootstrap_for_one_repeat_and_widens_w
 def test_sample_weights_fit_as_sklearn_does(clf, param):
     """FitCache.predict with `weights` is scikit-learn's pipeline fit with that sample_weight (TF-IDF unweighted);
     weights of 1 are no weights, and other weights change the fit."""
-    from augment_assets.lib.fitting import FitCache
     from augment_assets.lib.classify import make_pipeline
+    from augment_assets.lib.fitting import FitCache
 
     texts, y = toy_corpus(80, 5)
     evals, _ = toy_corpus(30, 6)

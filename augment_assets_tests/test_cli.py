@@ -61,8 +61,13 @@ def test_a_failure_headline_is_the_projects_message_with_its_cause():
 
     cause = SerializableErrorInfo("EmptyDataError: No columns to parse from file\n", [], "EmptyDataError")
     ours = SerializableErrorInfo("InputError: reviews.csv is empty: give it a header\n", [], "InputError", cause=cause)
-    wrapper = SerializableErrorInfo("DagsterExecutionStepExecutionError: Error occurred\n", [], "DagsterExecutionStepExecutionError", cause=ours)
-    assert _root_message(wrapper) == "InputError: reviews.csv is empty: give it a header (cause: EmptyDataError: No columns to parse from file)"
+    wrapper = SerializableErrorInfo(
+        "DagsterExecutionStepExecutionError: Error occurred\n", [], "DagsterExecutionStepExecutionError", cause=ours
+    )
+    assert (
+        _root_message(wrapper)
+        == "InputError: reviews.csv is empty: give it a header (cause: EmptyDataError: No columns to parse from file)"
+    )
     plain = SerializableErrorInfo("Wrapper\n", [], "DagsterExecutionStepExecutionError", cause=cause)
     assert _root_message(plain) == "EmptyDataError: No columns to parse from file"
 
@@ -81,18 +86,27 @@ def test_out_of_range_values_are_refused_before_any_run(defs):
 def test_an_over_generation_below_1_or_an_attempt_bound_below_the_pool_is_refused_before_any_run(defs):
     over = check_run_config(defs, {"ops": {"synthetic_reviews": {"config": {"over_generation": 0.5}}}})
     assert over == ["synthetic_reviews: over_generation=0.5: Input should be greater than or equal to 1"], over
-    bound = check_run_config(defs, {"ops": {"synthetic_reviews": {"config": {"n": 10, "over_generation": 2, "max_attempts": 15}}}})
+    bound = check_run_config(
+        defs, {"ops": {"synthetic_reviews": {"config": {"n": 10, "over_generation": 2, "max_attempts": 15}}}}
+    )
     assert bound == [
         "synthetic_reviews: max_attempts=15: Value error, max_attempts must be an integer >= the 20 reviews to keep "
         "(n x over_generation), got 15; leave it unset for 60 (3 x 20)"
     ], bound
     # the default n (32) counts too, and a bound that reaches the pool passes
     assert check_run_config(defs, {"ops": {"synthetic_reviews": {"config": {"max_attempts": 31}}}})
-    assert check_run_config(defs, {"ops": {"synthetic_reviews": {"config": {"n": 10, "over_generation": 2, "max_attempts": 20}}}}) == []
+    assert (
+        check_run_config(
+            defs, {"ops": {"synthetic_reviews": {"config": {"n": 10, "over_generation": 2, "max_attempts": 20}}}}
+        )
+        == []
+    )
 
 
 def test_an_unknown_selection_teacher_is_refused_before_any_run_naming_the_accepted_ones(defs):
-    problems = check_run_config(defs, {"ops": {"training_set": {"config": {"selection_teachers": ["generative", "gpt"]}}}})
+    problems = check_run_config(
+        defs, {"ops": {"training_set": {"config": {"selection_teachers": ["generative", "gpt"]}}}}
+    )
     assert problems == [
         "training_set: selection_teachers=['generative', 'gpt']: Value error, selection_teachers: unknown ['gpt']; "
         "accepted values are generative, nb, lr, generative+nb, generative+lr (each at most once)"
@@ -100,18 +114,28 @@ def test_an_unknown_selection_teacher_is_refused_before_any_run_naming_the_accep
     shares = check_run_config(defs, {"ops": {"training_set": {"config": {"selection_shares": [0.5, 2.0]}}}})
     assert len(shares) == 1 and "selection_shares: [2.0] outside (0, 1]" in shares[0], shares
     weighting = check_run_config(defs, {"ops": {"training_set": {"config": {"weighting_teachers": ["lr", "lr"]}}}})
-    assert len(weighting) == 1 and "weighting_teachers: repeated names in ['lr', 'lr']; accepted values are generative" in weighting[0], weighting
-    good = {"selection_teachers": ["lr", "generative+lr"], "selection_shares": [0.25, 0.5], "weighting_teachers": ["nb"]}
+    assert (
+        len(weighting) == 1
+        and "weighting_teachers: repeated names in ['lr', 'lr']; accepted values are generative" in weighting[0]
+    ), weighting
+    good = {
+        "selection_teachers": ["lr", "generative+lr"],
+        "selection_shares": [0.25, 0.5],
+        "weighting_teachers": ["nb"],
+    }
     assert check_run_config(defs, {"ops": {"training_set": {"config": good}}}) == []
 
 
 def test_an_unknown_classifier_is_refused_before_any_run_naming_the_accepted_ones(defs):
     problems = check_run_config(defs, {"ops": {"classifier_metrics": {"config": {"classifiers": ["nb", "svm"]}}}})
     assert any(
-        p.startswith("classifier_metrics: classifiers=") and "unknown ['svm']; accepted values are nb, lr, generative" in p
+        p.startswith("classifier_metrics: classifiers=")
+        and "unknown ['svm']; accepted values are nb, lr, generative" in p
         for p in problems
     ), problems
-    assert check_run_config(defs, {"ops": {"classifier_metrics": {"config": {"classifiers": ["generative", "lr"]}}}}) == []
+    assert (
+        check_run_config(defs, {"ops": {"classifier_metrics": {"config": {"classifiers": ["generative", "lr"]}}}}) == []
+    )
 
 
 @pytest.mark.parametrize(
@@ -152,8 +176,15 @@ def test_a_bad_setting_is_named_when_the_definitions_load_and_nothing_runs(tmp_p
     import subprocess
     import sys
 
-    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home"), "AUGMENT_WAREHOUSE": str(tmp_path / "w.duckdb"), variable: value}
-    done = subprocess.run([sys.executable, "-m", "augment_assets", "materialize"], env=env, capture_output=True, text=True, timeout=120)
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(tmp_path / "home"),
+        "AUGMENT_WAREHOUSE": str(tmp_path / "w.duckdb"),
+        variable: value,
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "augment_assets", "materialize"], env=env, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr, done.stderr[-2000:]
     assert not (tmp_path / "w.duckdb").exists()
 

@@ -53,9 +53,7 @@ def run(selection, partition_key=None, run_config=None):
 
 
 def checks_by_name(result) -> dict[str, bool]:
-    return {
-        f"{e.asset_key.to_user_string()}:{e.check_name}": e.passed for e in result.get_asset_check_evaluations()
-    }
+    return {f"{e.asset_key.to_user_string()}:{e.check_name}": e.passed for e in result.get_asset_check_evaluations()}
 
 
 def step_errors(result) -> str:
@@ -96,13 +94,21 @@ def test_definitions_describe_the_designed_graph(project):
     )
     # The synthetic partitions depend on their own generator (and the folds its judge reads) only.
     assert {k.to_user_string() for k in synthetic.parent_keys} == {
-        "sentiment_generator", "prompt_table", "training_reviews", "review_folds"
+        "sentiment_generator",
+        "prompt_table",
+        "training_reviews",
+        "review_folds",
     }
     # The holdout flows only into the metrics (and the checks).
     holdout_children = {k.to_user_string() for k in graph.get(dg.AssetKey("holdout_reviews")).child_keys}
     assert holdout_children == {"classifier_metrics", "headline", "learning_curve", "recommendation"}
     blocking = {key.name for key in graph.asset_check_keys if graph.get_check_spec(key).blocking}
-    assert {"no_holdout_text", "no_holdout_near_duplicate", "no_business_overlap", "no_copied_holdout_spans"} <= blocking
+    assert {
+        "no_holdout_text",
+        "no_holdout_near_duplicate",
+        "no_business_overlap",
+        "no_copied_holdout_spans",
+    } <= blocking
     assert {j.name for j in defs.jobs} >= {"ingest_job", "generators_job", "synthetic_job", "evaluate_job"}
     assert {s.name for s in defs.schedules} and {s.name for s in defs.sensors}
 
@@ -126,7 +132,9 @@ def test_ingest_group_materializes_into_duckdb_and_the_instance(project):
     # The UI's table facts: the DuckDB table name and the column schema of what was written.
     assert metadata["dagster/table_name"].value == "pizza_reviews"
     schema = metadata["dagster/column_schema"].value
-    columns = store.read("SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'pizza_reviews'")
+    columns = store.read(
+        "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'pizza_reviews'"
+    )
     assert [(c.name, c.type) for c in schema.columns] == [tuple(r) for r in columns.values.tolist()]
 
 
@@ -197,7 +205,10 @@ GENERATORS = ("negative_all_r1", "positive_all_r1", "negative_50_r1", "positive_
 TINY_FINETUNE = {"ops": {"sentiment_generator": {"config": {"epochs": 1, "max_length": 64}}}}
 TINY_GENERATION = {"ops": {"synthetic_reviews": {"config": {"n": 12, "max_new_tokens": 24, "batch_size": 6}}}}
 TINY_EVALUATION = {
-    "ops": {"training_set": {"config": {"ratios": [0, 1], "draws": 1}}, "classifier_metrics": {"config": {"bootstrap": 200}}}
+    "ops": {
+        "training_set": {"config": {"ratios": [0, 1], "draws": 1}},
+        "classifier_metrics": {"config": {"bootstrap": 200}},
+    }
 }
 
 
@@ -220,8 +231,11 @@ def test_a_partition_holds_n_kept_times_over_generation_or_says_why_not(project,
     key = "negative_all_r1"
     assert run(dg.AssetSelection.assets("prompt_table", "sentiment_generator"), key, TINY_FINETUNE).success
     settings = {"max_new_tokens": 24, "batch_size": 6}
-    pooled = run(dg.AssetSelection.assets("synthetic_reviews"), f"{key}|0.9",
-                 {"ops": {"synthetic_reviews": {"config": {**settings, "n": 4, "over_generation": 1.5}}}})
+    pooled = run(
+        dg.AssetSelection.assets("synthetic_reviews"),
+        f"{key}|0.9",
+        {"ops": {"synthetic_reviews": {"config": {**settings, "n": 4, "over_generation": 1.5}}}},
+    )
     assert pooled.success, step_errors(pooled)
     store = Warehouse(project / "warehouse.duckdb")
     assert len(store.read("SELECT * FROM synthetic_reviews WHERE temperature = 0.9")) == 6  # ceil(4 x 1.5)
@@ -229,8 +243,11 @@ def test_a_partition_holds_n_kept_times_over_generation_or_says_why_not(project,
     import augment_assets.defs.generate.assets as generate_assets
 
     monkeypatch.setattr(generate_assets, "filter_synthetic", lambda frame: (frame.iloc[:0], {"degenerate": len(frame)}))
-    short = run(dg.AssetSelection.assets("synthetic_reviews"), f"{key}|1.1",
-                {"ops": {"synthetic_reviews": {"config": {**settings, "n": 4, "max_attempts": 7}}}})
+    short = run(
+        dg.AssetSelection.assets("synthetic_reviews"),
+        f"{key}|1.1",
+        {"ops": {"synthetic_reviews": {"config": {**settings, "n": 4, "max_attempts": 7}}}},
+    )
     assert short.success, step_errors(short)
     written = short.asset_materializations_for_node("synthetic_reviews")[0].metadata
     assert (written["kept"].value, written["attempted"].value, written["short_by"].value) == (0, 7, 4)
@@ -289,7 +306,10 @@ def test_one_partition_of_every_asset_through_dagster(project, monkeypatch, tiny
     assert sorted(generators["generator"]) == sorted(GENERATORS)
     assert all(Path(p, "config.json").exists() for p in generators["path"])
     assert generators.set_index("generator")["n_train"].to_dict() == {
-        "negative_all_r1": 104, "positive_all_r1": 104, "negative_50_r1": 40, "positive_50_r1": 40
+        "negative_all_r1": 104,
+        "positive_all_r1": 104,
+        "negative_50_r1": 40,
+        "positive_50_r1": 40,
     }
     # Every generator's corpus lies in the fit fold of its own size and meets no validation
     # review of its own or a larger size.
@@ -300,7 +320,9 @@ def test_one_partition_of_every_asset_through_dagster(project, monkeypatch, tiny
         fit = set(folds.loc[(folds["data_size"] == row.data_size) & (folds["fold"] == "fit"), "review_id"])
         assert mine and mine <= fit
         larger = ["all"] if row.data_size == "50" else []
-        validation = set(folds.loc[folds["data_size"].isin([row.data_size, *larger]) & (folds["fold"] == "validation"), "review_id"])
+        validation = set(
+            folds.loc[folds["data_size"].isin([row.data_size, *larger]) & (folds["fold"] == "validation"), "review_id"]
+        )
         assert mine.isdisjoint(validation)
     with dg.DagsterInstance.get() as instance:
         event = instance.get_latest_materialization_event(dg.AssetKey("synthetic_reviews"))
@@ -309,14 +331,25 @@ def test_one_partition_of_every_asset_through_dagster(project, monkeypatch, tiny
     floats = [v.value for v in written.values() if isinstance(v.value, float)]
     assert floats and all(round(f, 4) == f for f in floats), floats  # rounded for people
     # n counts kept reviews: the partition holds the 12 asked for, and says how many slots it took
-    assert written["kept"].value == written["dagster/partition_row_count"].value == written["keep_target"].value == 12, written
+    assert (
+        written["kept"].value == written["dagster/partition_row_count"].value == written["keep_target"].value == 12
+    ), written
     assert written["attempted"].value >= 12 and written["short_by"].value == 0 and written["max_attempts"].value == 36
     assert written["attempted"].value == 12 + written["dropped_by_filters"].value + written["kept_beyond_target"].value
     # Its data version is the fingerprint of the settings that shaped it and the number asked for.
     fingerprint, asked = event.asset_materialization.tags["dagster/data_version"].rsplit("-n", 1)
     assert len(fingerprint) >= 12 and fingerprint != "None" and asked == "12"
     synthetic = store.read_table("synthetic_reviews")
-    assert set(synthetic.columns) >= {"synthetic_id", "sentiment", "temperature", "prompt", "text", "generator_version", "seed", "created_at"}
+    assert set(synthetic.columns) >= {
+        "synthetic_id",
+        "sentiment",
+        "temperature",
+        "prompt",
+        "text",
+        "generator_version",
+        "seed",
+        "created_at",
+    }
     assert set(zip(synthetic["generator"], synthetic["temperature"])) <= {(g, 0.9) for g in GENERATORS}
     assert synthetic["synthetic_id"].is_unique
     metrics = store.read_table("classifier_metrics")
@@ -326,18 +359,28 @@ def test_one_partition_of_every_asset_through_dagster(project, monkeypatch, tiny
         assert group["baseline_selected"].sum() == 1, (classifier, eval_set, data_size)
         # a candidate at every size with generators (no low-data candidate skipped), none elsewhere;
         # the generative classifier (the generator pairs) is a baseline at the sizes with generators only
-        assert group["selected"].sum() == (data_size in ("all", "50") and classifier != "generative"), (classifier, eval_set, data_size)
+        assert group["selected"].sum() == (data_size in ("all", "50") and classifier != "generative"), (
+            classifier,
+            eval_set,
+            data_size,
+        )
     assert set(metrics.loc[metrics["classifier"] == "generative", "data_size"]) == {"all", "50"}
     scores = store.read_table("generative_scores")
     folds_of = folds[folds["fold"] == "validation"].groupby("data_size").size()
     holdout_size = len(store.read_table("holdout_reviews"))
-    assert scores.groupby("data_size").size().to_dict() == {size: folds_of[size] + holdout_size for size in ("all", "50")}
-    assert set(scores["negative_generator_version"]) == set(generators.loc[generators["sentiment"] == "negative", "generator_version"])
+    assert scores.groupby("data_size").size().to_dict() == {
+        size: folds_of[size] + holdout_size for size in ("all", "50")
+    }
+    assert set(scores["negative_generator_version"]) == set(
+        generators.loc[generators["sentiment"] == "negative", "generator_version"]
+    )
     headline = store.read_table("headline")
     assert sorted(headline["data_size"].unique()) == ["50", "all"] and (headline["repeats"] == 1).all()
     # half the interval's width (0 when the candidate predicts exactly as the baseline, as a tiny model may)
     half_width = (headline["gain_ci_high"] - headline["gain_ci_low"]) / 2
-    assert (headline["min_detectable_gain"] - half_width).abs().max() < 1e-12 and headline["worth"].str.len().gt(0).all()
+    assert (headline["min_detectable_gain"] - half_width).abs().max() < 1e-12 and headline["worth"].str.len().gt(
+        0
+    ).all()
     # no REFERENCE_SYNTHETIC_CSV: the headline says so, rather than leaving the reference columns blank unexplained
     assert (headline["reference_status"] == "no reference supplied (REFERENCE_SYNTHETIC_CSV unset)").all()
     assert headline["selected_minus_reference"].isna().all()
@@ -348,15 +391,28 @@ def test_one_partition_of_every_asset_through_dagster(project, monkeypatch, tiny
     assert len(recommendation) == 5 and set(recommendation["classifier"]) <= {"nb", "lr", "generative", "embedding"}
     # the embedding classifier: every size, candidates at the sizes with generators, each text embedded once
     embedded = metrics[metrics["classifier"] == "embedding"]
-    assert set(embedded["data_size"]) == {"all", "100", "50", "25", "10"} and "genuine+synthetic" in set(embedded["variant"])
+    assert set(embedded["data_size"]) == {"all", "100", "50", "25", "10"} and "genuine+synthetic" in set(
+        embedded["variant"]
+    )
     assert not {"genuine+perturbed", "genuine+synthetic_filtered", "genuine+reference"} & set(embedded["variant"])
-    assert "embedding" in set(headline["classifier"]) and headline["best_baseline_beats_every_candidate"].isin(
-        ["yes, shown", "yes, point estimate only", "no", "n/a"]).all()
+    assert (
+        "embedding" in set(headline["classifier"])
+        and headline["best_baseline_beats_every_candidate"]
+        .isin(["yes, shown", "yes, point estimate only", "no", "n/a"])
+        .all()
+    )
     with dg.DagsterInstance.get() as instance:
-        scored = instance.get_latest_materialization_event(dg.AssetKey("classifier_metrics")).asset_materialization.metadata
-    assert scored["embedding_texts"].value > holdout_size and scored["embedding_texts_embedded"].value == scored["embedding_texts"].value
+        scored = instance.get_latest_materialization_event(
+            dg.AssetKey("classifier_metrics")
+        ).asset_materialization.metadata
+    assert (
+        scored["embedding_texts"].value > holdout_size
+        and scored["embedding_texts_embedded"].value == scored["embedding_texts"].value
+    )
     assert len(list((project / "work" / "review_embeddings").glob("*.parquet"))) == 1
-    assert {"genuine", "genuine_tuned", "genuine+duplicates", "genuine+perturbed", "genuine+synthetic"} <= set(metrics["variant"])
+    assert {"genuine", "genuine_tuned", "genuine+duplicates", "genuine+perturbed", "genuine+synthetic"} <= set(
+        metrics["variant"]
+    )
     # training_set is the truth: every synthetic member of a size's sets comes from that size's generators,
     # and the metrics' synthetic counts are the stored sets' counts.
     sets = read_training_sets(store)
@@ -364,12 +420,18 @@ def test_one_partition_of_every_asset_through_dagster(project, monkeypatch, tiny
     synthetic_members = members[members["source"] == "synthetic"].merge(
         synthetic[["synthetic_id", "generator"]], left_on="item_id", right_on="synthetic_id"
     )
-    assert len(synthetic_members) and (synthetic_members["generator"].str.split("_").str[1] == synthetic_members["data_size"]).all()
+    assert (
+        len(synthetic_members)
+        and (synthetic_members["generator"].str.split("_").str[1] == synthetic_members["data_size"]).all()
+    )
     refit = sets.configs[(sets.configs["phase"] == "refit") & (sets.configs["training_data"] == "synthetic")]
     chosen = metrics[metrics["selected"] & (metrics["variant"] == "genuine+synthetic")]
     for row in chosen.itertuples():
-        stored = refit[(refit["data_size"] == row.data_size) & (refit["ratio"] == row.synthetic_per_genuine)
-                       & (refit["temperature_selection"] == row.temperature_selection)]
+        stored = refit[
+            (refit["data_size"] == row.data_size)
+            & (refit["ratio"] == row.synthetic_per_genuine)
+            & (refit["temperature_selection"] == row.temperature_selection)
+        ]
         assert row.n_synthetic == int(stored["n_synthetic"].iloc[0]), row
     # The shared views and the Parquet export, queried read-only by another process while they are written.
     _views_and_export_under_a_reader(project, store)
@@ -422,7 +484,10 @@ def test_a_leaking_reference_fails_its_checks_and_is_not_scored(project, monkeyp
     training = store.read_table("training_reviews")
     clean = pd.DataFrame({"sentiment": training["sentiment"], "text": training["text"].str.upper() + " truly"})
     leaking = pd.concat(
-        [clean, pd.DataFrame({"sentiment": holdout["sentiment"].head(5), "text": "honestly " + holdout["text"].head(5)})]
+        [
+            clean,
+            pd.DataFrame({"sentiment": holdout["sentiment"].head(5), "text": "honestly " + holdout["text"].head(5)}),
+        ]
     )
     reference_csv = project / "reference.csv"
     monkeypatch.setenv("REFERENCE_SYNTHETIC_CSV", str(reference_csv))
@@ -432,7 +497,11 @@ def test_a_leaking_reference_fails_its_checks_and_is_not_scored(project, monkeyp
     checks = checks_by_name(result)
     assert checks["reference_synthetic:no_holdout_near_duplicate"] is False, checks
     assert not result.success and "5 near-duplicates" in step_errors(result)
-    result = run(dg.AssetSelection.assets("training_set"), None, {"ops": {"training_set": {"config": {"ratios": [0, 1], "draws": 1}}}})
+    result = run(
+        dg.AssetSelection.assets("training_set"),
+        None,
+        {"ops": {"training_set": {"config": {"ratios": [0, 1], "draws": 1}}}},
+    )
     assert result.success, step_errors(result)
     metadata = result.get_asset_materialization_events()[0].materialization.metadata
     assert metadata["reference_scored"].value is False
@@ -440,12 +509,19 @@ def test_a_leaking_reference_fails_its_checks_and_is_not_scored(project, monkeyp
     assert "reference" not in set(store.read_table("training_set")["source"])
     decision = store.read_table("reference_decision").iloc[0]  # what the headline's reference_status reports
     assert not decision["scored"] and decision["reference_rows"] == len(leaking)
-    assert decision["why_not"].startswith("not scored: its leakage checks did not pass") and "no_holdout_near_duplicate" in decision["why_not"]
+    assert (
+        decision["why_not"].startswith("not scored: its leakage checks did not pass")
+        and "no_holdout_near_duplicate" in decision["why_not"]
+    )
 
     clean.to_csv(reference_csv, index=False)
     result = run(dg.AssetSelection.assets("reference_synthetic"))
     assert result.success and all(checks_by_name(result).values()), checks_by_name(result)
-    result = run(dg.AssetSelection.assets("training_set"), None, {"ops": {"training_set": {"config": {"ratios": [0, 1], "draws": 1}}}})
+    result = run(
+        dg.AssetSelection.assets("training_set"),
+        None,
+        {"ops": {"training_set": {"config": {"ratios": [0, 1], "draws": 1}}}},
+    )
     assert result.success and "reference" in set(store.read_table("training_set")["source"])
     decision = store.read_table("reference_decision").iloc[0]
     assert decision["scored"] and pd.isna(decision["why_not"])
@@ -472,17 +548,21 @@ def test_the_read_log_catches_an_undeclared_read(project, monkeypatch):
     def sneaky(warehouse: WarehouseResource) -> None:  # reads `declared` without deps=[declared]
         warehouse.get().read_table("declared")
 
-    defs = dg.Definitions(assets=[declared, sneaky], resources={"warehouse": WarehouseResource(path=str(project / "w.duckdb"))})
+    defs = dg.Definitions(
+        assets=[declared, sneaky], resources={"warehouse": WarehouseResource(path=str(project / "w.duckdb"))}
+    )
     reads = ReadLog(defs).install(monkeypatch)
-    assert dg.materialize([declared, sneaky], resources={"warehouse": WarehouseResource(path=str(project / "w.duckdb"))}).success
+    assert dg.materialize(
+        [declared, sneaky], resources={"warehouse": WarehouseResource(path=str(project / "w.duckdb"))}
+    ).success
     assert reads.undeclared() == {"sneaky": {"declared"}}
 
 
 def test_the_source_sensor_follows_the_configured_files(project, tmp_path):
     """One precedence rule for what is read and what is watched: the sensor fingerprints the CSV
     the resource reads, launches once per change and skips an unchanged file."""
-    from augment_assets.defs.ingest.resources import ReviewSourceResource
     from augment_assets.defs.automation.sensors import review_source_changed
+    from augment_assets.defs.ingest.resources import ReviewSourceResource
 
     csv = tmp_path / "reviews.csv"
     csv.write_text("text,stars\ngreat pizza,5\n")
@@ -513,10 +593,17 @@ def test_the_cli_reports_a_leaking_reference_and_evaluates_without_it(project, m
     store = Warehouse(project / "warehouse.duckdb")
     holdout = store.read_table("holdout_reviews")
     reference_csv = project / "reference.csv"
-    pd.DataFrame({"sentiment": holdout["sentiment"], "text": holdout["text"] + " indeed"}).to_csv(reference_csv, index=False)
+    pd.DataFrame({"sentiment": holdout["sentiment"], "text": holdout["text"] + " indeed"}).to_csv(
+        reference_csv, index=False
+    )
     monkeypatch.setenv("REFERENCE_SYNTHETIC_CSV", str(reference_csv))
     monkeypatch.setenv("BASE_MODEL", str(tiny_model_dir))  # the embedding classifier's base model: tiny, in seconds
-    config = {"ops": {"training_set": {"config": {"ratios": [0, 1], "draws": 1}}, "classifier_metrics": {"config": {"bootstrap": 100}}}}
+    config = {
+        "ops": {
+            "training_set": {"config": {"ratios": [0, 1], "draws": 1}},
+            "classifier_metrics": {"config": {"bootstrap": 100}},
+        }
+    }
     assert materialize_all(["evaluate"], config) == 0
     err = capsys.readouterr().err
     assert "warning: check reference_synthetic:no_holdout_near_duplicate failed" in err and "left out of scoring" in err
@@ -538,25 +625,44 @@ def test_repeats_from_a_run_config_through_the_one_command(project, tiny_model_d
     config.write_text(
         yaml.safe_dump(
             {
-                "env": {"REPEATS": 2, "DATA_SIZES": "all", "LEARNING_CURVE_SIZES": "25", "SYNTHETIC_TEMPERATURES": "0.9",
-                        "BASE_MODEL": "not-used: the shell's BASE_MODEL wins"},
+                "env": {
+                    "REPEATS": 2,
+                    "DATA_SIZES": "all",
+                    "LEARNING_CURVE_SIZES": "25",
+                    "SYNTHETIC_TEMPERATURES": "0.9",
+                    "BASE_MODEL": "not-used: the shell's BASE_MODEL wins",
+                },
                 **TINY_FINETUNE,
                 "ops": {**TINY_FINETUNE["ops"], **TINY_GENERATION["ops"], **TINY_EVALUATION["ops"]},
             }
         )
     )
-    env = {k: v for k, v in os.environ.items() if k not in ("SYNTHETIC_TEMPERATURES", "REPEATS", "DATA_SIZES", "LEARNING_CURVE_SIZES")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("SYNTHETIC_TEMPERATURES", "REPEATS", "DATA_SIZES", "LEARNING_CURVE_SIZES")
+    }
     env["BASE_MODEL"] = str(tiny_model_dir)
     done = subprocess.run(
         [sys.executable, "-m", "augment_assets", "materialize", "--config", str(config)],
-        env=env, capture_output=True, text=True, timeout=900,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "env BASE_MODEL is already set in the environment" in done.stderr
     store = Warehouse(project / "warehouse.duckdb")
     folds = store.read_table("review_folds")
     assert set(folds["repeat"]) == {1, 2} and set(folds["data_size"]) == {"all", "25"}
-    validation = [set(folds.loc[(folds["repeat"] == r) & (folds["fold"] == "validation") & (folds["data_size"] == "all"), "review_id"]) for r in (1, 2)]
+    validation = [
+        set(
+            folds.loc[
+                (folds["repeat"] == r) & (folds["fold"] == "validation") & (folds["data_size"] == "all"), "review_id"
+            ]
+        )
+        for r in (1, 2)
+    ]
     assert validation[0] != validation[1]
     generators = store.read_table("sentiment_generator")
     assert sorted(generators["generator"]) == sorted(f"{s}_all_r{r}" for s in ("negative", "positive") for r in (1, 2))
@@ -565,14 +671,20 @@ def test_repeats_from_a_run_config_through_the_one_command(project, tiny_model_d
     assert generator_fold_violations(store.read_table("fine_tuning_corpus"), generators, folds).empty
     # each repeat's generator learned from its own repeat's fit fold: the two corpora differ
     corpus = store.read_table("fine_tuning_corpus")
-    assert set(corpus.loc[corpus["generator"] == "negative_all_r1", "review_id"]) != set(corpus.loc[corpus["generator"] == "negative_all_r2", "review_id"])
+    assert set(corpus.loc[corpus["generator"] == "negative_all_r1", "review_id"]) != set(
+        corpus.loc[corpus["generator"] == "negative_all_r2", "review_id"]
+    )
     synthetic = store.read_table("synthetic_reviews")
     assert set(synthetic["generator"]) == set(generators["generator"])
     headline = store.read_table("headline")
     assert list(headline["data_size"].unique()) == ["all"] and (headline["repeats"] == 2).all()
     assert headline["min_detectable_gain"].notna().all() and headline["verdict"].isin(["gain", "no gain", "loss"]).all()
     curve = store.read_table("learning_curve")
-    assert set(zip(curve["data_size"], curve["role"])) == {("all", "baseline"), ("all", "candidate"), ("25", "baseline")}
+    assert set(zip(curve["data_size"], curve["role"])) == {
+        ("all", "baseline"),
+        ("all", "candidate"),
+        ("25", "baseline"),
+    }
     recommendation = store.read_table("recommendation")
     assert sorted(recommendation["data_size"]) == ["25", "all"]
     metrics = store.read_table("classifier_metrics")
@@ -605,7 +717,11 @@ def _start_cli(args, env_extra=None):
     env = {**os.environ, **(env_extra or {})}
     return subprocess.Popen(
         [sys.executable, "-m", "augment_assets", "materialize", *args],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
     )
 
 
@@ -647,14 +763,19 @@ def test_a_run_killed_with_sigkill_mid_fine_tuning_does_not_block_the_next(proje
     with dg.DagsterInstance.get() as instance:
         stuck = instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
         assert len(stuck) == 1  # what SIGKILL leaves: a STARTED run ...
-        assert instance.event_log_storage.get_concurrency_info("language_model").active_run_ids == {stuck[0].run_id}  # ... holding the pool
+        assert instance.event_log_storage.get_concurrency_info("language_model").active_run_ids == {
+            stuck[0].run_id
+        }  # ... holding the pool
     tiny = project / "tiny.yaml"
     import yaml
 
     tiny.write_text(yaml.safe_dump(TINY_FINETUNE))
     again = subprocess.run(
         [sys.executable, "-m", "augment_assets", "materialize", "--stage", "generators", "--config", str(tiny)],
-        env={**os.environ, **env}, capture_output=True, text=True, timeout=600,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert again.returncode == 0, again.stderr[-3000:]
     assert f"recovered: run {stuck[0].run_id}" in again.stderr and "is gone; marked failed" in again.stderr
@@ -671,7 +792,8 @@ def test_sigterm_ends_a_run_within_seconds_and_frees_its_pool(project, tiny_mode
 
     assert run(dg.AssetSelection.groups("ingest")).success
     process = _start_cli(
-        ["--stage", "generators", "--config", str(_slow_finetune_config(project / "slow.yaml"))], {"BASE_MODEL": str(tiny_model_dir)}
+        ["--stage", "generators", "--config", str(_slow_finetune_config(project / "slow.yaml"))],
+        {"BASE_MODEL": str(tiny_model_dir)},
     )
     _wait_for(process, "Fine-tuning")
     sent = time.monotonic()
@@ -697,7 +819,9 @@ def test_a_run_killed_mid_ingest_does_not_block_the_next(project):
     killed.wait(timeout=30)
     again = subprocess.run(
         [sys.executable, "-m", "augment_assets", "materialize", "--stage", "ingest"],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert again.returncode == 0, again.stderr[-3000:]
     with dg.DagsterInstance.get() as instance:
@@ -730,7 +854,9 @@ def _views_and_export_under_a_reader(project: Path, store: Warehouse) -> None:
         print(sorted(answers))
         """
     )
-    process = subprocess.Popen([sys.executable, "-c", reader], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-c", reader], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     assert process.stdout.readline().strip() == "ready"
     result = run(dg.AssetSelection.groups("share"))
     assert result.success, step_errors(result)
@@ -743,8 +869,14 @@ def _views_and_export_under_a_reader(project: Path, store: Warehouse) -> None:
     assert {"data_size", "repeat", "base_model", "temperature", "prompt", "generator_version"} <= set(lineage.columns)
     import duckdb
 
-    exported = duckdb.connect().execute("SELECT * FROM read_parquet(?)", [str(project / "exports" / "synthetic_reviews.parquet")]).df()
-    assert sorted(exported["synthetic_id"]) == sorted(lineage["synthetic_id"]) and list(exported.columns) == list(lineage.columns)
+    exported = (
+        duckdb.connect()
+        .execute("SELECT * FROM read_parquet(?)", [str(project / "exports" / "synthetic_reviews.parquet")])
+        .df()
+    )
+    assert sorted(exported["synthetic_id"]) == sorted(lineage["synthetic_id"]) and list(exported.columns) == list(
+        lineage.columns
+    )
 
 
 def test_a_dead_ui_launched_run_is_ended_and_its_slot_freed(project):
@@ -766,9 +898,13 @@ def test_a_dead_ui_launched_run_is_ended_and_its_slot_freed(project):
         for pool in ("warehouse", "language_model"):  # what a run's executor does before its first claim
             instance.event_log_storage.initialize_concurrency_limit_to_default(pool)
         for name, pid in (("dead", gone.pid), ("alive", os.getpid())):
-            run = instance.add_run(dg.DagsterRun(job_name="ingest_job", run_id=f"{name}-run-0000", status=dg.DagsterRunStatus.STARTED))
+            run = instance.add_run(
+                dg.DagsterRun(job_name="ingest_job", run_id=f"{name}-run-0000", status=dg.DagsterRunStatus.STARTED)
+            )
             instance.report_engine_event(f"Started process for run (pid: {pid}).", run, EngineEventData.in_process(pid))
-            instance.event_log_storage.claim_concurrency_slot("warehouse" if name == "dead" else "language_model", run.run_id, "step")
+            instance.event_log_storage.claim_concurrency_slot(
+                "warehouse" if name == "dead" else "language_model", run.run_id, "step"
+            )
             runs[name] = run
         assert instance.event_log_storage.get_concurrency_info("warehouse").active_run_ids == {"dead-run-0000"}
         skipped = dead_run_recovery(dg.build_sensor_context(instance=instance))
@@ -793,9 +929,23 @@ def test_killing_dagster_asset_materialize_leaves_no_step_process(project, tiny_
     assert run(dg.AssetSelection.groups("ingest")).success
     slow = _slow_finetune_config(project / "slow.yaml")
     process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "dagster"), "asset", "materialize", "-m", "augment_assets.definitions",
-         "--select", "sentiment_generator", "--partition", "negative_all_r1", "-c", str(slow)],
-        env={**os.environ, "BASE_MODEL": str(tiny_model_dir)}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        [
+            str(Path(sys.executable).parent / "dagster"),
+            "asset",
+            "materialize",
+            "-m",
+            "augment_assets.definitions",
+            "--select",
+            "sentiment_generator",
+            "--partition",
+            "negative_all_r1",
+            "-c",
+            str(slow),
+        ],
+        env={**os.environ, "BASE_MODEL": str(tiny_model_dir)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     _wait_for(process, "Fine-tuning")
 
@@ -849,7 +999,9 @@ def test_the_evaluation_follows_its_inputs_only_when_their_blocking_checks_passe
         assert tick.total_requested == 0  # two temperatures and the reference are still missing
         for temperature in ("0.7", "1.1"):
             for key in GENERATORS:
-                assert run(dg.AssetSelection.assets("synthetic_reviews"), f"{key}|{temperature}", TINY_GENERATION).success
+                assert run(
+                    dg.AssetSelection.assets("synthetic_reviews"), f"{key}|{temperature}", TINY_GENERATION
+                ).success
         assert run(dg.AssetSelection.assets("reference_synthetic")).success
         tick = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=tick.cursor)
         assert requested(tick) == {"training_set", "synthetic_reviews_parquet"}, requested(tick)
@@ -903,7 +1055,9 @@ def test_a_transient_model_step_failure_is_retried_and_a_user_error_is_not(proje
     assert result.success, step_errors(result)
     retries = [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
     assert len(retries) == 1 and calls == ["flaky", "flaky"]
-    assert "negative_50_r1" in set(Warehouse(project / "warehouse.duckdb").read_table("sentiment_generator")["generator"])
+    assert "negative_50_r1" in set(
+        Warehouse(project / "warehouse.duckdb").read_table("sentiment_generator")["generator"]
+    )
 
     def user_error(*args, **kwargs):
         calls.append("user")
@@ -940,7 +1094,9 @@ def test_the_schedules_and_the_whole_graph_refresh_job(project):
 
     with dg.DagsterInstance.get() as instance:
         bad = refresh.execute_in_process(
-            run_config={"ops": {"refresh_graph": {"config": {"stages": ["ingest", "train"]}}}}, instance=instance, raise_on_error=False
+            run_config={"ops": {"refresh_graph": {"config": {"stages": ["ingest", "train"]}}}},
+            instance=instance,
+            raise_on_error=False,
         )
         assert not bad.success
         assert "unknown stage(s) ['train']" in str(bad.all_events)

@@ -7,8 +7,16 @@ import dagster as dg
 # classifier_metrics makes headline, learning_curve and recommendation in the same step, from the same reads
 SCORES = (
     "evaluate",
-    ["gold_holdout", "holdout_reviews", "reference_synthetic", "review_folds", "sentiment_generator", "synthetic_reviews",
-     "training_reviews", "training_set"],
+    [
+        "gold_holdout",
+        "holdout_reviews",
+        "reference_synthetic",
+        "review_folds",
+        "sentiment_generator",
+        "synthetic_reviews",
+        "training_reviews",
+        "training_set",
+    ],
     None,
 )
 ASSETS = {
@@ -25,13 +33,17 @@ ASSETS = {
     "review_source": ("ingest", [], None),
     "sentiment_generator": ("generate", ["review_folds", "training_reviews"], "generator"),
     "synthetic_reviews": (
-        "generate", ["prompt_table", "review_folds", "sentiment_generator", "training_reviews"], "generator x temperature"
+        "generate",
+        ["prompt_table", "review_folds", "sentiment_generator", "training_reviews"],
+        "generator x temperature",
     ),
     "training_reviews": ("ingest", ["gold_holdout", "pizza_reviews"], None),
     "warehouse_views": ("share", ["classifier_metrics", "headline", "sentiment_generator", "synthetic_reviews"], None),
     "synthetic_reviews_parquet": ("share", ["sentiment_generator", "synthetic_reviews"], None),
     "training_set": (
-        "evaluate", ["reference_synthetic", "review_folds", "sentiment_generator", "synthetic_reviews", "training_reviews"], None
+        "evaluate",
+        ["reference_synthetic", "review_folds", "sentiment_generator", "synthetic_reviews", "training_reviews"],
+        None,
     ),
 }
 HOLDOUTS = ["gold_holdout", "holdout_reviews"]
@@ -51,7 +63,10 @@ CHECKS = {
     "training_reviews:no_business_overlap": (True, HOLDOUTS),
     "training_reviews:no_holdout_near_duplicate": (True, HOLDOUTS),
     "training_reviews:no_holdout_text": (True, HOLDOUTS),
-    "training_set:no_holdout_near_duplicate": (True, [*HOLDOUTS, "reference_synthetic", "synthetic_reviews", "training_reviews"]),
+    "training_set:no_holdout_near_duplicate": (
+        True,
+        [*HOLDOUTS, "reference_synthetic", "synthetic_reviews", "training_reviews"],
+    ),
     "training_set:no_holdout_text": (True, [*HOLDOUTS, "reference_synthetic", "synthetic_reviews", "training_reviews"]),
 }
 

@@ -55,8 +55,15 @@ def test_finetune_and_generate_with_the_embedded_model(tmp_path, monkeypatch):
     assert report["total_params"] > 100_000_000
 
     gcfg = GenerationConfig(n=4, temperature=0.7, max_new_tokens=32, batch_size=4, seed=0)
-    out = generate_reviews(tmp_path / "model", ["The pizza was", "Waited over an"], "negative", gcfg,
-                           tmp_path / "chunks", "embedded-test", show_progress=False)
+    out = generate_reviews(
+        tmp_path / "model",
+        ["The pizza was", "Waited over an"],
+        "negative",
+        gcfg,
+        tmp_path / "chunks",
+        "embedded-test",
+        show_progress=False,
+    )
     assert len(out) == 4 and out["synthetic_id"].is_unique
     assert all(isinstance(t, str) and len(t.split()) > 3 for t in out["text"])
     assert not any("1-2 stars:" in t for t in out["text"])  # the conditioning prefix is removed

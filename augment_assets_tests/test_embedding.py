@@ -5,7 +5,14 @@ import pytest
 import torch
 
 from augment_assets.lib import embedding
-from augment_assets.lib.embedding import EmbeddingConfig, EmbeddingFits, Embeddings, check_hidden_states, embed_texts, mean_pooled
+from augment_assets.lib.embedding import (
+    EmbeddingConfig,
+    EmbeddingFits,
+    Embeddings,
+    check_hidden_states,
+    embed_texts,
+    mean_pooled,
+)
 from augment_assets.lib.errors import InputError
 from augment_assets.lib.model import load_model
 
@@ -36,7 +43,9 @@ def test_vectors_equal_one_text_at_a_time_whatever_the_batch(tiny):
     for limit in (128, 8):  # 8: the longer texts are truncated to their first 8 tokens
         expected = np.stack([_direct(model, tokenizer, t, limit) for t in TEXTS])
         for batch_size in (1, 2, 16):
-            vectors, counts = mean_pooled(model, tokenizer, TEXTS, EmbeddingConfig(max_tokens=limit, batch_size=batch_size))
+            vectors, counts = mean_pooled(
+                model, tokenizer, TEXTS, EmbeddingConfig(max_tokens=limit, batch_size=batch_size)
+            )
             np.testing.assert_allclose(vectors, expected, atol=1e-5)
             assert counts.max() <= limit
         assert (counts == 8).sum() >= 3 if limit == 8 else counts.max() > 8
@@ -74,7 +83,9 @@ class _NoHiddenStates(torch.nn.Module):
         return type("Output", (), {"logits": torch.zeros((*input_ids.shape, 3)), "hidden_states": None})()
 
 
-def test_a_base_model_without_hidden_states_fails_naming_the_setting_before_any_text_is_embedded(tiny, tiny_model_dir, tmp_path, monkeypatch):
+def test_a_base_model_without_hidden_states_fails_naming_the_setting_before_any_text_is_embedded(
+    tiny, tiny_model_dir, tmp_path, monkeypatch
+):
     _, tokenizer = tiny
     monkeypatch.setattr(embedding, "load_model", lambda *a, **k: (_NoHiddenStates(), tokenizer))
     pooled = []
@@ -98,8 +109,10 @@ def test_fits_are_a_standardised_logistic_regression_on_the_training_rows_only()
     rng = np.random.default_rng(0)
     texts = [f"text {i}" for i in range(60)]
     labels = (np.arange(60) % 2).astype(np.int8)
-    vectors = {t: rng.normal(0, 1, 5) + 100 * np.array([0, 0, 0, 0, 1]) + labels[i] * np.array([1.5, 0, 0, 0, 0])
-               for i, t in enumerate(texts)}
+    vectors = {
+        t: rng.normal(0, 1, 5) + 100 * np.array([0, 0, 0, 0, 1]) + labels[i] * np.array([1.5, 0, 0, 0, 0])
+        for i, t in enumerate(texts)
+    }
     fits = EmbeddingFits(texts, Embeddings.of(texts, vectors.__getitem__))
     fits.add_eval("val", rows=np.arange(40, 60))
     rows = np.concatenate([np.arange(40), np.arange(10)])  # a multiset: repeats count

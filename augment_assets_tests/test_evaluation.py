@@ -13,18 +13,31 @@ import pytest
 
 from augment_assets.lib.augment import duplicate, perturb
 from augment_assets.lib.classify import encode_labels
+from augment_assets.lib.embedding import Embeddings, embedding_texts
 from augment_assets.lib.errors import InputError
 from augment_assets.lib.evaluation import BASELINES, CANDIDATES, EvaluationConfig, evaluate
 from augment_assets.lib.folds import build_folds, fold_reviews
-from augment_assets.lib.embedding import Embeddings, embedding_texts
-from augment_assets.lib.generative import GenerativeScores, ScoringConfig, choose_threshold, evaluation_texts, teacher_labels
-from augment_assets.lib.training_sets import TrainingSets, build_training_sets, synthetic_samples, temperature_selections, top_share
+from augment_assets.lib.generative import (
+    GenerativeScores,
+    ScoringConfig,
+    choose_threshold,
+    evaluation_texts,
+    teacher_labels,
+)
 from augment_assets.lib.plots import accuracy_curve_png, confusion_png
 from augment_assets.lib.text import text_key, words
+from augment_assets.lib.training_sets import (
+    TrainingSets,
+    build_training_sets,
+    synthetic_samples,
+    temperature_selections,
+    top_share,
+)
 
 from .test_classify import NEGATIVE, POSITIVE, toy_corpus
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"  # invented data in the shared files' formats: make_fixtures.py
 PNG = b"\x89PNG"
 
 FAST = EvaluationConfig(
@@ -88,7 +101,9 @@ def toy_vector(text: str) -> np.ndarray:
     positive words, and a few dimensions of noise fixed by the text (so the C chosen matters)."""
     tokens = words(text) or [""]
     noise = np.random.default_rng(int(hashlib.sha1(text.encode()).hexdigest()[:8], 16)).normal(0, 1, 6)
-    return np.concatenate([[sum(t in NEGATIVE for t in tokens) / len(tokens), sum(t in POSITIVE for t in tokens) / len(tokens)], noise])
+    return np.concatenate(
+        [[sum(t in NEGATIVE for t in tokens) / len(tokens), sum(t in POSITIVE for t in tokens) / len(tokens)], noise]
+    )
 
 
 def toy_generative_scores(sets, holdouts, sizes) -> GenerativeScores:
@@ -96,7 +111,9 @@ def toy_generative_scores(sets, holdouts, sizes) -> GenerativeScores:
     scores = GenerativeScores()
     for cell, named in evaluation_texts(sets, holdouts).items():
         if cell[1] in sizes:
-            scores.margins.update({(cell, name): np.array([toy_margin(t) for t in frame["text"]]) for name, frame in named.items()})
+            scores.margins.update(
+                {(cell, name): np.array([toy_margin(t) for t in frame["text"]]) for name, frame in named.items()}
+            )
     return scores
 
 
@@ -106,15 +123,27 @@ def toy_teacher(train, folds, pools) -> dict:
     for (repeat, size), group in pools.groupby(["repeat", "data_size"]):
         validation = fold_reviews(train, folds, size, "validation", int(repeat))
         teachers[(int(repeat), size)] = teacher_labels(
-            validation["text"].map(toy_margin), encode_labels(validation["sentiment"]), group["synthetic_id"],
-            group["text"].map(toy_margin), ScoringConfig(),
+            validation["text"].map(toy_margin),
+            encode_labels(validation["sentiment"]),
+            group["synthetic_id"],
+            group["text"].map(toy_margin),
+            ScoringConfig(),
         )
     return teachers
 
 
 def run_evaluation(
-    train, synthetic, holdouts, reference=None, config=FAST, sizes=(None, 15), synthetic_sizes=None, repeats=1,
-    generative=True, embedding=True, reference_status=None,
+    train,
+    synthetic,
+    holdouts,
+    reference=None,
+    config=FAST,
+    sizes=(None, 15),
+    synthetic_sizes=None,
+    repeats=1,
+    generative=True,
+    embedding=True,
+    reference_status=None,
 ):
     """Folds -> training sets -> the stored tables' round trip -> evaluate, as the assets do it.
 
@@ -129,19 +158,26 @@ def run_evaluation(
     pools = None
     if synthetic is not None:
         pools = pd.concat(
-            [synthetic.assign(data_size=size, repeat=r, synthetic_id=synthetic["synthetic_id"] + f"@{size}r{r}")
-             for size in (synthetic_sizes or labels) for r in range(1, repeats + 1)],
+            [
+                synthetic.assign(data_size=size, repeat=r, synthetic_id=synthetic["synthetic_id"] + f"@{size}r{r}")
+                for size in (synthetic_sizes or labels)
+                for r in range(1, repeats + 1)
+            ],
             ignore_index=True,
         )
     if reference is not None and "synthetic_id" not in reference:
         reference = reference.assign(synthetic_id=[f"reference-{i:06d}" for i in range(len(reference))])
     teachers = toy_teacher(train, folds, pools) if generative and pools is not None else None
-    sets = build_training_sets(train, folds, pools, reference, config, candidate_sizes=synthetic_sizes, generative_teacher=teachers)
+    sets = build_training_sets(
+        train, folds, pools, reference, config, candidate_sizes=synthetic_sizes, generative_teacher=teachers
+    )
     stored = TrainingSets.from_tables(sets.member_table(), sets.configs, sets.items, folds)
     stored.warnings = sets.warnings
     scores = toy_generative_scores(stored, holdouts, synthetic_sizes or labels) if generative else None
     embeddings = Embeddings.of(embedding_texts(stored, holdouts), toy_vector) if embedding else None
-    return evaluate(stored, holdouts, config, generative=scores, embeddings=embeddings, reference_status=reference_status)
+    return evaluate(
+        stored, holdouts, config, generative=scores, embeddings=embeddings, reference_status=reference_status
+    )
 
 
 @pytest.fixture(scope="module")
@@ -182,7 +218,9 @@ def test_perturb_shapes_determinism_and_subset_consistency():
         orig_words, copy_words = words(original), copy.split()
         assert 0 < len(copy_words) <= len(orig_words)
         assert set(copy_words) <= set(orig_words)
-    assert (copies[copies["copy"] == 1]["text"].to_numpy() != frame["text"].map(lambda t: " ".join(words(t))).to_numpy()).any()
+    assert (
+        copies[copies["copy"] == 1]["text"].to_numpy() != frame["text"].map(lambda t: " ".join(words(t))).to_numpy()
+    ).any()
 
 
 # ------------------------------------------------------------ training set
@@ -226,7 +264,10 @@ def test_synthetic_samples_without_synthetic_and_unbalanced_supply():
     lopsided = synthetic_frame(per_cell=10, temperatures=(1.0,))
     lopsided = lopsided[(lopsided["sentiment"] == "positive") | (lopsided.index < 3)]
     sample = synthetic_samples(lopsided, 10, [1])[(1.0, "1.0")]
-    assert sample.rows["sentiment"].value_counts().to_dict() == {"negative": 2, "positive": 2}  # balanced at the scarcer side
+    assert sample.rows["sentiment"].value_counts().to_dict() == {
+        "negative": 2,
+        "positive": 2,
+    }  # balanced at the scarcer side
     assert sample.capped
 
 
@@ -235,14 +276,37 @@ def test_synthetic_samples_without_synthetic_and_unbalanced_supply():
 
 def test_metrics_table_contract(toy_result):
     metrics = toy_result.metrics
-    for column in ("eval_set", "classifier", "variant", "data_size", "genuine_per_class", "synthetic_per_genuine",
-                   "temperature_selection", "hyperparameters", "n_train", "draws", "accuracy", "accuracy_std",
-                   "accuracy_ci_low", "accuracy_ci_high", "precision_weighted", "recall_weighted", "f1_weighted",
-                   "f1_macro", "validation_accuracy", "selected", "baseline_selected", "gain_vs_baseline",
-                   "gain_ci_low", "gain_ci_high"):
+    for column in (
+        "eval_set",
+        "classifier",
+        "variant",
+        "data_size",
+        "genuine_per_class",
+        "synthetic_per_genuine",
+        "temperature_selection",
+        "hyperparameters",
+        "n_train",
+        "draws",
+        "accuracy",
+        "accuracy_std",
+        "accuracy_ci_low",
+        "accuracy_ci_high",
+        "precision_weighted",
+        "recall_weighted",
+        "f1_weighted",
+        "f1_macro",
+        "validation_accuracy",
+        "selected",
+        "baseline_selected",
+        "gain_vs_baseline",
+        "gain_ci_low",
+        "gain_ci_high",
+    ):
         assert column in metrics.columns, column
     generative = metrics[metrics["classifier"] == "generative"]
-    metrics = metrics[metrics["classifier"].isin(["nb", "lr"])]  # the TF-IDF students: every training set (embedding: below)
+    metrics = metrics[
+        metrics["classifier"].isin(["nb", "lr"])
+    ]  # the TF-IDF students: every training set (embedding: below)
     groups = metrics.groupby(["classifier", "eval_set", "data_size"])
     assert len(groups) == 4
     assert len(generative) == 4 and set(generative["variant"]) == {"genuine", "genuine_tuned"}  # checked below
@@ -268,30 +332,54 @@ def test_metrics_table_contract(toy_result):
     assert all(json.loads(h).get("alpha", json.loads(h).get("C")) == "default" for h in genuine["hyperparameters"])
     assert (metrics[metrics["variant"] == "genuine+perturbed"]["draws"] == 2).all()
     assert (metrics[metrics["variant"] == "genuine_tuned"]["draws"] == 1).all()
-    assert set(metrics["variant"]) >= {"genuine+synthetic", "genuine+synthetic_filtered", "genuine+reference",
-                                       "genuine+synthetic_filtered_generative", "genuine+synthetic_relabelled",
-                                       "genuine+synthetic_selected", "genuine+synthetic_weighted"}
+    assert set(metrics["variant"]) >= {
+        "genuine+synthetic",
+        "genuine+synthetic_filtered",
+        "genuine+reference",
+        "genuine+synthetic_filtered_generative",
+        "genuine+synthetic_relabelled",
+        "genuine+synthetic_selected",
+        "genuine+synthetic_weighted",
+    }
     # a taught candidate carries its teacher's own holdout accuracy: the student's tuned self, or the generative classifier
     everything = toy_result.metrics
     for row in everything[everything["teacher"].notna()].itertuples():
-        expected = "generative" if row.variant in ("genuine+synthetic_filtered_generative", "genuine+synthetic_relabelled") else row.classifier
-        if row.variant in ("genuine+synthetic_selected", "genuine+synthetic_weighted"):  # its teacher is chosen on validation
+        expected = (
+            "generative"
+            if row.variant in ("genuine+synthetic_filtered_generative", "genuine+synthetic_relabelled")
+            else row.classifier
+        )
+        if row.variant in (
+            "genuine+synthetic_selected",
+            "genuine+synthetic_weighted",
+        ):  # its teacher is chosen on validation
             expected = json.loads(row.hyperparameters)["teacher"]
-        teacher = everything[(everything["classifier"] == expected) & (everything["variant"] == "genuine_tuned")
-                             & (everything["data_size"] == row.data_size)]
+        teacher = everything[
+            (everything["classifier"] == expected)
+            & (everything["variant"] == "genuine_tuned")
+            & (everything["data_size"] == row.data_size)
+        ]
         assert row.teacher == expected and row.teacher_accuracy == pytest.approx(teacher["accuracy"].iloc[0])
     taught = set(everything.loc[everything["teacher"].notna(), "variant"])
     always = {"genuine+synthetic_filtered", "genuine+synthetic_filtered_generative", "genuine+synthetic_relabelled"}
     assert always <= taught <= always | {"genuine+synthetic_selected", "genuine+synthetic_weighted"}, taught
     # a selected candidate taught by one classifier carries its accuracy; one taught by a pair carries none
-    pair = everything[(everything["variant"] == "genuine+synthetic_selected")
-                      & everything["hyperparameters"].map(lambda h: "+" in json.loads(h).get("teacher", ""))]
+    pair = everything[
+        (everything["variant"] == "genuine+synthetic_selected")
+        & everything["hyperparameters"].map(lambda h: "+" in json.loads(h).get("teacher", ""))
+    ]
     assert pair["teacher"].isna().all()
     headline = toy_result.headline
     assert len(headline) == 6 and headline["gain_vs_baseline"].notna().all()  # nb, lr, embedding x all, 15
     for row in headline.itertuples():
-        chosen = everything[everything["selected"] & (everything["classifier"] == row.classifier) & (everything["data_size"] == row.data_size)].iloc[0]
-        assert (pd.isna(row.selected_teacher) and pd.isna(chosen["teacher"])) or row.selected_teacher == chosen["teacher"]
+        chosen = everything[
+            everything["selected"]
+            & (everything["classifier"] == row.classifier)
+            & (everything["data_size"] == row.data_size)
+        ].iloc[0]
+        assert (pd.isna(row.selected_teacher) and pd.isna(chosen["teacher"])) or row.selected_teacher == chosen[
+            "teacher"
+        ]
         assert row.selected_teacher_accuracy == pytest.approx(chosen["teacher_accuracy"], nan_ok=True)
     assert set(toy_result.confusion) == {(c, "holdout", d) for c in ("nb", "lr", "embedding") for d in ("all", "15")}
     cm = toy_result.confusion[("nb", "holdout", "all")]["selected"]
@@ -314,7 +402,10 @@ def test_generative_classifier_is_a_baseline_with_its_threshold_chosen_on_valida
     generative = metrics[metrics["classifier"] == "generative"].set_index("variant")
     assert set(generative["data_size"]) == {"all"}  # sizes without generators: no generative rows
     assert generative["selected"].sum() == 0 and generative["baseline_selected"].sum() == 1
-    margins, labels = scores.margins[((1, "all"), "validation")], encode_labels(sets.items.iloc[sets.validation[(1, "all")]]["sentiment"])
+    margins, labels = (
+        scores.margins[((1, "all"), "validation")],
+        encode_labels(sets.items.iloc[sets.validation[(1, "all")]]["sentiment"]),
+    )
     threshold, validation_accuracy = choose_threshold(margins, labels)
     assert json.loads(generative.loc["genuine", "hyperparameters"])["threshold"] == 0
     assert json.loads(generative.loc["genuine_tuned", "hyperparameters"])["threshold"] == pytest.approx(threshold)
@@ -332,7 +423,9 @@ def test_generative_classifier_is_a_baseline_with_its_threshold_chosen_on_valida
     for row in head.itertuples():
         selected = metrics[(metrics["data_size"] == row.data_size) & metrics["baseline_selected"]]
         best = selected.loc[selected["validation_accuracy"].idxmax()]
-        assert row.best_baseline_classifier == best["classifier"] and row.best_baseline_accuracy == pytest.approx(best["accuracy"])
+        assert row.best_baseline_classifier == best["classifier"] and row.best_baseline_accuracy == pytest.approx(
+            best["accuracy"]
+        )
         assert row.gain_vs_best_baseline == pytest.approx(row.selected_accuracy - row.best_baseline_accuracy)
         assert row.gain_vs_best_baseline_ci_low <= row.gain_vs_best_baseline <= row.gain_vs_best_baseline_ci_high
     curve = result.learning_curve
@@ -354,27 +447,49 @@ def test_embedding_classifier_fits_genuine_and_synthetic_sets_with_its_C_chosen_
     pools = synthetic.assign(data_size="all", repeat=1)
     reference = synthetic_frame(per_cell=15, temperatures=(1.0,), seed=40)[["sentiment", "text"]]
     reference = reference.assign(synthetic_id=[f"reference-{i:06d}" for i in range(len(reference))])
-    sets = build_training_sets(train, folds, pools, reference, config, candidate_sizes=["all"],
-                               generative_teacher=toy_teacher(train, folds, pools))
+    sets = build_training_sets(
+        train,
+        folds,
+        pools,
+        reference,
+        config,
+        candidate_sizes=["all"],
+        generative_teacher=toy_teacher(train, folds, pools),
+    )
     holdouts = {"holdout": holdout}
     asked = embedding_texts(sets, holdouts)
     not_embedded = sets.items[sets.items["source"].isin(["perturbed", "reference"])]["text"]
     assert len(not_embedded) and not set(not_embedded) & set(asked)
-    result = evaluate(sets, holdouts, config, generative=toy_generative_scores(sets, holdouts, ["all"]),
-                      embeddings=Embeddings.of(asked, toy_vector))
+    result = evaluate(
+        sets,
+        holdouts,
+        config,
+        generative=toy_generative_scores(sets, holdouts, ["all"]),
+        embeddings=Embeddings.of(asked, toy_vector),
+    )
     metrics = result.metrics[result.metrics["classifier"] == "embedding"]
     by_size = {size: set(group["variant"]) for size, group in metrics.groupby("data_size")}
     assert by_size["30"] == {"genuine", "genuine_tuned", "genuine+duplicates"}
-    assert by_size["all"] == by_size["30"] | {"genuine+synthetic", "genuine+synthetic_filtered_generative", "genuine+synthetic_relabelled",
-                                              "genuine+synthetic_selected", "genuine+synthetic_weighted"}
+    assert by_size["all"] == by_size["30"] | {
+        "genuine+synthetic",
+        "genuine+synthetic_filtered_generative",
+        "genuine+synthetic_relabelled",
+        "genuine+synthetic_selected",
+        "genuine+synthetic_weighted",
+    }
     assert metrics.loc[metrics["variant"] == "genuine+synthetic_relabelled", "teacher"].eq("generative").all()
     assert "embedding" not in set(sets.configs["classifier"].dropna())  # it teaches no training set
+
     # genuine_tuned at all, by hand: each C fit on the select set, scored on the validation fold; the first best refit
     def vectors(frame):
         return np.stack([toy_vector(t) for t in frame["text"]])
 
     def genuine_set(phase):
-        row = sets.configs[(sets.configs["data_size"] == "all") & (sets.configs["phase"] == phase) & (sets.configs["training_data"] == "genuine")]
+        row = sets.configs[
+            (sets.configs["data_size"] == "all")
+            & (sets.configs["phase"] == phase)
+            & (sets.configs["training_data"] == "genuine")
+        ]
         return sets.items.iloc[sets.members[int(row["training_set_id"].iloc[0])]]
 
     fit, validation = genuine_set("select"), sets.items.iloc[sets.validation[(1, "all")]]
@@ -388,7 +503,9 @@ def test_embedding_classifier_fits_genuine_and_synthetic_sets_with_its_C_chosen_
     assert tuned["validation_accuracy"] == pytest.approx(accuracy[best_C])
     pool = genuine_set("refit")
     refit = make_embedding_classifier(best_C).fit(vectors(pool), encode_labels(pool["sentiment"]))
-    assert tuned["accuracy"] == pytest.approx(np.mean(refit.predict(vectors(holdout)) == encode_labels(holdout["sentiment"])))
+    assert tuned["accuracy"] == pytest.approx(
+        np.mean(refit.predict(vectors(holdout)) == encode_labels(holdout["sentiment"]))
+    )
     genuine = metrics[(metrics["variant"] == "genuine") & (metrics["data_size"] == "all")].iloc[0]
     assert json.loads(genuine["hyperparameters"]) == {"C": "default"}
     head = result.headline
@@ -396,14 +513,23 @@ def test_embedding_classifier_fits_genuine_and_synthetic_sets_with_its_C_chosen_
     answer = head["best_baseline_beats_every_candidate"].iloc[0]
     assert (head["best_baseline_beats_every_candidate"] == answer).all()  # one answer per size
     beaten = (head["gain_vs_best_baseline"] < 0).all()
-    assert answer == ("no" if not beaten else "yes, shown" if (head["verdict_vs_best_baseline"] == "loss").all() else "yes, point estimate only")
+    assert answer == (
+        "no"
+        if not beaten
+        else "yes, shown"
+        if (head["verdict_vs_best_baseline"] == "loss").all()
+        else "yes, point estimate only"
+    )
 
 
 def test_the_headline_says_when_a_baseline_beats_every_synthetic_candidate():
-    from augment_assets.lib.evaluation import _mark_baselines_that_beat_every_candidate
+    from augment_assets.lib.evaluation import mark_baselines_that_beat_every_candidate
 
     def rows(*pairs, size="all"):
-        return [{"eval_set": "holdout", "data_size": size, "gain_vs_best_baseline": g, "verdict_vs_best_baseline": v} for g, v in pairs]
+        return [
+            {"eval_set": "holdout", "data_size": size, "gain_vs_best_baseline": g, "verdict_vs_best_baseline": v}
+            for g, v in pairs
+        ]
 
     cases = [
         (rows((-0.05, "loss"), (-0.03, "loss")), "yes, shown"),
@@ -413,10 +539,10 @@ def test_the_headline_says_when_a_baseline_beats_every_synthetic_candidate():
         (rows((np.nan, "n/a")), "n/a"),
     ]
     for group, expected in cases:
-        _mark_baselines_that_beat_every_candidate(group)
+        mark_baselines_that_beat_every_candidate(group)
         assert [r["best_baseline_beats_every_candidate"] for r in group] == [expected] * len(group)
     mixed = rows((-0.05, "loss")) + rows((0.02, "no gain"), size="50")
-    _mark_baselines_that_beat_every_candidate(mixed)
+    mark_baselines_that_beat_every_candidate(mixed)
     assert [r["best_baseline_beats_every_candidate"] for r in mixed] == ["yes, shown", "no"]  # per size
 
 
@@ -456,20 +582,29 @@ def test_the_generative_teacher_relabels_or_filters_the_same_synthetic_reviews(t
     # what the stored tables give back is what was built: the relabelled labels survive the round trip
     stored = TrainingSets.from_tables(sets.member_table(), configs, items, folds)
     for set_id in configs.loc[configs["training_data"] == "synthetic_relabelled", "training_set_id"]:
-        assert (stored.items.iloc[stored.members[set_id]]["sentiment"].to_numpy() == items.iloc[sets.members[set_id]]["sentiment"].to_numpy()).all()
+        assert (
+            stored.items.iloc[stored.members[set_id]]["sentiment"].to_numpy()
+            == items.iloc[sets.members[set_id]]["sentiment"].to_numpy()
+        ).all()
 
 
 def test_top_share_keeps_each_partitions_most_confident_reviews():
-    pool = pd.DataFrame({
-        "synthetic_id": ["a", "b", "c", "d", "e", "f", "g", "h"],
-        "sentiment": ["negative"] * 4 + ["positive"] * 4,
-        "temperature": [0.7, 0.7, 1.1, 1.1, 0.7, 0.7, 0.7, 0.7],
-    })
+    pool = pd.DataFrame(
+        {
+            "synthetic_id": ["a", "b", "c", "d", "e", "f", "g", "h"],
+            "sentiment": ["negative"] * 4 + ["positive"] * 4,
+            "temperature": [0.7, 0.7, 1.1, 1.1, 0.7, 0.7, 0.7, 0.7],
+        }
+    )
     p_intended = np.array([0.9, 0.6, 0.2, 0.3, 0.5, 0.8, 0.8, 0.99])
     # half of each (sentiment, temperature): the best of a/b, of c/d, and two of e-h (h, then f before g on the tie)
     assert top_share(pool, p_intended, 0.5)["synthetic_id"].tolist() == ["a", "d", "f", "h"]
     assert top_share(pool, p_intended, 1.0)["synthetic_id"].tolist() == list("abcdefgh")
-    assert top_share(pool, p_intended, 0.25)["synthetic_id"].tolist() == ["a", "d", "h"]  # 0.25 of 2 rounds (half up) to 1
+    assert top_share(pool, p_intended, 0.25)["synthetic_id"].tolist() == [
+        "a",
+        "d",
+        "h",
+    ]  # 0.25 of 2 rounds (half up) to 1
 
 
 def test_the_selected_candidate_keeps_the_top_share_by_its_teacher(toy):
@@ -511,14 +646,22 @@ def test_the_selected_candidate_keeps_the_top_share_by_its_teacher(toy):
             checked += 1
     assert checked >= 4
     without = build_training_sets(train, folds, pools, None, FAST)  # no generative teacher given
-    left = without.configs[without.configs["training_data"] == "synthetic_selected"]["option"].map(lambda o: json.loads(o)["teacher"])
+    left = without.configs[without.configs["training_data"] == "synthetic_selected"]["option"].map(
+        lambda o: json.loads(o)["teacher"]
+    )
     assert set(left) == {"lr"}
-    assert "all data, repeat 1: synthetic_selected with teacher generative skipped: that teacher is not available here" in without.warnings
+    assert (
+        "all data, repeat 1: synthetic_selected with teacher generative skipped: that teacher is not available here"
+        in without.warnings
+    )
 
 
 def test_an_unknown_selection_teacher_or_share_is_refused_naming_the_accepted_ones():
-    with pytest.raises(InputError, match=r"selection_teachers: unknown \['bert'\]; accepted values are generative, nb, lr, "
-                                         r"generative\+nb, generative\+lr \(each at most once\)"):
+    with pytest.raises(
+        InputError,
+        match=r"selection_teachers: unknown \['bert'\]; accepted values are generative, nb, lr, "
+        r"generative\+nb, generative\+lr \(each at most once\)",
+    ):
         EvaluationConfig(selection_teachers=("generative", "bert"))
     with pytest.raises(InputError, match=r"selection_shares: \[0, 1.5\] outside \(0, 1\]"):
         EvaluationConfig(selection_shares=(0, 0.5, 1.5))
@@ -572,15 +715,27 @@ def test_selection_never_looks_at_the_holdout(toy, toy_result):
     assert (a["classifier"] == "generative").sum() == 4  # its rows are among the compared choices
     # the over-generate-and-select candidate is among them, its teacher and kept share chosen on validation
     chosen = a[a["variant"] == "genuine+synthetic_selected"]["hyperparameters"].map(json.loads)
-    assert len(chosen) and all(h["keep_share"] in (0.5, 0.8) and h["teacher"] in FAST.selection_teachers for h in chosen)
-    weighted = a[a["variant"] == "genuine+synthetic_weighted"]["hyperparameters"].map(json.loads)  # and the weighted one
+    assert len(chosen) and all(
+        h["keep_share"] in (0.5, 0.8) and h["teacher"] in FAST.selection_teachers for h in chosen
+    )
+    weighted = a[a["variant"] == "genuine+synthetic_weighted"]["hyperparameters"].map(
+        json.loads
+    )  # and the weighted one
     assert len(weighted) and all(h["teacher"] in FAST.weighting_teachers for h in weighted)
     embedded = a[a["classifier"] == "embedding"]
     assert {"genuine_tuned", "genuine+synthetic", "genuine+synthetic_relabelled"} <= set(embedded["variant"])
     assert embedded["selected"].sum() == 2 and embedded["baseline_selected"].sum() == 2
     sorted_acc = lambda r: r.metrics.sort_values(keys)["accuracy"].to_numpy()
     np.testing.assert_allclose(sorted_acc(toy_result) + sorted_acc(other), 1.0)
-    choices = ["classifier", "data_size", "baseline_variant", "selected_variant", "selected_hyperparameters", "best_baseline_classifier", "best_baseline_variant"]
+    choices = [
+        "classifier",
+        "data_size",
+        "baseline_variant",
+        "selected_variant",
+        "selected_hyperparameters",
+        "best_baseline_classifier",
+        "best_baseline_variant",
+    ]
     pd.testing.assert_frame_equal(toy_result.headline[choices], other.headline[choices])
 
 
@@ -601,7 +756,9 @@ def test_a_data_size_trains_only_on_synthetic_reviews_of_its_own_generators(toy)
     roles = fold_of.reindex(pd.MultiIndex.from_arrays([genuine["data_size"], genuine["item_id"]])).to_numpy()
     assert (roles[genuine["phase"].to_numpy() == "select"] == "fit").all()
     assert pd.notna(roles).all()
-    result = evaluate(TrainingSets.from_tables(sets.member_table(), sets.configs, sets.items, folds), {"holdout": holdout}, config)
+    result = evaluate(
+        TrainingSets.from_tables(sets.member_table(), sets.configs, sets.items, folds), {"holdout": holdout}, config
+    )
     low = result.metrics[result.metrics["data_size"] == "15"]
     assert "genuine+synthetic" not in set(low["variant"]) and low["selected"].sum() == 0
     assert "genuine+synthetic" in set(result.metrics[result.metrics["data_size"] == "all"]["variant"])
@@ -653,7 +810,9 @@ def test_a_bad_reference_csv_names_the_file_and_what_it_holds(tmp_path):
         path.write_text(content)
         return read_reference_synthetic(path)
 
-    with pytest.raises(InputError, match=r"reference.csv.*lacks column\(s\) \['sentiment', 'text'\]; it has \['label', 'review'\]"):
+    with pytest.raises(
+        InputError, match=r"reference.csv.*lacks column\(s\) \['sentiment', 'text'\]; it has \['label', 'review'\]"
+    ):
         read("label,review\npositive,good\n")
     with pytest.raises(InputError, match=r"reference.csv line 3: sentiment 'neutral'"):
         read("sentiment,text\npositive,good\nneutral,meh\n")
@@ -675,16 +834,16 @@ def test_plots_are_pngs(toy_result):
     assert accuracy_curve_png(toy_result.curve, toy_result.metrics, "gold").startswith(PNG)  # absent set: a note
     assert confusion_png(toy_result.confusion[("lr", "holdout", "15")], "lr low").startswith(PNG)
     curve = toy_result.curve
-    assert {"validation_accuracy", "validation_low", "validation_high", "accuracy", "accuracy_ci_low"} <= set(curve.columns)
+    assert {"validation_accuracy", "validation_low", "validation_high", "accuracy", "accuracy_ci_low"} <= set(
+        curve.columns
+    )
     assert 0.0 in set(curve["ratio"]) and 2.0 in set(curve["ratio"])
 
 
-# ------------------------------------------------------------ real data
+# ------------------------------------------------------------ real data, and a fixture in its format
 
 
-def _real_split():
-    reviews_csv = DATA / "yelp_pizza" / "pizza_reviews.csv"
-    reference_csv = DATA / "reference_synthetic" / "gpt2_355m_pizza_synthetic.csv"
+def _real_split(reviews_csv: Path, reference_csv: Path, holdout_per_class: int = 100):
     if not reviews_csv.exists() or not reference_csv.exists():
         pytest.skip(f"real data absent: needs {reviews_csv} and {reference_csv}")
     reviews = pd.read_csv(reviews_csv)
@@ -692,33 +851,94 @@ def _real_split():
     reviews["sentiment"] = np.where(reviews["stars"] >= 4, "positive", "negative")
     reviews["review_id"] = [f"r{i:04d}" for i in range(len(reviews))]
     reviews["business_id"] = None
-    # Deterministic stratified holdout of 200: order by the normalized-text hash, first 100 per class.
+    # Deterministic stratified holdout: order by the normalized-text hash, first `holdout_per_class` per class.
     ordered = reviews.assign(_key=reviews["text"].map(text_key)).sort_values("_key")
-    holdout = ordered.groupby("sentiment", group_keys=False).head(100)
+    holdout = ordered.groupby("sentiment", group_keys=False).head(holdout_per_class)
     train = reviews.drop(holdout.index).reset_index(drop=True)
     return train, holdout.drop(columns="_key").reset_index(drop=True), pd.read_csv(reference_csv)
 
 
-def test_real_data_evaluation():
-    train, holdout, reference = _real_split()
-    sample = reference.dropna(subset=["text"]).sample(n=600, random_state=0)
+REAL_CONFIG = EvaluationConfig(
+    ratios=(0, 1),
+    draws=2,
+    bootstrap=300,
+    filter_thresholds=(0.5, 0.9),
+    duplicate_ks=(2, 3),
+    perturbation_shares=(0.1,),
+)
+# the same candidates on a smaller grid: the fixture's run is in the default suite (about 1.5 s; 7 s on REAL_CONFIG)
+FIXTURE_CONFIG = dataclasses.replace(
+    REAL_CONFIG,
+    draws=1,
+    bootstrap=100,
+    filter_thresholds=(0.5,),
+    duplicate_ks=(2,),
+    nb_alphas=FAST.nb_alphas,
+    lr_cs=FAST.lr_cs,
+    vectorizer_grid=FAST.vectorizer_grid,
+)
+
+
+@pytest.mark.parametrize(
+    ("reviews_csv", "reference_csv", "holdout_per_class", "reference_rows", "config", "nb_accuracy"),
+    [
+        # 280 invented reviews (140 a class) and 210 invented synthetic ones: a holdout of 40 a class leaves
+        # 100 a class to train on, and every synthetic row is used. The grammar's sentiment words are cleaner
+        # than real reviewers', so the real data's accuracy band does not apply (nb scores 0.975); what must
+        # hold is that the genuine classifier learns the sentiment from the text (stars shuffled, it scores 0.575).
+        pytest.param(
+            FIXTURES / "pizza_reviews.csv",
+            FIXTURES / "pizza_synthetic.csv",
+            40,
+            None,
+            FIXTURE_CONFIG,
+            (0.85, 1.0),
+            id="fixture",
+        ),
+        # the study's 606 real reviews and 600 of the 11,426 GPT-2 reviews
+        pytest.param(
+            DATA / "yelp_pizza" / "pizza_reviews.csv",
+            DATA / "reference_synthetic" / "gpt2_355m_pizza_synthetic.csv",
+            100,
+            600,
+            REAL_CONFIG,
+            (0.75, 0.95),
+            id="shared",
+        ),
+    ],
+)
+def test_real_data_evaluation(reviews_csv, reference_csv, holdout_per_class, reference_rows, config, nb_accuracy):
+    train, holdout, reference = _real_split(reviews_csv, reference_csv, holdout_per_class)
+    sample = reference.dropna(subset=["text"])
+    sample = sample.sample(n=reference_rows or len(sample), random_state=0)
     synthetic = sample.assign(synthetic_id=[f"ref{i}" for i in range(len(sample))], temperature=1.0)
-    config = EvaluationConfig(
-        ratios=(0, 1), draws=2, bootstrap=300, filter_thresholds=(0.5, 0.9),
-        duplicate_ks=(2, 3), perturbation_shares=(0.1,),
-    )
     result = run_evaluation(
-        train, synthetic, {"holdout": holdout}, reference=sample[["sentiment", "text"]], config=config, sizes=(None, 50),
-        generative=False, embedding=False,  # toy margins and vectors mean nothing on real reviews
+        train,
+        synthetic,
+        {"holdout": holdout},
+        reference=sample[["sentiment", "text"]],
+        config=config,
+        sizes=(None, 50),
+        generative=False,
+        embedding=False,  # toy margins and vectors mean nothing on real reviews
     )
     metrics = result.metrics
-    genuine_nb = metrics[(metrics["variant"] == "genuine") & (metrics["classifier"] == "nb") & (metrics["data_size"] == "all")]
-    assert 0.75 <= float(genuine_nb["accuracy"].iloc[0]) <= 0.95
+    genuine_nb = metrics[
+        (metrics["variant"] == "genuine") & (metrics["classifier"] == "nb") & (metrics["data_size"] == "all")
+    ]
+    low, high = nb_accuracy
+    assert low <= float(genuine_nb["accuracy"].iloc[0]) <= high
     full = metrics[metrics["data_size"] == "all"]
     # without the generative teacher: the candidates a student teaches (weighted by lr, the one-classifier teacher left)
-    assert set(full["variant"]) == set(BASELINES) | {"genuine+synthetic", "genuine+synthetic_filtered", "genuine+synthetic_weighted",
-                                                     "genuine+reference"}
-    weighted = full[full["variant"] == "genuine+synthetic_weighted"]["hyperparameters"].map(lambda h: json.loads(h)["teacher"])
+    assert set(full["variant"]) == set(BASELINES) | {
+        "genuine+synthetic",
+        "genuine+synthetic_filtered",
+        "genuine+synthetic_weighted",
+        "genuine+reference",
+    }
+    weighted = full[full["variant"] == "genuine+synthetic_weighted"]["hyperparameters"].map(
+        lambda h: json.loads(h)["teacher"]
+    )
     assert set(weighted) == {"lr"}
     for _, group in metrics.groupby(["classifier", "eval_set", "data_size"]):
         assert group["baseline_selected"].sum() == 1
@@ -745,9 +965,13 @@ def repeated(toy):
     train, synthetic, holdout = toy
     config = EvaluationConfig(**{**FAST.__dict__, "filter_thresholds": (0.5,)})
     sizes, synthetic_sizes = (None, 30, 15, 8), ["all", "15"]
-    result = run_evaluation(train, synthetic, {"holdout": holdout}, config=config, sizes=sizes, synthetic_sizes=synthetic_sizes, repeats=2)
+    result = run_evaluation(
+        train, synthetic, {"holdout": holdout}, config=config, sizes=sizes, synthetic_sizes=synthetic_sizes, repeats=2
+    )
     flipped = holdout.assign(sentiment=np.where(holdout["sentiment"] == "positive", "negative", "positive"))
-    other = run_evaluation(train, synthetic, {"holdout": flipped}, config=config, sizes=sizes, synthetic_sizes=synthetic_sizes, repeats=2)
+    other = run_evaluation(
+        train, synthetic, {"holdout": flipped}, config=config, sizes=sizes, synthetic_sizes=synthetic_sizes, repeats=2
+    )
     return result, other
 
 
@@ -755,12 +979,17 @@ def test_repeats_give_one_headline_per_size_with_power_and_worth(repeated):
     result, _ = repeated
     assert set(result.metrics["repeat"]) == {1, 2}
     head = result.headline
-    assert sorted(zip(head["classifier"], head["data_size"])) == sorted((c, d) for c in ("nb", "lr", "embedding") for d in ("all", "15"))
+    assert sorted(zip(head["classifier"], head["data_size"])) == sorted(
+        (c, d) for c in ("nb", "lr", "embedding") for d in ("all", "15")
+    )
     assert (head["repeats"] == 2).all()
     for row in head.itertuples():
         # the headline gain is the mean of the per-repeat paired gains
-        per_repeat = result.metrics[result.metrics["selected"] & (result.metrics["classifier"] == row.classifier)
-                                    & (result.metrics["data_size"] == row.data_size)]
+        per_repeat = result.metrics[
+            result.metrics["selected"]
+            & (result.metrics["classifier"] == row.classifier)
+            & (result.metrics["data_size"] == row.data_size)
+        ]
         assert len(per_repeat) == 2
         assert row.gain_vs_baseline == pytest.approx(per_repeat["gain_vs_baseline"].mean())
         assert row.gain_ci_low <= row.gain_vs_baseline <= row.gain_ci_high
@@ -772,7 +1001,9 @@ def test_repeats_give_one_headline_per_size_with_power_and_worth(repeated):
     assert set(curve.loc[curve["role"] == "baseline", "data_size"]) == {"all", "30", "15", "8"}
     assert set(curve.loc[curve["role"] == "candidate", "data_size"]) == {"all", "15"}
     assert (curve["repeats"] == 2).all()
-    assert (curve["accuracy_ci_low"] <= curve["accuracy"]).all() and (curve["accuracy"] <= curve["accuracy_ci_high"]).all()
+    assert (curve["accuracy_ci_low"] <= curve["accuracy"]).all() and (
+        curve["accuracy"] <= curve["accuracy_ci_high"]
+    ).all()
     assert curve.loc[curve["data_size"] == "8", "pool_per_class"].iloc[0] == 8
     # worth is read off the same table: the baseline at `worth_genuine_per_class` matches the candidate
     for row in head[head["worth_genuine_per_class"].notna()].itertuples():
@@ -785,7 +1016,12 @@ def test_repeats_give_one_headline_per_size_with_power_and_worth(repeated):
     for row in rec.itertuples():
         # the recommendation has the best mean validation accuracy of every classifier's variants at its size
         pool = result.metrics[(result.metrics["data_size"] == row.data_size)]
-        best = pool.groupby(["classifier", "variant", "repeat"])["validation_accuracy"].max().groupby(["classifier", "variant"]).mean()
+        best = (
+            pool.groupby(["classifier", "variant", "repeat"])["validation_accuracy"]
+            .max()
+            .groupby(["classifier", "variant"])
+            .mean()
+        )
         best = best.drop([k for k in best.index if k[1] == "genuine+reference"], errors="ignore")
         assert row.validation_accuracy == pytest.approx(best.max())
     assert learning_curve_png_ok(result)
@@ -803,15 +1039,33 @@ def test_no_choice_over_repeats_or_on_the_curve_looks_at_the_holdout(repeated):
     keys = ["repeat", "classifier", "data_size", "variant", "synthetic_per_genuine", "temperature_selection"]
     cols = keys + ["hyperparameters", "validation_accuracy", "selected", "baseline_selected", "n_train"]
     pd.testing.assert_frame_equal(
-        result.metrics[cols].sort_values(keys).reset_index(drop=True), other.metrics[cols].sort_values(keys).reset_index(drop=True)
+        result.metrics[cols].sort_values(keys).reset_index(drop=True),
+        other.metrics[cols].sort_values(keys).reset_index(drop=True),
     )
     curve_cols = ["classifier", "data_size", "role", "variant", "validation_accuracy", "pool_per_class"]
     pd.testing.assert_frame_equal(result.learning_curve[curve_cols], other.learning_curve[curve_cols])
     np.testing.assert_allclose(result.learning_curve["accuracy"] + other.learning_curve["accuracy"], 1.0)
-    rec_cols = ["data_size", "classifier", "variant", "synthetic_per_genuine", "temperature_selection", "hyperparameters", "validation_accuracy"]
+    rec_cols = [
+        "data_size",
+        "classifier",
+        "variant",
+        "synthetic_per_genuine",
+        "temperature_selection",
+        "hyperparameters",
+        "validation_accuracy",
+    ]
     pd.testing.assert_frame_equal(result.recommendation[rec_cols], other.recommendation[rec_cols])
-    head_cols = ["classifier", "data_size", "baseline_variant", "selected_variant", "selected_ratio", "selected_temperature_selection",
-                 "best_baseline_classifier", "best_baseline_variant", "best_baseline_validation_accuracy"]
+    head_cols = [
+        "classifier",
+        "data_size",
+        "baseline_variant",
+        "selected_variant",
+        "selected_ratio",
+        "selected_temperature_selection",
+        "best_baseline_classifier",
+        "best_baseline_variant",
+        "best_baseline_validation_accuracy",
+    ]
     pd.testing.assert_frame_equal(result.headline[head_cols], other.headline[head_cols])
 
 
@@ -823,19 +1077,34 @@ def test_the_headline_sets_our_candidate_beside_the_reference(toy_result):
         for size in ("all", "15"):
             row = head.loc[(clf, size)]
             assert row["reference_status"] == "scored" and pd.notna(row["reference_accuracy"])
-            assert row["selected_minus_reference"] == pytest.approx(row["selected_accuracy"] - row["reference_accuracy"], abs=1e-9)
-            assert row["selected_minus_reference_ci_low"] <= row["selected_minus_reference"] <= row["selected_minus_reference_ci_high"]
+            assert row["selected_minus_reference"] == pytest.approx(
+                row["selected_accuracy"] - row["reference_accuracy"], abs=1e-9
+            )
+            assert (
+                row["selected_minus_reference_ci_low"]
+                <= row["selected_minus_reference"]
+                <= row["selected_minus_reference_ci_high"]
+            )
     embedding = head.loc[("embedding", "all")]  # the embedding classifier is not fit on the reference's reviews
-    assert embedding["reference_status"] == "not scored for this classifier" and pd.isna(embedding["selected_minus_reference"])
+    assert embedding["reference_status"] == "not scored for this classifier" and pd.isna(
+        embedding["selected_minus_reference"]
+    )
 
 
 def test_the_headline_says_why_the_reference_is_not_scored(toy):
     train, synthetic, holdout = toy
     why = "not scored: its leakage checks did not pass (no_holdout_near_duplicate: failed)"
-    result = run_evaluation(train, synthetic, {"holdout": holdout}, reference_status=why,
-                            config=dataclasses.replace(FAST, classifiers=("nb",)))
+    result = run_evaluation(
+        train,
+        synthetic,
+        {"holdout": holdout},
+        reference_status=why,
+        config=dataclasses.replace(FAST, classifiers=("nb",)),
+    )
     assert (result.headline["reference_status"] == why).all()
-    assert result.headline["selected_minus_reference"].isna().all() and result.headline["reference_accuracy"].isna().all()
+    assert (
+        result.headline["selected_minus_reference"].isna().all() and result.headline["reference_accuracy"].isna().all()
+    )
 
 
 def test_weighted_sets_weigh_each_synthetic_review_by_its_teacher(toy):
@@ -864,7 +1133,9 @@ def test_weighted_sets_weigh_each_synthetic_review_by_its_teacher(toy):
         assert weights[~genuine].min() < 0.9  # the teacher doubts some: a weight, not a filter
     plain = configs[configs["training_data"] == "synthetic"]["training_set_id"]
     assert all(stored.weights_of(i) is None for i in plain)
-    with pytest.raises(InputError, match="weighting_teachers: unknown \\['gpt'\\]; accepted values are generative, nb, lr"):
+    with pytest.raises(
+        InputError, match="weighting_teachers: unknown \\['gpt'\\]; accepted values are generative, nb, lr"
+    ):
         EvaluationConfig(weighting_teachers=("gpt",))
 
 
@@ -875,8 +1146,13 @@ def test_candidate_gains_give_each_lever_its_own_validation_pick(toy_result):
     metrics = toy_result.metrics
     for row in head.itertuples():
         mine = gains[(gains["classifier"] == row.classifier) & (gains["data_size"] == row.data_size)]
-        offered = set(metrics[(metrics["classifier"] == row.classifier) & (metrics["data_size"] == row.data_size)
-                              & metrics["variant"].isin(CANDIDATES)]["variant"])
+        offered = set(
+            metrics[
+                (metrics["classifier"] == row.classifier)
+                & (metrics["data_size"] == row.data_size)
+                & metrics["variant"].isin(CANDIDATES)
+            ]["variant"]
+        )
         assert set(mine["variant"]) == offered and len(mine) == len(offered)
         picked = mine[mine["selected_by_validation"] == 1]
         assert list(picked["variant"]) == [row.selected_variant]
@@ -884,25 +1160,39 @@ def test_candidate_gains_give_each_lever_its_own_validation_pick(toy_result):
         assert picked["accuracy"].iloc[0] == pytest.approx(row.selected_accuracy)
         # each variant's pick is its best validation row, scored as classifier_metrics scored it
         for lever in mine.itertuples():
-            rows = metrics[(metrics["classifier"] == row.classifier) & (metrics["data_size"] == row.data_size)
-                           & (metrics["variant"] == lever.variant)]
+            rows = metrics[
+                (metrics["classifier"] == row.classifier)
+                & (metrics["data_size"] == row.data_size)
+                & (metrics["variant"] == lever.variant)
+            ]
             assert lever.validation_accuracy == pytest.approx(rows["validation_accuracy"].max())
             assert lever.gain_vs_baseline == pytest.approx(lever.accuracy - lever.baseline_accuracy, abs=1e-9)
             assert lever.gain_ci_low <= lever.gain_vs_baseline <= lever.gain_ci_high
-            assert lever.verdict == ("gain" if lever.gain_ci_low > 0 else "loss" if lever.gain_ci_high < 0 else "no gain")
+            assert lever.verdict == (
+                "gain" if lever.gain_ci_low > 0 else "loss" if lever.gain_ci_high < 0 else "no gain"
+            )
             # a taught lever against its own teacher, paired: `loss` says the teacher alone is the better classifier
             if pd.isna(lever.teacher):
                 assert np.isnan(lever.student_minus_teacher) and lever.verdict_vs_teacher == "n/a"
             else:
                 assert lever.student_minus_teacher == pytest.approx(lever.accuracy - lever.teacher_accuracy, abs=1e-9)
-                assert lever.student_minus_teacher_ci_low <= lever.student_minus_teacher <= lever.student_minus_teacher_ci_high
+                assert (
+                    lever.student_minus_teacher_ci_low
+                    <= lever.student_minus_teacher
+                    <= lever.student_minus_teacher_ci_high
+                )
                 assert lever.verdict_vs_teacher == (
-                    "gain" if lever.student_minus_teacher_ci_low > 0 else "loss" if lever.student_minus_teacher_ci_high < 0 else "no gain"
+                    "gain"
+                    if lever.student_minus_teacher_ci_low > 0
+                    else "loss"
+                    if lever.student_minus_teacher_ci_high < 0
+                    else "no gain"
                 )
         taught = mine[mine["teacher"].notna()]
         if row.selected_variant in set(taught["variant"]):
             assert row.student_minus_teacher == pytest.approx(
-                taught.loc[taught["variant"] == row.selected_variant, "student_minus_teacher"].iloc[0])
+                taught.loc[taught["variant"] == row.selected_variant, "student_minus_teacher"].iloc[0]
+            )
         else:
             assert np.isnan(row.student_minus_teacher) and row.verdict_vs_teacher == "n/a"
     assert gains["teacher"].notna().any() and gains["verdict_vs_teacher"].ne("n/a").any()  # the toy has taught levers

@@ -54,7 +54,9 @@ def test_folds_are_deterministic_and_independent_of_row_order():
 
 
 def test_a_size_larger_than_its_pool_names_both_numbers():
-    with pytest.raises(InputError, match=r"Data size 90 per class is larger.*fit fold of data size all holds 80 negative, 80 positive"):
+    with pytest.raises(
+        InputError, match=r"Data size 90 per class is larger.*fit fold of data size all holds 80 negative, 80 positive"
+    ):
         build_folds(training(100), [None, 90], 0.2, 0)
 
 
@@ -78,7 +80,11 @@ def test_each_repeat_is_its_own_nested_draw_and_repeat_1_is_the_plain_draw():
     one = build_folds(train, [None, 50, 25], validation_share=0.2, seed=0)
     pd.testing.assert_frame_equal(folds[folds["repeat"] == 1].reset_index(drop=True), one)
     validation = {
-        r: set(folds.loc[(folds["repeat"] == r) & (folds["data_size"] == "all") & (folds["fold"] == "validation"), "review_id"])
+        r: set(
+            folds.loc[
+                (folds["repeat"] == r) & (folds["data_size"] == "all") & (folds["fold"] == "validation"), "review_id"
+            ]
+        )
         for r in (1, 2, 3)
     }
     assert validation[1] != validation[2] != validation[3] and all(len(v) == 40 for v in validation.values())
@@ -87,7 +93,12 @@ def test_each_repeat_is_its_own_nested_draw_and_repeat_1_is_the_plain_draw():
     # A review moved into another size's pool in one repeat breaks the nesting, and the check says where.
     broken = folds.copy()
     row = broken.index[(broken["repeat"] == 2) & (broken["data_size"] == "25")][0]
-    outside = (set(train["review_id"]) - set(broken.loc[(broken["repeat"] == 2) & (broken["data_size"] == "50") & (broken["fold"] == "fit"), "review_id"])).pop()
+    outside = (
+        set(train["review_id"])
+        - set(
+            broken.loc[(broken["repeat"] == 2) & (broken["data_size"] == "50") & (broken["fold"] == "fit"), "review_id"]
+        )
+    ).pop()
     broken.loc[row, "review_id"] = outside
     found = fold_nesting_violations(broken)
     assert found[["review_id", "repeat", "data_size"]].values.tolist() == [[outside, 2, "25"]]

@@ -33,7 +33,6 @@ from augment_assets.lib.synthetic_quality import (
 )
 from augment_assets.lib.text import text_key
 
-
 PROMPTS = ["The pizza was", "Best slice in", "I ordered a", "Terrible service and", "My family loves"]
 REVIEWS = [
     "The pizza was great and the crust was crisp. We will be back for more.",
@@ -59,15 +58,26 @@ def one_thread():
 
 
 def small_config(**kw) -> GenerationConfig:
-    base = dict(n=10, temperature=0.9, max_new_tokens=12, top_p=0.95, top_k=0, repetition_penalty=1.1,
-                batch_size=4, seed=3)
+    base = dict(
+        n=10, temperature=0.9, max_new_tokens=12, top_p=0.95, top_k=0, repetition_penalty=1.1, batch_size=4, seed=3
+    )
     base.update(kw)
     return GenerationConfig(**base)
 
 
 def run(model_dir, chunk_dir, cfg=None, **kw):
-    return generate_reviews(model_dir, PROMPTS, "positive", cfg or small_config(), chunk_dir, "gen-v1",
-                            device="cpu", dtype=torch.float32, show_progress=False, **kw)
+    return generate_reviews(
+        model_dir,
+        PROMPTS,
+        "positive",
+        cfg or small_config(),
+        chunk_dir,
+        "gen-v1",
+        device="cpu",
+        dtype=torch.float32,
+        show_progress=False,
+        **kw,
+    )
 
 
 # ---------------------------------------------------------------- configuration
@@ -240,7 +250,9 @@ def test_label_log_probs_are_the_models_own_loss_on_the_scored_rows(tiny_model_d
 
         model.forward = halved
     texts = ["Great crust, fresh sauce.", "Cold and late, never again, and the driver was rude to us.", "Fine."]
-    input_ids, attention, labels = collate_reviews(encode_reviews(tok, texts, "negative", FinetuneConfig()), tok.pad_token_id, "cpu")
+    input_ids, attention, labels = collate_reviews(
+        encode_reviews(tok, texts, "negative", FinetuneConfig()), tok.pad_token_id, "cpu"
+    )
     log_probs, mask = label_log_probs(model, input_ids, attention, labels)
     assert (_decoder_and_head(model) is None) == scaled
     assert mask.sum() == len(log_probs) == int((labels[:, 1:] != -100).sum())
@@ -248,7 +260,9 @@ def test_label_log_probs_are_the_models_own_loss_on_the_scored_rows(tiny_model_d
     expected = torch.log_softmax(logits, dim=-1).gather(-1, labels[:, 1:].clamp(min=0).unsqueeze(-1)).squeeze(-1)[mask]
     torch.testing.assert_close(log_probs, expected, rtol=1e-5, atol=1e-5)
     if not scaled:  # the mean is what the model's own loss says, and gradients flow for fine-tuning
-        torch.testing.assert_close(-log_probs.mean(), model(input_ids=input_ids, attention_mask=attention, labels=labels).loss)
+        torch.testing.assert_close(
+            -log_probs.mean(), model(input_ids=input_ids, attention_mask=attention, labels=labels).loss
+        )
         (-log_probs.mean()).backward()
         assert model.get_output_embeddings().weight.grad is not None
 
@@ -305,9 +319,7 @@ def test_resume_after_interruption_no_duplicates_no_loss(tiny_model_dir, tmp_pat
     assert [s["done"] for s in seen] == [10]  # only the missing chunk was made
     assert resumed.attrs["stats"]["resumed"] == 8 and resumed.attrs["stats"]["generated"] == 2
     assert resumed["synthetic_id"].is_unique and len(resumed) == 10
-    pd.testing.assert_frame_equal(
-        resumed.drop(columns="created_at"), reference.drop(columns="created_at")
-    )
+    pd.testing.assert_frame_equal(resumed.drop(columns="created_at"), reference.drop(columns="created_at"))
     # a complete rerun generates nothing
     again = run(tiny_model_dir, chunk_dir)
     assert again.attrs["stats"]["generated"] == 0 and len(again) == 10
@@ -328,8 +340,19 @@ def keep_even_slots(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
 
 
 def make_kept(model_dir, chunk_dir, keep, cfg=None, **kw):
-    return generate_kept(model_dir, PROMPTS, "positive", cfg or small_config(n=6), chunk_dir, "gen-v1", keep,
-                         device="cpu", dtype=torch.float32, show_progress=False, **kw)
+    return generate_kept(
+        model_dir,
+        PROMPTS,
+        "positive",
+        cfg or small_config(n=6),
+        chunk_dir,
+        "gen-v1",
+        keep,
+        device="cpu",
+        dtype=torch.float32,
+        show_progress=False,
+        **kw,
+    )
 
 
 def test_n_counts_kept_reviews_drawing_further_slots(tiny_model_dir, tmp_path):
@@ -337,12 +360,16 @@ def test_n_counts_kept_reviews_drawing_further_slots(tiny_model_dir, tmp_path):
     kept slots (0, 2, ..., 10), their ids and text those of a plain run of those slots; a rerun makes nothing."""
     made = make_kept(tiny_model_dir, tmp_path / "c", keep_even_slots)
     assert len(made.kept) == 6 and made.short_by == 0 and made.shortfall() is None
-    assert made.kept["synthetic_id"].tolist() == [synthetic_id("gen-v1", "positive", 0.9, 3, i) for i in range(0, 12, 2)]
+    assert made.kept["synthetic_id"].tolist() == [
+        synthetic_id("gen-v1", "positive", 0.9, 3, i) for i in range(0, 12, 2)
+    ]
     assert made.attempted == 14 and made.stats["rounds"] == 2  # 6, then 3 missing at a keep rate of 1/2 (x 1.25)
     assert made.dropped == {"degenerate": 7} and made.surplus == 1 and made.max_attempts == 18
     plain = run(tiny_model_dir, tmp_path / "plain", small_config(n=14)).set_index("synthetic_id")
-    pd.testing.assert_frame_equal(made.kept.drop(columns="created_at").set_index("synthetic_id"),
-                                  plain.loc[made.kept["synthetic_id"]].drop(columns="created_at"))
+    pd.testing.assert_frame_equal(
+        made.kept.drop(columns="created_at").set_index("synthetic_id"),
+        plain.loc[made.kept["synthetic_id"]].drop(columns="created_at"),
+    )
     again = make_kept(tiny_model_dir, tmp_path / "c", keep_even_slots)
     assert again.stats["generated"] == 0 and again.stats["resumed"] == 6
     pd.testing.assert_frame_equal(again.kept.drop(columns="created_at"), made.kept.drop(columns="created_at"))
@@ -360,8 +387,11 @@ def test_a_filter_that_keeps_nothing_stops_at_the_attempt_bound_and_says_why(tin
 
 
 def test_an_attempt_bound_below_the_reviews_to_keep_is_refused_before_any_work(tiny_model_dir, tmp_path):
-    with pytest.raises(InputError, match=r"max_attempts must be an integer >= the 6 reviews to keep \(n x over_generation\), "
-                                         r"got 5; leave it unset for 18"):
+    with pytest.raises(
+        InputError,
+        match=r"max_attempts must be an integer >= the 6 reviews to keep \(n x over_generation\), "
+        r"got 5; leave it unset for 18",
+    ):
         make_kept(tiny_model_dir, tmp_path / "c", keep_even_slots, max_attempts=5)
     assert not (tmp_path / "c").exists()
 
@@ -431,8 +461,16 @@ def tiny(tiny_model_dir):
     return load_model(tiny_model_dir, "cpu", torch.float32)
 
 
-MIXED = ["Hi", "The pizza was", "Best slice in town, really", "Terrible service and cold food at the",
-         "We came here for a birthday party last", "Ok so", "My family loves", "x"]
+MIXED = [
+    "Hi",
+    "The pizza was",
+    "Best slice in town, really",
+    "Terrible service and cold food at the",
+    "We came here for a birthday party last",
+    "Ok so",
+    "My family loves",
+    "x",
+]
 
 
 def continuous(model, tok, prompts, cfg, batch_size):
@@ -464,8 +502,9 @@ def test_continuous_respects_max_and_min_new_tokens(tiny):
     never = continuous(model, tok, MIXED, small_config(max_new_tokens=7), 3)
     assert all(n == 7 and not ended for _, n, ended in never.values())
     # end-of-text wins from position 10 on, but not before min_new_tokens new tokens
-    early = continuous(eos_from(model, 10, tok.eos_token_id), tok, MIXED, small_config(max_new_tokens=30,
-                       min_new_tokens=6), 3)
+    early = continuous(
+        eos_from(model, 10, tok.eos_token_id), tok, MIXED, small_config(max_new_tokens=30, min_new_tokens=6), 3
+    )
     for i, p in enumerate(MIXED):
         assert early[i][1:] == (max(6, 10 - n_tokens(tok, p)), True), (p, early[i])
 
@@ -480,9 +519,10 @@ def test_continuous_greedy_matches_hf_generate(tiny, monkeypatch, spare):
     got = continuous(eos_from(model, 12, tok.eos_token_id), tok, MIXED, cfg, 3)
     for i, p in enumerate(MIXED):
         enc = tok(p, return_tensors="pt", add_special_tokens=False)
-        out = model.generate(**enc, do_sample=False, repetition_penalty=1.3, max_new_tokens=14,
-                             pad_token_id=tok.pad_token_id)
-        row = out[0, enc["input_ids"].shape[1]:].tolist()[: got[i][1]]
+        out = model.generate(
+            **enc, do_sample=False, repetition_penalty=1.3, max_new_tokens=14, pad_token_id=tok.pad_token_id
+        )
+        row = out[0, enc["input_ids"].shape[1] :].tolist()[: got[i][1]]
         assert got[i][0] == tok.decode(row, skip_special_tokens=True), p
 
 
@@ -491,14 +531,22 @@ def test_continuous_first_token_matches_hf_sampling(tiny):
     temperature, top-p) give the same logits. Six planted tokens carry the mass (one of them a
     prompt token, so the penalty matters, and the last outside the nucleus), so a few thousand
     rows estimate it; the rest of the vocabulary keeps the tiny model's logits."""
-    from transformers import LogitsProcessorList, RepetitionPenaltyLogitsProcessor, TemperatureLogitsWarper, \
-        TopPLogitsWarper
+    from transformers import (
+        LogitsProcessorList,
+        RepetitionPenaltyLogitsProcessor,
+        TemperatureLogitsWarper,
+        TopPLogitsWarper,
+    )
 
     model, tok = tiny
     prompt = "The pizza was"
     enc = tok(prompt, return_tensors="pt", add_special_tokens=False)
-    planted = torch.tensor([tok(w, add_special_tokens=False)["input_ids"][0]
-                            for w in (" pizza", " great", " cold", " crust", " slice", " sauce")])
+    planted = torch.tensor(
+        [
+            tok(w, add_special_tokens=False)["input_ids"][0]
+            for w in (" pizza", " great", " cold", " crust", " slice", " sauce")
+        ]
+    )
     boosts = torch.tensor([14.0, 13.6, 13.0, 12.5, 12.0, 11.0])
 
     def steer(next_pos, logits):
@@ -506,10 +554,14 @@ def test_continuous_first_token_matches_hf_sampling(tiny):
 
     steered = Steered(model, steer)
     with torch.no_grad():
-        logits = steered(input_ids=enc["input_ids"], position_ids=torch.arange(enc["input_ids"].shape[1])[None]
-                         ).logits[:, -1, :].float()
-    warpers = LogitsProcessorList([RepetitionPenaltyLogitsProcessor(1.1), TemperatureLogitsWarper(0.9),
-                                   TopPLogitsWarper(0.95)])
+        logits = (
+            steered(input_ids=enc["input_ids"], position_ids=torch.arange(enc["input_ids"].shape[1])[None])
+            .logits[:, -1, :]
+            .float()
+        )
+    warpers = LogitsProcessorList(
+        [RepetitionPenaltyLogitsProcessor(1.1), TemperatureLogitsWarper(0.9), TopPLogitsWarper(0.95)]
+    )
     expected = warpers(enc["input_ids"], logits.clone()).softmax(-1)[0]
     assert 2 < (expected > 0).sum() < len(planted)  # top-p cuts planted tokens too
     assert expected[planted[0]] < expected[planted[1]]  # the penalty reorders the prompt token
@@ -557,8 +609,17 @@ def test_continuous_out_of_memory_halves_the_batch(tiny_model_dir, tmp_path, mon
 
 def test_no_prompts_is_an_input_error(tiny_model_dir, tmp_path):
     with pytest.raises(InputError, match="no prompts for sentiment 'negative'"):
-        generate_reviews(tiny_model_dir, [" "], "negative", small_config(), tmp_path, "v", device="cpu",
-                         dtype=torch.float32, show_progress=False)
+        generate_reviews(
+            tiny_model_dir,
+            [" "],
+            "negative",
+            small_config(),
+            tmp_path,
+            "v",
+            device="cpu",
+            dtype=torch.float32,
+            show_progress=False,
+        )
 
 
 # ---------------------------------------------------------------- fine-tuning
@@ -577,14 +638,36 @@ def test_training_text_and_generation_prefix_agree():
 
 @pytest.mark.parametrize("method", ["full", "lora"])
 def test_finetune_tiny_model(tiny_model_dir, tmp_path, method):
-    cfg = FinetuneConfig(method=method, epochs=2, batch_size=4, max_length=48, seed=1,
-                         learning_rate=5e-3, lora_learning_rate=5e-2, lora_r=4, lora_alpha=8)
+    cfg = FinetuneConfig(
+        method=method,
+        epochs=2,
+        batch_size=4,
+        max_length=48,
+        seed=1,
+        learning_rate=5e-3,
+        lora_learning_rate=5e-2,
+        lora_r=4,
+        lora_alpha=8,
+    )
     steps = []
-    report = finetune(tiny_model_dir, REVIEWS, "positive", tmp_path / "m1", cfg,
-                      validation_texts=REVIEWS[:3], progress=steps.append)
-    for key in ("losses", "perplexity_before", "perplexity_after", "tokens_per_s", "wall_s",
-                "trainable_params", "total_params", "device", "dtype", "method", "epochs",
-                "n_train", "n_validation"):
+    report = finetune(
+        tiny_model_dir, REVIEWS, "positive", tmp_path / "m1", cfg, validation_texts=REVIEWS[:3], progress=steps.append
+    )
+    for key in (
+        "losses",
+        "perplexity_before",
+        "perplexity_after",
+        "tokens_per_s",
+        "wall_s",
+        "trainable_params",
+        "total_params",
+        "device",
+        "dtype",
+        "method",
+        "epochs",
+        "n_train",
+        "n_validation",
+    ):
         assert key in report
     assert len(report["losses"]) == 6 == len(steps)  # 10 reviews / batch 4 -> 3 steps x 2 epochs
     assert report["method"] == method and report["n_train"] == 10 and report["n_validation"] == 3
@@ -609,13 +692,25 @@ def test_finetune_tiny_model(tiny_model_dir, tmp_path, method):
     assert ppl == pytest.approx(report["perplexity_after"], rel=1e-4)
     ppl_float32 = perplexity(model, tok, REVIEWS[:3], "positive", cfg)
     assert ppl_float32 == pytest.approx(report["perplexity_after"], rel=1e-2 if amp is not None else 1e-4)
-    assert abs(ppl_float32 - report["perplexity_after"]) < abs(report["perplexity_before"] - report["perplexity_after"]) / 10
+    assert (
+        abs(ppl_float32 - report["perplexity_after"])
+        < abs(report["perplexity_before"] - report["perplexity_after"]) / 10
+    )
     # deterministic for a seed
     again = finetune(tiny_model_dir, REVIEWS, "positive", tmp_path / "m2", cfg, validation_texts=REVIEWS[:3])
     assert again["losses"] == report["losses"]
     # generation reads the saved training format
-    out = generate_reviews(tmp_path / "m1", PROMPTS, "positive", small_config(n=4), tmp_path / "c", "v",
-                           device="cpu", dtype=torch.float32, show_progress=False)
+    out = generate_reviews(
+        tmp_path / "m1",
+        PROMPTS,
+        "positive",
+        small_config(n=4),
+        tmp_path / "c",
+        "v",
+        device="cpu",
+        dtype=torch.float32,
+        show_progress=False,
+    )
     assert len(out) == 4
 
 
@@ -629,43 +724,53 @@ def test_finetune_too_few_reviews(tiny_model_dir, tmp_path):
 
 def test_filter_counts_each_reason():
     good = "The crust was thin and crisp, the sauce bright, and the cheese pulled in long strings."
-    frame = pd.DataFrame({
-        "synthetic_id": [f"id{i:02d}" for i in range(9)],
-        "prompt": ["The crust was", "A", "B", "Best pizza in", "The crust was", "X", "The crust was", "Y", "Z"],
-        "text": [
-            good,                                             # kept
-            "",                                               # empty
-            "Too short to count.",                            # too_short
-            "Best pizza in town ever ok.",                    # too_short (6 words)
-            "the CRUST was... great, good, fine and nice",    # kept: 8 words, 5 new
-            "pizza pizza pizza pizza pizza pizza pizza pizza pizza pizza",  # degenerate
-            "The crust was, " + good.lower(),                 # kept (new text)
-            "It was good it was good it was good it was good it was good",  # degenerate (repeated trigram)
-            good.upper(),                                     # duplicate of row 0 after normalization
-        ],
-    })
+    frame = pd.DataFrame(
+        {
+            "synthetic_id": [f"id{i:02d}" for i in range(9)],
+            "prompt": ["The crust was", "A", "B", "Best pizza in", "The crust was", "X", "The crust was", "Y", "Z"],
+            "text": [
+                good,  # kept
+                "",  # empty
+                "Too short to count.",  # too_short
+                "Best pizza in town ever ok.",  # too_short (6 words)
+                "the CRUST was... great, good, fine and nice",  # kept: 8 words, 5 new
+                "pizza pizza pizza pizza pizza pizza pizza pizza pizza pizza",  # degenerate
+                "The crust was, " + good.lower(),  # kept (new text)
+                "It was good it was good it was good it was good it was good",  # degenerate (repeated trigram)
+                good.upper(),  # duplicate of row 0 after normalization
+            ],
+        }
+    )
     kept, counts = filter_synthetic(frame)
     assert set(counts) == set(REASONS)
     assert counts == {"empty": 1, "too_short": 2, "prompt_echo": 0, "degenerate": 2, "duplicate": 1}
     assert kept["synthetic_id"].tolist() == ["id00", "id04", "id06"]
     assert kept["text_key"].tolist() == [
-        text_key(good), text_key("the crust was great good fine and nice"), text_key("The crust was, " + good)
+        text_key(good),
+        text_key("the crust was great good fine and nice"),
+        text_key("The crust was, " + good),
     ]
 
 
 def test_filter_prompt_echo():
-    frame = pd.DataFrame({
-        "synthetic_id": ["a", "b"],
-        "prompt": ["I ordered a large pepperoni pizza for", "I ordered a"],
-        "text": ["I ordered a large pepperoni pizza for delivery.", "I ordered a large pie and it was hot."],
-    })
+    frame = pd.DataFrame(
+        {
+            "synthetic_id": ["a", "b"],
+            "prompt": ["I ordered a large pepperoni pizza for", "I ordered a"],
+            "text": ["I ordered a large pepperoni pizza for delivery.", "I ordered a large pie and it was hot."],
+        }
+    )
     kept, counts = filter_synthetic(frame, min_words=5)
     assert counts["prompt_echo"] == 1 and kept["synthetic_id"].tolist() == ["b"]
 
 
 def test_quality_measures():
-    train = ["great pizza amazing crust love it", "best pizza great cheese friendly staff",
-             "terrible pizza cold and soggy", "awful service rude staff never again"]
+    train = [
+        "great pizza amazing crust love it",
+        "best pizza great cheese friendly staff",
+        "terrible pizza cold and soggy",
+        "awful service rude staff never again",
+    ]
     sents = ["positive", "positive", "negative", "negative"]
     texts = ["great crust and amazing cheese", "love the friendly staff", "we flew to paris"]
     assert label_fidelity(texts[:2], "positive", train, sents) == 1.0
@@ -684,8 +789,12 @@ def test_quality_measures():
     assert q["copy_rate_8"] == 0.0 and q["mean_words"] == pytest.approx(13 / 3, abs=0.01)
     assert quality_report(["x " + train[0] + " y z w"], "positive", train, sents)["copy_rate_8"] == 0.0
     long_train = ["one two three four five six seven eight nine"]
-    assert quality_report(["zero one two three four five six seven eight"], "positive",
-                          long_train + train, ["positive"] + sents)["copy_rate_8"] == 1.0
+    assert (
+        quality_report(
+            ["zero one two three four five six seven eight"], "positive", long_train + train, ["positive"] + sents
+        )["copy_rate_8"]
+        == 1.0
+    )
 
 
 def test_covering_length():
@@ -718,8 +827,17 @@ def test_whole_reviews_train_and_generate_at_the_covering_length(tiny_model_dir,
     assert gen_mod.new_token_cap(GenerationConfig(), saved) == expected
     assert gen_mod.new_token_cap(GenerationConfig(max_new_tokens=20), saved) == 20
     assert gen_mod.new_token_cap(GenerationConfig(), None) == gen_mod.DEFAULT_MAX_NEW_TOKENS
-    out = generate_reviews(tmp_path / "m", PROMPTS, "positive", small_config(n=6, max_new_tokens=None), tmp_path / "c",
-                           "v", device="cpu", dtype=torch.float32, show_progress=False)
+    out = generate_reviews(
+        tmp_path / "m",
+        PROMPTS,
+        "positive",
+        small_config(n=6, max_new_tokens=None),
+        tmp_path / "c",
+        "v",
+        device="cpu",
+        dtype=torch.float32,
+        show_progress=False,
+    )
     stats = out.attrs["stats"]
     # the random tiny model rarely ends a review: without the cap's resolution each would run to 128 tokens
     assert stats["generated"] == 6 and 0 < stats["new_tokens"] <= 6 * expected < 6 * gen_mod.DEFAULT_MAX_NEW_TOKENS

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -24,6 +25,8 @@ from augment_assets.lib.yelp import (
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_CSV = Path(__file__).resolve().parents[2] / "shared" / "data" / "yelp_pizza" / "pizza_reviews.csv"
+# invented reviews in the shared CSV's format (`stars,text`), kept in the repository: fixtures/make_fixtures.py
+FIXTURE_CSV = Path(__file__).resolve().parent / "fixtures" / "pizza_reviews.csv"
 
 PIZZA = "pizzaBusiness000000001"
 PIZZA2 = "pizzaBusiness000000002"
@@ -34,10 +37,26 @@ NULLCAT = "nullCatBusiness0000001"
 
 def business_lines() -> list[str]:
     rows = [
-        {"business_id": PIZZA, "name": "Tony's", "categories": "Pizza, Italian, Restaurants",
-         "attributes": {"Ambience": {"casual": True}, "WiFi": "u'free'"}, "hours": {"Monday": "9:0-17:0"}},
-        {"business_id": PIZZA2, "name": "Sal's", "categories": "restaurants,  PIZZA ", "attributes": None, "hours": None},
-        {"business_id": SUPPLY, "name": "Supply", "categories": "Pizzeria Supplies, Shopping", "attributes": {"x": [1, 2]}},
+        {
+            "business_id": PIZZA,
+            "name": "Tony's",
+            "categories": "Pizza, Italian, Restaurants",
+            "attributes": {"Ambience": {"casual": True}, "WiFi": "u'free'"},
+            "hours": {"Monday": "9:0-17:0"},
+        },
+        {
+            "business_id": PIZZA2,
+            "name": "Sal's",
+            "categories": "restaurants,  PIZZA ",
+            "attributes": None,
+            "hours": None,
+        },
+        {
+            "business_id": SUPPLY,
+            "name": "Supply",
+            "categories": "Pizzeria Supplies, Shopping",
+            "attributes": {"x": [1, 2]},
+        },
         {"business_id": COFFEE, "name": "Beans", "categories": "Coffee & Tea", "hours": {"Tuesday": "7:0-12:0"}},
         {"business_id": NULLCAT, "name": "Unknown", "categories": None},
     ]
@@ -45,18 +64,27 @@ def business_lines() -> list[str]:
 
 
 def review(i: int, business: str, stars, text: str | None = None) -> str:
-    return json.dumps({
-        "review_id": f"review{i:016d}", "user_id": "u" * 22, "business_id": business, "stars": stars,
-        "useful": 0, "funny": 0, "cool": 0,
-        "text": text if text is not None else f"Review number {i} with a \"quote\",\nnewline and emoji \U0001F355 {i}",
-        "date": "2020-01-02 03:04:05",
-    })
+    return json.dumps(
+        {
+            "review_id": f"review{i:016d}",
+            "user_id": "u" * 22,
+            "business_id": business,
+            "stars": stars,
+            "useful": 0,
+            "funny": 0,
+            "cool": 0,
+            "text": text
+            if text is not None
+            else f'Review number {i} with a "quote",\nnewline and emoji \U0001f355 {i}',
+            "date": "2020-01-02 03:04:05",
+        }
+    )
 
 
 def write_dataset(folder: Path, review_lines: list[str | bytes], trailing_newline: bool = True) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / BUSINESS_FILE).write_text("\n".join(business_lines()) + "\n", encoding="utf-8")
-    data = b"\n".join(l if isinstance(l, bytes) else l.encode("utf-8") for l in review_lines)
+    data = b"\n".join(line if isinstance(line, bytes) else line.encode("utf-8") for line in review_lines)
     (folder / REVIEW_FILE).write_bytes(data + (b"\n" if trailing_newline else b""))
     return folder
 
@@ -109,7 +137,7 @@ def test_read_yelp_reviews_filters_pizza_and_reads_fields(tmp_path):
     first = raw.sort_values("review_id").iloc[0]
     assert first["review_id"] == "review0000000000000000"
     assert first["stars"] == 1.0 and first["sentiment"] is None
-    assert first["text"] == 'Review number 0 with a "quote",\nnewline and emoji \U0001F355 0'
+    assert first["text"] == 'Review number 0 with a "quote",\nnewline and emoji \U0001f355 0'
     assert first["date"] == "2020-01-02 03:04:05"
 
 
@@ -232,8 +260,15 @@ def test_matching_business_without_reviews_is_an_error(tmp_path):
 
 
 def test_stars_outside_range_and_empty_text_rejected_by_reason(tmp_path):
-    lines = [review(0, PIZZA, 7.0), review(1, PIZZA, 0.0), review(2, PIZZA, 5.0, text="   "),
-             review(3, PIZZA, 4.0, text=""), review(4, PIZZA, 1.0), review(5, PIZZA, 3.0), review(6, PIZZA2, "5")]
+    lines = [
+        review(0, PIZZA, 7.0),
+        review(1, PIZZA, 0.0),
+        review(2, PIZZA, 5.0, text="   "),
+        review(3, PIZZA, 4.0, text=""),
+        review(4, PIZZA, 1.0),
+        review(5, PIZZA, 3.0),
+        review(6, PIZZA2, "5"),
+    ]
     folder = write_dataset(tmp_path / "yelp", lines)
     raw, _ = read_yelp_reviews(folder)
     reviews, rejected, duplicates = label_reviews(raw)
@@ -261,7 +296,9 @@ def test_embedded_sample_reads_and_is_balanced_enough():
 
 def test_read_reviews_csv_with_stars(tmp_path):
     path = tmp_path / "reviews.csv"
-    pd.DataFrame({"Stars": [1, 5, 3], "Text": ["Cold, soggy pizza.", "Great crust!", "Fine."]}).to_csv(path, index=False)
+    pd.DataFrame({"Stars": [1, 5, 3], "Text": ["Cold, soggy pizza.", "Great crust!", "Fine."]}).to_csv(
+        path, index=False
+    )
     raw, report = read_reviews_csv(path)
     assert list(raw.columns) == RAW_COLUMNS
     assert raw["stars"].tolist() == [1.0, 5.0, 3.0]
@@ -286,7 +323,9 @@ def test_read_reviews_csv_with_sentiment_and_optional_columns(tmp_path):
     raw, _ = read_reviews_csv(path)
     reviews, rejected, _ = label_reviews(raw)
     assert reviews[["review_id", "business_id", "sentiment"]].values.tolist() == [
-        ["a1", "b1", "positive"], ["a2", None, "negative"]]
+        ["a1", "b1", "positive"],
+        ["a2", None, "negative"],
+    ]
     assert reviews["stars"].isna().all()
     assert rejected == {"unknown sentiment label": 1, "no stars or sentiment": 1}
 
@@ -319,7 +358,7 @@ def test_csv_non_utf8_and_bad_stars_rejected(tmp_path):
 
 def test_a_latin1_csv_says_which_encoding_and_how_to_convert(tmp_path):
     path = tmp_path / "latin.csv"
-    path.write_bytes("text,stars\n\"Caf\u00e9 pizza was great\",5\n\"Terrible cr\u00e8me\",1\n".encode("latin-1"))
+    path.write_bytes('text,stars\n"Caf\u00e9 pizza was great",5\n"Terrible cr\u00e8me",1\n'.encode("latin-1"))
     with pytest.raises(InputError, match=r"latin.csv: 2 of 2 rows are not valid UTF-8.*iconv -f latin1 -t utf-8"):
         read_reviews_csv(path)
 
@@ -336,13 +375,31 @@ def test_csv_rows_with_wrong_field_count_counted_then_fail_above_share(tmp_path)
         read_reviews_csv(path)
 
 
-@pytest.mark.skipif(not SHARED_CSV.is_file(), reason=f"shared pizza CSV not present at {SHARED_CSV}")
-def test_integration_shared_pizza_csv():
-    raw, report = read_reviews_csv(SHARED_CSV)
-    assert report.bad_line_count == 0 and len(raw) > 500
+@pytest.mark.parametrize(
+    ("path", "min_rows", "min_per_class"),
+    [
+        pytest.param(FIXTURE_CSV, 280, 140, id="fixture"),
+        pytest.param(
+            SHARED_CSV,
+            501,
+            201,
+            id="shared",
+            marks=pytest.mark.skipif(not SHARED_CSV.is_file(), reason=f"shared pizza CSV not present at {SHARED_CSV}"),
+        ),
+    ],
+)
+def test_integration_pizza_csv(path, min_rows, min_per_class):
+    raw, report = read_reviews_csv(path)
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))  # the same file read another way
+    texts = [row["text"] for row in rows]
+    # the file has the cases a CSV reader can get wrong: quoted line breaks, doubled quotes, non-ASCII letters
+    assert any("\n" in t for t in texts) and any('"' in t for t in texts) and any(not t.isascii() for t in texts)
+    assert report.bad_line_count == 0 and len(raw) == len(rows) >= min_rows
+    assert raw["text"].tolist() == texts and raw["stars"].tolist() == [float(row["stars"]) for row in rows]
     reviews, rejected, duplicates = label_reviews(raw)
     counts = reviews["sentiment"].value_counts()
-    assert counts["negative"] > 200 and counts["positive"] > 200
+    assert counts["negative"] >= min_per_class and counts["positive"] >= min_per_class
     assert reviews["review_id"].str.startswith("csv-").all() and reviews["review_id"].is_unique
     assert len(reviews) + sum(rejected.values()) + duplicates == len(raw)
 
@@ -351,11 +408,16 @@ def test_integration_shared_pizza_csv():
 
 
 def test_labels_from_stars():
-    raw = pd.DataFrame({"review_id": list("abcdef"), "stars": [1, 2, 3, 4, 5, 2.5],
-                        "text": [f"text {i}" for i in range(6)]})
+    raw = pd.DataFrame(
+        {"review_id": list("abcdef"), "stars": [1, 2, 3, 4, 5, 2.5], "text": [f"text {i}" for i in range(6)]}
+    )
     reviews, rejected, _ = label_reviews(raw)
     assert dict(zip(reviews["review_id"], reviews["sentiment"])) == {
-        "a": "negative", "b": "negative", "d": "positive", "e": "positive"}
+        "a": "negative",
+        "b": "negative",
+        "d": "positive",
+        "e": "positive",
+    }
     assert rejected == {"3 stars (neutral)": 1, "stars not a whole number": 1}
     assert list(reviews.columns) == ["review_id", "business_id", "stars", "sentiment", "text", "date"]
 
@@ -367,12 +429,19 @@ def test_stars_win_over_sentiment_and_nan_stars_fall_back():
 
 
 def test_exact_duplicates_by_normalized_text_removed_keeping_first():
-    raw = pd.DataFrame({
-        "review_id": ["r1", "r2", "r3", "r4", "r1"],
-        "stars": [5, 5, 1, 4, 2],
-        "text": ["Great pizza, great crust!", "great PIZZA great crust", "Awful.", "Great pizza; great crust!!",
-                 "another text with a reused id"],
-    })
+    raw = pd.DataFrame(
+        {
+            "review_id": ["r1", "r2", "r3", "r4", "r1"],
+            "stars": [5, 5, 1, 4, 2],
+            "text": [
+                "Great pizza, great crust!",
+                "great PIZZA great crust",
+                "Awful.",
+                "Great pizza; great crust!!",
+                "another text with a reused id",
+            ],
+        }
+    )
     reviews, _, duplicates = label_reviews(raw)
     assert reviews["review_id"].tolist() == ["r1", "r3"]
     assert duplicates == 3
@@ -391,7 +460,11 @@ def test_label_reviews_without_text_column_is_an_input_error():
 
 
 def test_line_by_line_path_reads_exactly_what_the_fast_path_reads(tmp_path):
-    lines = standard_reviews(60) + [review(60, PIZZA, "4"), review(61, PIZZA2, None), review(62, PIZZA, 5.0, text="\u00e9\u00e8 \\ / \t tab")]
+    lines = standard_reviews(60) + [
+        review(60, PIZZA, "4"),
+        review(61, PIZZA2, None),
+        review(62, PIZZA, 5.0, text="\u00e9\u00e8 \\ / \t tab"),
+    ]
     clean_raw, _ = read_yelp_reviews(write_dataset(tmp_path / "clean", lines))  # all lines valid: read_json path
     broken = list(lines)
     broken.insert(5, '{"review_id": "cut", "business_id": "pizzaBusiness000000001", "text": ')  # unterminated object
@@ -407,13 +480,13 @@ def test_business_id_probe_never_drops_a_matching_review(tmp_path):
     """Oddly written lines (compact, nested or escaped keys, escaped ids) are read by their JSON."""
     tail = '"stars": 5.0, "text": "Great pie", "date": "2020-01-02 03:04:05"}'
     odd = [
-        '{"review_id":"c1","business_id":"%s","stars":5.0,"text":"Great pie","date":"2020-01-02 03:04:05"}' % PIZZA,
-        '{"review_id": "c2", "meta": {"business_id": "%s"}, "business_id": "%s", %s' % (COFFEE, PIZZA, tail),
-        '{"review_id": "c3", "business\\u005fid": "%s", %s' % (PIZZA, tail),
-        '{"review_id": "c4", "business_id": "%s\\u0031", %s' % (PIZZA[:-1], tail),
-        '{"review_id": "c5", "note": "business_id", "business_id" :\t"%s", %s' % (PIZZA2, tail),
-        '{"review_id": "c6", "business_id": "%s", "meta": {"business_id": "%s"}, %s' % (COFFEE, PIZZA, tail),
-        '{"review_id": "c7", %s' % tail,  # no business at all
+        f'{{"review_id":"c1","business_id":"{PIZZA}","stars":5.0,"text":"Great pie","date":"2020-01-02 03:04:05"}}',
+        f'{{"review_id": "c2", "meta": {{"business_id": "{COFFEE}"}}, "business_id": "{PIZZA}", {tail}',
+        f'{{"review_id": "c3", "business\\u005fid": "{PIZZA}", {tail}',
+        f'{{"review_id": "c4", "business_id": "{PIZZA[:-1]}\\u0031", {tail}',
+        f'{{"review_id": "c5", "note": "business_id", "business_id" :\t"{PIZZA2}", {tail}',
+        f'{{"review_id": "c6", "business_id": "{COFFEE}", "meta": {{"business_id": "{PIZZA}"}}, {tail}',
+        f'{{"review_id": "c7", {tail}',  # no business at all
     ]
     for line in odd:
         json.loads(line)  # all valid JSON
@@ -447,12 +520,20 @@ def test_fast_normalizer_equals_its_plain_definition():
         return " ".join(re.findall(r"[0-9a-z]+(?:'[0-9a-z]+)*", folded))
 
     texts = [
-        "Don\u2019t \u2018go\u2019 `here` \u00b4ok\u00b4 -- it's JOE'S pizza!!", "\uff30\uff29\uff3a\uff3a\uff21 \ufb01ne",
-        "Stra\u00dfe STRASSE \u0130stanbul \u212a", "caf\u00e9 cafe\u0301 na\u00efve \u00bd \u2460 x\u00b2", "a''b 'c' d'' ''",
-        "\U0001F355 emoji\u200bzero width", "tab\tnew\nline\r\nend", "", "   ", "!!!", "ÅNGSTRÖM \u00c5ngstr\u00f6m",
+        "Don\u2019t \u2018go\u2019 `here` \u00b4ok\u00b4 -- it's JOE'S pizza!!",
+        "\uff30\uff29\uff3a\uff3a\uff21 \ufb01ne",
+        "Stra\u00dfe STRASSE \u0130stanbul \u212a",
+        "caf\u00e9 cafe\u0301 na\u00efve \u00bd \u2460 x\u00b2",
+        "a''b 'c' d'' ''",
+        "\U0001f355 emoji\u200bzero width",
+        "tab\tnew\nline\r\nend",
+        "",
+        "   ",
+        "!!!",
+        "ÅNGSTRÖM \u00c5ngstr\u00f6m",
     ]
     rnd = random.Random(0)
-    alphabet = "aZ9 '`\u2019\u2018\u00b4.-\u00e9\u00df\ufb01\uff21\u0130\u212a\u00bd\U0001F355\u0301"
+    alphabet = "aZ9 '`\u2019\u2018\u00b4.-\u00e9\u00df\ufb01\uff21\u0130\u212a\u00bd\U0001f355\u0301"
     texts += ["".join(rnd.choices(alphabet, k=rnd.randint(0, 30))) for _ in range(3000)]
     raw, _ = read_sample_reviews()
     texts += raw["text"].tolist()
@@ -468,13 +549,21 @@ def test_dedup_shortcut_finds_exactly_the_normalized_text_duplicates():
     rnd = random.Random(3)
     bases = ["Don't order the pizza", "Straße pizza was fine", "café crust", "Joe's ﬁne pie", "ok", "5 stars"]
     variants = [
-        lambda t: t, str.upper, lambda t: t.replace("'", "\u2019"), lambda t: t + "!!!",
+        lambda t: t,
+        str.upper,
+        lambda t: t.replace("'", "\u2019"),
+        lambda t: t + "!!!",
         lambda t: "".join(chr(ord(c) + 0xFEE0) if "a" <= c <= "z" else c for c in t),  # fullwidth letters
-        lambda t: t.replace("ß", "ss"), lambda t: t.replace("é", "e\u0301"), lambda t: t.replace(" ", "  \n"),
-        lambda t: t.replace("o", "0"), lambda t: t + " \U0001F355",
+        lambda t: t.replace("ß", "ss"),
+        lambda t: t.replace("é", "e\u0301"),
+        lambda t: t.replace(" ", "  \n"),
+        lambda t: t.replace("o", "0"),
+        lambda t: t + " \U0001f355",
     ]
     texts = [rnd.choice(variants)(rnd.choice(bases)) for _ in range(400)]
-    texts += [" ".join(rnd.choices(["pizza", "crust", "sauce", "late", "cold"], k=rnd.randint(1, 6))) for _ in range(400)]
+    texts += [
+        " ".join(rnd.choices(["pizza", "crust", "sauce", "late", "cold"], k=rnd.randint(1, 6))) for _ in range(400)
+    ]
     rnd.shuffle(texts)
     raw = pd.DataFrame({"review_id": [f"r{i:04d}" for i in range(len(texts))], "stars": 5.0, "text": texts})
     reviews, _, duplicates = label_reviews(raw)

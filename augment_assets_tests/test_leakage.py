@@ -13,6 +13,8 @@ from augment_assets.lib.errors import InputError
 from augment_assets.lib.text import text_key, word_ngrams, words
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+# invented reviews in the shared CSV's format (`stars,text`), kept in the repository: fixtures/make_fixtures.py
+FIXTURE_CSV = Path(__file__).resolve().parent / "fixtures" / "pizza_reviews.csv"
 
 STOCK = "the best pizza i have ever had in my life"
 
@@ -61,13 +63,19 @@ def _edit(text: str, share: float, seed: int = 0) -> str:
 
 
 def test_exact_leak_survives_case_punctuation_and_whitespace():
-    variant = "  CRISPY thin crust  with fresh basil and the owner marco remembered our names from last spring!!! " \
-              "we split a margherita, and a white pie with ricotta and honey then stayed for tiramisu "
+    variant = (
+        "  CRISPY thin crust  with fresh basil and the owner marco remembered our names from last spring!!! "
+        "we split a margherita, and a white pie with ricotta and honey then stayed for tiramisu "
+    )
     training = pd.concat([TRAINING, pd.DataFrame({"review_id": ["t9"], "text": [variant]})], ignore_index=True)
     prompts = pd.DataFrame({"sentiment": ["positive"], "kind": ["opening"], "text": [HOLDOUT.text[1].lower()]})
     found = leakage.exact_leaks(
         HOLDOUT,
-        {"training_reviews": training, "prompt_table": prompts, "fine_tuning_corpus": ["nothing here", HOLDOUT.text[2]]},
+        {
+            "training_reviews": training,
+            "prompt_table": prompts,
+            "fine_tuning_corpus": ["nothing here", HOLDOUT.text[2]],
+        },
     )
     got = set(zip(found.holdout_review_id, found.corpus, found.other_id))
     assert got == {("h1", "training_reviews", "t9"), ("h2", "prompt_table", 0), ("h3", "fine_tuning_corpus", 1)}
@@ -77,7 +85,9 @@ def test_exact_leak_survives_case_punctuation_and_whitespace():
 
 
 def test_exact_clean_is_empty():
-    found = leakage.exact_leaks(HOLDOUT, {"training_reviews": TRAINING, "training_set": [HOLDOUT.text[0][:-1] + " yes"]})
+    found = leakage.exact_leaks(
+        HOLDOUT, {"training_reviews": TRAINING, "training_set": [HOLDOUT.text[0][:-1] + " yes"]}
+    )
     assert found.empty
     assert list(found.columns)[:3] == ["holdout_review_id", "corpus", "other_id"]
 
@@ -90,7 +100,9 @@ def test_near_duplicate_catches_light_edit_not_shared_stock_phrase(method):
     edited = _edit(HOLDOUT.text[0], 0.10)
     assert text_key(edited) != text_key(HOLDOUT.text[0])
     synthetic = pd.DataFrame({"synthetic_id": ["s1", "s2"], "text": [edited, TRAINING.text[1]]})
-    found = leakage.near_duplicate_leaks(HOLDOUT, {"training_reviews": TRAINING, "synthetic_reviews": synthetic}, method=method)
+    found = leakage.near_duplicate_leaks(
+        HOLDOUT, {"training_reviews": TRAINING, "synthetic_reviews": synthetic}, method=method
+    )
     assert list(zip(found.holdout_review_id, found.corpus, found.other_id)) == [("h1", "synthetic_reviews", "s1")]
     assert leakage.DEFAULT_NEAR_DUP_THRESHOLD <= found.jaccard[0] < 1.0
 
@@ -223,7 +235,10 @@ def test_prompt_common_words_are_not_leaks():
     prompts = pd.DataFrame({"sentiment": ["positive"], "kind": ["opening"], "text": ["honestly tiramisu"]})
     # as a bigram "honestly tiramisu" occurs nowhere: clean
     assert leakage.prompt_leaks(prompts, HOLDOUT, TRAINING.text.tolist()).empty
-    assert set(leakage.prompt_leaks(prompts, HOLDOUT, TRAINING.text.tolist(), min_n=1).ngram) == {"honestly", "tiramisu"}
+    assert set(leakage.prompt_leaks(prompts, HOLDOUT, TRAINING.text.tolist(), min_n=1).ngram) == {
+        "honestly",
+        "tiramisu",
+    }
 
 
 # ------------------------------------------------------------------ memorization
@@ -261,21 +276,34 @@ def test_memorization_without_temperature_column():
     assert len(got) == 1 and got.copy_rate[0] == 1.0 and pd.isna(got.temperature[0])
 
 
-# ------------------------------------------------------------------ the threshold on real reviews
+# ------------------------------------------------------------------ the threshold on real(-format) reviews
 
 
-@pytest.mark.skipif(
-    not (SHARED_DATA / "yelp_pizza" / "pizza_reviews.csv").exists(),
-    reason="../shared/data/yelp_pizza/pizza_reviews.csv not present (shared data lives outside the repository)",
+@pytest.mark.parametrize(
+    "path",
+    [
+        pytest.param(FIXTURE_CSV, id="fixture"),  # 280 invented reviews, all of 31+ words
+        pytest.param(
+            SHARED_DATA / "yelp_pizza" / "pizza_reviews.csv",
+            id="shared",
+            marks=pytest.mark.skipif(
+                not (SHARED_DATA / "yelp_pizza" / "pizza_reviews.csv").exists(),
+                reason="../shared/data/yelp_pizza/pizza_reviews.csv not present (shared data lives outside the repository)",
+            ),
+        ),
+    ],
 )
-def test_default_threshold_separates_light_edits_from_genuine_pairs():
-    reviews = pd.read_csv(SHARED_DATA / "yelp_pizza" / "pizza_reviews.csv")
+def test_default_threshold_separates_light_edits_from_genuine_pairs(path):
+    reviews = pd.read_csv(path)
     reviews = reviews.assign(review_id=[f"r{i}" for i in range(len(reviews))])
     found = leakage.near_duplicate_leaks(reviews, {"genuine": reviews}, threshold=0.15)
     distinct = found[found.holdout_review_id != found.other_id]
-    # distinct genuine reviews stay far below the threshold (max 0.114 on these 606)
+    # distinct genuine reviews stay far below the threshold (max 0.114 on the shared 606; the fixture's
+    # generator redraws a review that reaches 0.12 with an earlier one)
     assert distinct.empty or distinct.jaccard.max() < leakage.DEFAULT_NEAR_DUP_THRESHOLD / 2
-    edited = reviews.assign(review_id="e" + reviews.review_id, text=[_edit(t, 0.10, i) for i, t in enumerate(reviews.text)])
+    edited = reviews.assign(
+        review_id="e" + reviews.review_id, text=[_edit(t, 0.10, i) for i, t in enumerate(reviews.text)]
+    )
     caught = leakage.near_duplicate_leaks(reviews, {"edited": edited})
     pairs = set(zip(caught.holdout_review_id, caught.other_id))
     caught_share = sum((r, "e" + r) in pairs for r in reviews.review_id) / len(reviews)

@@ -17,7 +17,11 @@ def test_dg_lists_the_code_location_that_workspace_yaml_loads():
     from augment_assets.definitions import build_definitions
 
     env = {**os.environ, "VIRTUAL_ENV": str(Path(sys.executable).parents[1])}
-    listed = json.loads(subprocess.run([str(DG), "list", "defs", "--json"], cwd=REPO, env=env, capture_output=True, text=True, check=True).stdout)
+    listed = json.loads(
+        subprocess.run(
+            [str(DG), "list", "defs", "--json"], cwd=REPO, env=env, capture_output=True, text=True, check=True
+        ).stdout
+    )
     defs = build_definitions()
     graph = defs.resolve_asset_graph()
     assert {a["asset_key"] for a in listed["assets"]} == {k.to_user_string() for k in graph.get_all_asset_keys()}
@@ -56,7 +60,9 @@ def test_the_shared_tables_carry_the_weekly_freshness_policy():
     fresh = {k.to_user_string() for k in graph.get_all_asset_keys() if graph.get(k).freshness_policy is not None}
     assert fresh == set(SHARED)
     policy = graph.get(next(k for k in graph.get_all_asset_keys() if k.to_user_string() == "headline")).freshness_policy
-    assert policy.fail_window.to_timedelta() == timedelta(days=8) and policy.warn_window.to_timedelta() == timedelta(days=7)
+    assert policy.fail_window.to_timedelta() == timedelta(days=8) and policy.warn_window.to_timedelta() == timedelta(
+        days=7
+    )
 
 
 def test_dg_dev_serves_the_same_code_location_as_dagster_dev(tmp_path):
@@ -74,19 +80,33 @@ def test_dg_dev_serves_the_same_code_location_as_dagster_dev(tmp_path):
     home = tmp_path / "home"
     home.mkdir()
     shutil.copy(REPO / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
-    env = {**os.environ, "VIRTUAL_ENV": str(Path(sys.executable).parents[1]), "DAGSTER_HOME": str(home),
-           "AUGMENT_WAREHOUSE": str(tmp_path / "warehouse.duckdb")}
+    env = {
+        **os.environ,
+        "VIRTUAL_ENV": str(Path(sys.executable).parents[1]),
+        "DAGSTER_HOME": str(home),
+        "AUGMENT_WAREHOUSE": str(tmp_path / "warehouse.duckdb"),
+    }
     log = open(tmp_path / "dg_dev.log", "wb")
-    server = subprocess.Popen([str(DG), "dev", "-h", "127.0.0.1", "-p", str(port)], cwd=REPO, env=env, stdout=log,
-                              stderr=subprocess.STDOUT, start_new_session=True)
+    server = subprocess.Popen(
+        [str(DG), "dev", "-h", "127.0.0.1", "-p", str(port)],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     query = b'{"query": "{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus } } } }"}'
     try:
         deadline = time.monotonic() + 150
         while True:
             assert server.poll() is None, (tmp_path / "dg_dev.log").read_text()[-3000:]
             try:
-                request = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", data=query, headers={"Content-Type": "application/json"})
-                entries = json.loads(urllib.request.urlopen(request, timeout=5).read())["data"]["workspaceOrError"]["locationEntries"]
+                request = urllib.request.Request(
+                    f"http://127.0.0.1:{port}/graphql", data=query, headers={"Content-Type": "application/json"}
+                )
+                entries = json.loads(urllib.request.urlopen(request, timeout=5).read())["data"]["workspaceOrError"][
+                    "locationEntries"
+                ]
                 if entries and entries[0]["loadStatus"] == "LOADED":
                     break
             except OSError:

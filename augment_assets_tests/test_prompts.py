@@ -32,7 +32,11 @@ def test_word_counts_exact_with_stop_words_out():
     assert set(table["sentiment"]) == {"positive"}
     # pizza: 1+1+2+1 = 5; great: 3; cheese: 2; crust: 2; then alphabetical among count 1
     assert rows(table, "word") == [
-        ("pizza", 5, 1), ("great", 3, 2), ("cheese", 2, 3), ("crust", 2, 4), ("amazing", 1, 5),
+        ("pizza", 5, 1),
+        ("great", 3, 2),
+        ("cheese", 2, 3),
+        ("crust", 2, 4),
+        ("amazing", 1, 5),
     ]
 
 
@@ -41,7 +45,9 @@ def test_bigram_and_trigram_counts_exact():
     # content words per review: [pizza great great crust great cheese], [pizza cold crust soggy],
     # [pizza amazing cheese pizza not bad], [best pizza town], [ok]
     assert rows(table, "bigram") == [
-        ("amazing cheese", 1, 1), ("best pizza", 1, 2), ("cheese pizza", 1, 3),
+        ("amazing cheese", 1, 1),
+        ("best pizza", 1, 2),
+        ("cheese pizza", 1, 3),
     ]
     table = build_prompt_table(CORPUS, "positive", top_k=50)
     bigrams = dict(zip(table[table.kind == "bigram"].text, table[table.kind == "bigram"]["count"]))
@@ -81,10 +87,16 @@ def test_no_texts_no_prompts_is_an_input_error():
 
 
 def test_domain_words_are_what_both_sentiments_talk_about():
-    negative = ["The room was dirty and the bed was hard.", "Rude staff at the desk, a dirty room.",
-                "The breakfast was cold; the room smelled. Just awful."]
-    positive = ["A lovely room, a soft bed and friendly staff.", "Great breakfast and a quiet room.",
-                "The staff at the desk were lovely. Really great."]
+    negative = [
+        "The room was dirty and the bed was hard.",
+        "Rude staff at the desk, a dirty room.",
+        "The breakfast was cold; the room smelled. Just awful.",
+    ]
+    positive = [
+        "A lovely room, a soft bed and friendly staff.",
+        "Great breakfast and a quiet room.",
+        "The staff at the desk were lovely. Really great.",
+    ]
     words_ = domain_words({"negative": negative, "positive": positive})
     # room: 3/3 and 2/3 -> 2/3; staff, bed, breakfast, desk: 1/3 in one sentiment at least -> 1/3 each,
     # ties broken by the total count (staff 3) then alphabetically; sentiment words (dirty, lovely)

@@ -75,8 +75,12 @@ def test_draws_follow_hf_distribution(settings, method, candidates):
     input_ids = torch.tensor([[5, 6, 7, 5]] * scores.shape[0])
     expected = hf_distribution(input_ids, scores, **settings)
     sampler = SamplingProcessor(
-        temperature=settings["temperature"], top_p=settings.get("top_p", 1.0), top_k=settings.get("top_k", 0),
-        repetition_penalty=settings.get("penalty", 1.0), candidates=candidates, method=method,
+        temperature=settings["temperature"],
+        top_p=settings.get("top_p", 1.0),
+        top_k=settings.get("top_k", 0),
+        repetition_penalty=settings.get("penalty", 1.0),
+        candidates=candidates,
+        method=method,
     )
     freq = draw_frequencies(sampler, input_ids, scores.clone(), draws=20_000)
     outside = freq[expected == 0].sum().item()
@@ -140,8 +144,15 @@ def test_seeded_generator_is_reproducible():
     assert torch.equal(a, b)
 
 
-@pytest.mark.parametrize("kw", [dict(temperature=0.0), dict(temperature=1.0, top_p=0.0), dict(temperature=1.0, top_p=1.5),
-                                dict(temperature=1.0, method="sorted")])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(temperature=0.0),
+        dict(temperature=1.0, top_p=0.0),
+        dict(temperature=1.0, top_p=1.5),
+        dict(temperature=1.0, method="sorted"),
+    ],
+)
 def test_rejects_out_of_range(kw):
     with pytest.raises(ValueError):
         SamplingProcessor(**kw)
@@ -175,8 +186,10 @@ def test_per_row_draws_do_not_depend_on_the_other_rows(method):
     ids = torch.zeros(scores.shape[0], 1, dtype=torch.long)
     sampler = SamplingProcessor(1.0, top_p=0.9, candidates=4, method=method)
     together = sampler.draw(ids, scores.clone(), None, [torch.Generator().manual_seed(s) for s in range(4)])
-    alone = [sampler.draw(ids[r:r + 1], scores[r:r + 1].clone(), None, [torch.Generator().manual_seed(r)])
-             for r in (3, 0, 2, 1)]
+    alone = [
+        sampler.draw(ids[r : r + 1], scores[r : r + 1].clone(), None, [torch.Generator().manual_seed(r)])
+        for r in (3, 0, 2, 1)
+    ]
     assert together[[3, 0, 2, 1]].squeeze(1).tolist() == [a.item() for a in alone]
     with pytest.raises(ValueError, match="generators"):
         sampler.draw(ids, scores.clone(), None, [torch.Generator()])

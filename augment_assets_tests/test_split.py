@@ -9,33 +9,46 @@ import pandas as pd
 import pytest
 
 from augment_assets.lib.errors import InputError
-from augment_assets.lib.leakage import DEFAULT_NEAR_DUP_THRESHOLD, business_overlap, near_duplicate_leaks, near_duplicate_pairs
+from augment_assets.lib.leakage import (
+    DEFAULT_NEAR_DUP_THRESHOLD,
+    business_overlap,
+    near_duplicate_leaks,
+    near_duplicate_pairs,
+)
 from augment_assets.lib.reviews import label_reviews
 from augment_assets.lib.split import exclude_texts, split_reviews
 from augment_assets.lib.text import text_key
 from augment_assets.lib.yelp import read_reviews_csv, read_sample_reviews
 
 SHARED_CSV = Path(__file__).resolve().parents[2] / "shared" / "data" / "yelp_pizza" / "pizza_reviews.csv"
+# invented reviews in the shared CSV's format (`stars,text`), kept in the repository: fixtures/make_fixtures.py
+FIXTURE_CSV = Path(__file__).resolve().parent / "fixtures" / "pizza_reviews.csv"
 
-VOCAB = ("crust sauce cheese pepperoni delivery oven basil garlic slice dough wait staff table order price "
-         "booth parking patio music mushrooms onions olives peppers sausage ham pineapple wings salad").split()
+VOCAB = (
+    "crust sauce cheese pepperoni delivery oven basil garlic slice dough wait staff table order price "
+    "booth parking patio music mushrooms onions olives peppers sausage ham pineapple wings salad"
+).split()
 
 
-def make_reviews(n_businesses: int = 40, per_business: int = 16, seed: int = 1, with_business: bool = True) -> pd.DataFrame:
+def make_reviews(
+    n_businesses: int = 40, per_business: int = 16, seed: int = 1, with_business: bool = True
+) -> pd.DataFrame:
     rnd = random.Random(seed)
     rows = []
     for b in range(n_businesses):
         for k in range(per_business):
             sentiment = "positive" if (k + b) % 2 else "negative"
             text = " ".join(rnd.choices(VOCAB, k=30)) + f" review {b}-{k}"
-            rows.append({
-                "review_id": f"r{b:03d}-{k:03d}",
-                "business_id": f"biz{b:03d}" if with_business else None,
-                "stars": 5.0 if sentiment == "positive" else 1.0,
-                "sentiment": sentiment,
-                "text": text,
-                "date": None,
-            })
+            rows.append(
+                {
+                    "review_id": f"r{b:03d}-{k:03d}",
+                    "business_id": f"biz{b:03d}" if with_business else None,
+                    "stars": 5.0 if sentiment == "positive" else 1.0,
+                    "sentiment": sentiment,
+                    "text": text,
+                    "date": None,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -69,7 +82,10 @@ def test_training_pool_balanced_to_the_smaller_class():
 
 def test_a_holdout_the_data_cannot_supply_is_an_error_naming_the_numbers():
     reviews = make_reviews(n_businesses=10, per_business=10, with_business=False)  # 50 per class
-    with pytest.raises(InputError, match=r"holdout_size=200 is more than the data can supply.*50 negative and 50 positive.*at most 30 negative \+ 30 positive = 60"):
+    with pytest.raises(
+        InputError,
+        match=r"holdout_size=200 is more than the data can supply.*50 negative and 50 positive.*at most 30 negative \+ 30 positive = 60",
+    ):
         split_reviews(reviews, train_per_class=225, holdout_size=200, min_train_per_class=20)
     with pytest.raises(InputError, match="holdout_size=8 is below the minimum of 20"):
         split_reviews(reviews, holdout_size=8)
@@ -178,11 +194,45 @@ def test_default_split_of_the_sample_passes_the_near_duplicate_check():
     assert report["holdout_size"] == 200 and report["training"]["negative"] >= 20
 
 
-@pytest.mark.skipif(not SHARED_CSV.is_file(), reason=f"shared pizza CSV not present at {SHARED_CSV}")
-def test_default_split_of_the_shared_pizza_csv_passes_the_near_duplicate_check():
-    raw, _ = read_reviews_csv(SHARED_CSV)
+def _with_reposts(raw: pd.DataFrame, n: int, seed: int = 0) -> tuple[pd.DataFrame, set[tuple[int, int]]]:
+    """`raw` and, after it, lightly edited reposts of `n` of its reviews (a tenth of the words replaced);
+    and the (original, repost) row pairs."""
+    rnd = random.Random(seed)
+
+    def edit(text: str) -> str:
+        tokens = text.split()
+        for _ in range(max(1, round(0.1 * len(tokens)))):
+            tokens[rnd.randrange(len(tokens))] = "honestly"
+        return " ".join(tokens)
+
+    raw = raw.reset_index(drop=True)
+    originals = raw.sample(n=n, random_state=seed)
+    reposted = pd.concat([raw, originals.assign(text=originals["text"].map(edit))], ignore_index=True)
+    return reposted, {(int(i), len(raw) + k) for k, i in enumerate(originals.index)}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        pytest.param(FIXTURE_CSV, id="fixture"),
+        pytest.param(
+            SHARED_CSV,
+            id="shared",
+            marks=pytest.mark.skipif(not SHARED_CSV.is_file(), reason=f"shared pizza CSV not present at {SHARED_CSV}"),
+        ),
+    ],
+)
+def test_default_split_of_a_pizza_csv_passes_the_near_duplicate_check(path):
+    raw, _ = read_reviews_csv(path)
     report = _split_passes_the_blocking_checks(raw)
     assert report["holdout_size"] == 200
+    # 40 lightly edited reposts planted (no exact duplicates, each a near-duplicate of its original): the split
+    # must never keep a pair apart, so the reposts of the originals it holds out are withheld from training
+    reposted, planted = _with_reposts(raw, 40)
+    assert all(text_key(reposted["text"][i]) != text_key(reposted["text"][j]) for i, j in planted)
+    assert planted <= set(near_duplicate_pairs(reposted["text"].tolist()))
+    report = _split_passes_the_blocking_checks(reposted)
+    assert report["holdout_size"] == 200 and report["near_duplicates_excluded"] > 0
 
 
 def test_holdout_takes_at_most_the_cap_from_one_business():
@@ -204,10 +254,16 @@ def test_holdout_takes_at_most_the_cap_from_one_business():
 
 def test_exclude_texts_also_removes_near_duplicates_of_gold():
     gold = "The crust was burnt black on the bottom and the sauce tasted like it came straight from a can"
-    training = pd.DataFrame({
-        "review_id": ["a", "b", "c"],
-        "text": [gold.replace("black", "charcoal") + " sadly", "Friendly staff and a quick delivery tonight", gold.upper()],
-    })
+    training = pd.DataFrame(
+        {
+            "review_id": ["a", "b", "c"],
+            "text": [
+                gold.replace("black", "charcoal") + " sadly",
+                "Friendly staff and a quick delivery tonight",
+                gold.upper(),
+            ],
+        }
+    )
     kept, removed = exclude_texts(training, [gold])
     assert kept["review_id"].tolist() == ["b"] and removed == 2
     assert near_duplicate_leaks(pd.DataFrame({"text": [gold]}), {"training": kept}).empty

@@ -142,7 +142,16 @@ def webserver(instance_env: dict[str, str]) -> Iterator[str]:
     port = _free_port()
     base_url = f"http://127.0.0.1:{port}"
     log_path = root / "webserver.log"
-    command = [str(Path(sys.executable).with_name("dagster")), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)]
+    command = [
+        str(Path(sys.executable).with_name("dagster")),
+        "dev",
+        "-w",
+        "workspace.yaml",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(port),
+    ]
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             command,
@@ -295,7 +304,13 @@ def test_the_automation_page_lists_the_schedules_and_sensors(page, tmp_path: Pat
     from playwright.sync_api import expect
 
     page.goto("/automation")
-    for name in ("weekly_refresh", "weekly_evaluation", "review_source_changed", "evaluation_follows_inputs", "dead_run_recovery"):
+    for name in (
+        "weekly_refresh",
+        "weekly_evaluation",
+        "review_source_changed",
+        "evaluation_follows_inputs",
+        "dead_run_recovery",
+    ):
         expect(page.get_by_text(name, exact=True).first).to_be_visible(timeout=FIRST_LOAD_MS)
     _screenshot(page, tmp_path, "automation")
 
@@ -327,7 +342,11 @@ def test_a_materialization_launched_from_the_ui_succeeds_and_lands_in_duckdb(pag
     _screenshot(page, tmp_path, "ingest_launched")
     deadline = time.perf_counter() + INGEST_TIMEOUT_S
     while True:
-        new = [(run_id, status, latest, rows) for run_id, status, latest, rows in _runs(instance_env) if run_id not in before]
+        new = [
+            (run_id, status, latest, rows)
+            for run_id, status, latest, rows in _runs(instance_env)
+            if run_id not in before
+        ]
         if new and new[0][1] in ("SUCCESS", "FAILURE", "CANCELED"):
             break
         assert time.perf_counter() < deadline, f"the UI-launched run did not finish within {INGEST_TIMEOUT_S} s: {new}"
@@ -338,7 +357,9 @@ def test_a_materialization_launched_from_the_ui_succeeds_and_lands_in_duckdb(pag
     _screenshot(page, tmp_path, "ingest_run")
     assert status == "SUCCESS", f"run {run_id} ended {status}"
     with duckdb.connect(instance_env["AUGMENT_WAREHOUSE"], read_only=True) as con:
-        training, holdout = (con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("training_reviews", "holdout_reviews"))
+        training, holdout = (
+            con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("training_reviews", "holdout_reviews")
+        )
     assert training > 0 and holdout > 0
     # The warehouse's table is the one this run published: its latest materialization, same row count.
     assert latest == run_id and rows == training
@@ -349,6 +370,8 @@ def test_a_materialization_launched_from_the_ui_succeeds_and_lands_in_duckdb(pag
         expect(page.get_by_placeholder(re.compile(f"Filter by {dimension}")).first).to_be_visible(timeout=FIRST_LOAD_MS)
     for key in ("negative_all_r1", "positive_50_r1", "0.9"):
         expect(page.get_by_text(key, exact=True).first).to_be_visible(timeout=LOAD_MS)
-    expect(page.get_by_text("12 Partitions Selected").first).to_be_visible(timeout=LOAD_MS)  # 4 generators x 3 temperatures
+    expect(page.get_by_text("12 Partitions Selected").first).to_be_visible(
+        timeout=LOAD_MS
+    )  # 4 generators x 3 temperatures
     expect(page.get_by_text("Missing (12)").first).to_be_visible(timeout=LOAD_MS)
     _screenshot(page, tmp_path, "synthetic_partitions")

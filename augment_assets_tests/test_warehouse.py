@@ -26,7 +26,9 @@ def test_write_and_read_back(tmp_path):
 
 def test_replace_rows_touches_only_its_partition(tmp_path):
     store = Warehouse(tmp_path / "w.duckdb")
-    store.replace_rows("synthetic", pd.DataFrame({"sentiment": ["negative"] * 2, "text": ["a", "b"]}), {"sentiment": "negative"})
+    store.replace_rows(
+        "synthetic", pd.DataFrame({"sentiment": ["negative"] * 2, "text": ["a", "b"]}), {"sentiment": "negative"}
+    )
     store.replace_rows("synthetic", pd.DataFrame({"sentiment": ["positive"], "text": ["c"]}), {"sentiment": "positive"})
     store.replace_rows("synthetic", pd.DataFrame({"sentiment": ["negative"], "text": ["d"]}), {"sentiment": "negative"})
     rows = store.read("SELECT sentiment, text FROM synthetic ORDER BY text")
@@ -53,7 +55,8 @@ def test_replace_rows_rebuilds_a_table_of_an_older_layout(tmp_path):
     store.replace_rows("prompts", new, {"generator": "negative_50"})
     store.replace_rows("prompts", new.assign(generator="negative_all", text="all"), {"generator": "negative_all"})
     assert store.read("SELECT generator, text FROM prompts ORDER BY 1").values.tolist() == [
-        ["negative_50", "new"], ["negative_all", "all"]
+        ["negative_50", "new"],
+        ["negative_all", "all"],
     ]
 
 
@@ -102,7 +105,9 @@ def test_the_bare_duckdb_client_can_read_it(tmp_path):
     )
     assert cli.returncode == 0, cli.stderr
     assert "7" in cli.stdout
-    assert duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True).execute("select x from reviews").fetchone() == (7,)
+    assert duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True).execute("select x from reviews").fetchone() == (
+        7,
+    )
 
 
 def test_all_null_text_columns_stay_text(tmp_path):
@@ -151,7 +156,9 @@ def test_a_reader_sees_one_version_across_tables_during_multi_table_publishes(tm
     database per path within a process)."""
     path = tmp_path / "w.duckdb"
     store = Warehouse(path)
-    store.write_tables({"pizza_reviews": pd.DataFrame({"version": [0]}), "training_reviews": pd.DataFrame({"version": [0]})})
+    store.write_tables(
+        {"pizza_reviews": pd.DataFrame({"version": [0]}), "training_reviews": pd.DataFrame({"version": [0]})}
+    )
     reader = textwrap.dedent(
         f"""
         import duckdb, time
@@ -167,7 +174,9 @@ def test_a_reader_sees_one_version_across_tables_during_multi_table_publishes(tm
         print(len(seen), mixed)
         """
     )
-    process = subprocess.Popen([sys.executable, "-c", reader], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-c", reader], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     assert process.stdout.readline().strip() == "ready"
     for version in range(1, 31):
         frame = pd.DataFrame({"version": [version] * 2000})
@@ -179,7 +188,11 @@ def test_a_reader_sees_one_version_across_tables_during_multi_table_publishes(tm
     assert versions >= 2 and mixed == 0  # saw new versions, never a mixed pair
     held = duckdb.connect(str(path), read_only=True)
     assert held.execute("select max(version) from pizza_reviews").fetchone()[0] == 30
-    store.write_tables({"pizza_reviews": pd.DataFrame({"version": [31]}), "training_reviews": pd.DataFrame({"version": [31]})})
+    store.write_tables(
+        {"pizza_reviews": pd.DataFrame({"version": [31]}), "training_reviews": pd.DataFrame({"version": [31]})}
+    )
     assert held.execute("select max(version) from pizza_reviews").fetchone()[0] == 30  # the version it opened
     held.close()
-    assert duckdb.connect(str(path), read_only=True).execute("select max(version) from pizza_reviews").fetchone()[0] == 31
+    assert (
+        duckdb.connect(str(path), read_only=True).execute("select max(version) from pizza_reviews").fetchone()[0] == 31
+    )

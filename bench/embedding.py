@@ -74,13 +74,15 @@ def naive(model, tokenizer, texts: list[str]) -> float:
 
 
 @torch.inference_mode()
-def pooled_by_length(model, tokenizer, texts: list[str], lengths: list[int], batch_size: int = 16) -> dict[int, np.ndarray]:
+def pooled_by_length(
+    model, tokenizer, texts: list[str], lengths: list[int], batch_size: int = 16
+) -> dict[int, np.ndarray]:
     """{k: mean of the first k positions' last hidden state} from one pass at max(lengths)."""
     longest = max(lengths)
     out = {k: [] for k in lengths}
     encoded = [tokenizer(" ".join(t.split()), add_special_tokens=False)["input_ids"][:longest] for t in texts]
     for start in range(0, len(encoded), batch_size):
-        batch = encoded[start: start + batch_size]
+        batch = encoded[start : start + batch_size]
         width = max(len(ids) for ids in batch)
         input_ids = torch.full((len(batch), width), tokenizer.pad_token_id, dtype=torch.long)
         attention = torch.zeros((len(batch), width), dtype=torch.long)
@@ -102,7 +104,9 @@ def truncation_accuracy(model, tokenizer, lengths: list[int]) -> None:
     fit, validation = (fold_reviews(training, folds, "all", f, 1) for f in ("fit", "validation"))
     started = time.perf_counter()
     vectors = pooled_by_length(model, tokenizer, fit["text"].tolist() + validation["text"].tolist(), lengths)
-    print(f"embedded {len(fit)} fit + {len(validation)} validation reviews at {max(lengths)} tokens in {time.perf_counter() - started:.0f} s")
+    print(
+        f"embedded {len(fit)} fit + {len(validation)} validation reviews at {max(lengths)} tokens in {time.perf_counter() - started:.0f} s"
+    )
     y_fit = (fit["sentiment"] == "positive").to_numpy().astype(int)
     y_val = (validation["sentiment"] == "positive").to_numpy().astype(int)
     tokens = np.array([len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in training["text"]])
@@ -110,9 +114,11 @@ def truncation_accuracy(model, tokenizer, lengths: list[int]) -> None:
         X = vectors[k]
         search = GridSearchCV(make_embedding_classifier(), {"logisticregression__C": list(DEFAULT_EMBEDDING_CS)}, cv=5)
         search.fit(X[: len(fit)], y_fit)
-        accuracy = float(np.mean(search.predict(X[len(fit):]) == y_val))
-        print(f"max_tokens {k:4d}: validation accuracy {accuracy:.3f} (C {search.best_params_['logisticregression__C']:g}); "
-              f"{np.mean(tokens > k):.0%} of training reviews are longer")
+        accuracy = float(np.mean(search.predict(X[len(fit) :]) == y_val))
+        print(
+            f"max_tokens {k:4d}: validation accuracy {accuracy:.3f} (C {search.best_params_['logisticregression__C']:g}); "
+            f"{np.mean(tokens > k):.0%} of training reviews are longer"
+        )
 
 
 def main() -> None:
@@ -137,17 +143,25 @@ def main() -> None:
     project_s = time.perf_counter() - started
     tokens = int(counts.sum())
     # the decoder's matrix products: its parameters less the input embedding (a lookup, no FLOPs)
-    matmul_parameters = sum(p.numel() for p in model.base_model.parameters()) - model.get_input_embeddings().weight.numel()
+    matmul_parameters = (
+        sum(p.numel() for p in model.base_model.parameters()) - model.get_input_embeddings().weight.numel()
+    )
     gflop_per_token = 2 * matmul_parameters / 1e9
     ceiling = args.peak_gflops / (gflop_per_token * tokens / len(texts))
     float_model, float_tokenizer = load_model(path, device, torch.float32)
     naive_s = naive(float_model, float_tokenizer, texts[:baseline_n])
     project_rate, naive_rate = len(texts) / project_s, baseline_n / naive_s
-    print(f"{len(texts)} reviews, {tokens} tokens ({tokens / len(texts):.0f} per review, at most {config.max_tokens}), "
-          f"decoder {gflop_per_token:.3f} GFLOP/token")
-    print(f"project ({dtype_name(dtype)}, batch {config.batch_size}): {project_rate:.1f} reviews/s, {tokens / project_s:.0f} tokens/s")
+    print(
+        f"{len(texts)} reviews, {tokens} tokens ({tokens / len(texts):.0f} per review, at most {config.max_tokens}), "
+        f"decoder {gflop_per_token:.3f} GFLOP/token"
+    )
+    print(
+        f"project ({dtype_name(dtype)}, batch {config.batch_size}): {project_rate:.1f} reviews/s, {tokens / project_s:.0f} tokens/s"
+    )
     print(f"naive (float32, batch 1, on {baseline_n}): {naive_rate:.1f} reviews/s")
-    print(f"ceiling ({args.peak_gflops:.0f} GFLOP/s): {ceiling:.1f} reviews/s; project at {project_rate / ceiling:.0%} of it")
+    print(
+        f"ceiling ({args.peak_gflops:.0f} GFLOP/s): {ceiling:.1f} reviews/s; project at {project_rate / ceiling:.0%} of it"
+    )
     print(f"ratio: {project_rate / naive_rate:.2f}")
 
 

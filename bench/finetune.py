@@ -67,7 +67,9 @@ def _worker(levers: dict, base: str, n_train: int, max_length: int, epochs: floa
         # The report's perplexity is in the precision each path trains in; both saved models are also read in
         # float32, so `ppl_change` compares what training learned, not the precision it is read in.
         model, tokenizer = load_model(Path(out) / "model", "cpu", torch.float32)
-        report["perplexity_after_float32"] = perplexity(model, tokenizer, val, "positive", read_finetune_config(Path(out) / "model")[0])
+        report["perplexity_after_float32"] = perplexity(
+            model, tokenizer, val, "positive", read_finetune_config(Path(out) / "model")[0]
+        )
     report.pop("losses")
     report["peak_rss_gb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, 2)
     report["threads"] = torch.get_num_threads()
@@ -100,8 +102,10 @@ def main() -> None:
     max_length = args.max_length or (128 if args.quick else 192)
     path, info = resolve_base_model(args.model or EMBEDDED_MODEL, REPO / "data" / "models")
     default = FinetuneConfig()
-    print(f"model: {info['base_model']} | {n_train} reviews, max_length {max_length}, batch 8, "
-          f"{args.epochs:g} epoch(s) | load avg {os.getloadavg()[0]:.1f}")
+    print(
+        f"model: {info['base_model']} | {n_train} reviews, max_length {max_length}, batch 8, "
+        f"{args.epochs:g} epoch(s) | load avg {os.getloadavg()[0]:.1f}"
+    )
     results = {}
     paths = {
         "float32": {"mixed_precision": "off", "fused_optimizer": False},
@@ -111,12 +115,26 @@ def main() -> None:
         t0 = time.perf_counter()
         r = run(levers, str(path), n_train, max_length, args.epochs)
         results[label] = r
-        print(f"{label:>8}: {r['tokens_per_s']:.1f} tokens/s ({r['train_tokens']} tokens, train {r['train_s']:.1f} s, "
-              f"process {time.perf_counter() - t0:.1f} s), autocast {r.get('autocast')}, peak RSS {r['peak_rss_gb']} GB, "
-              f"val ppl {r['perplexity_before']:.2f} -> {r['perplexity_after']:.2f} ({r['perplexity_after_float32']:.2f} read in float32)")
-    print(json.dumps({m: {k: results[m][k] for k in ("tokens_per_s", "train_s", "peak_rss_gb", "perplexity_after", "perplexity_after_float32")} for m in results}))
+        print(
+            f"{label:>8}: {r['tokens_per_s']:.1f} tokens/s ({r['train_tokens']} tokens, train {r['train_s']:.1f} s, "
+            f"process {time.perf_counter() - t0:.1f} s), autocast {r.get('autocast')}, peak RSS {r['peak_rss_gb']} GB, "
+            f"val ppl {r['perplexity_before']:.2f} -> {r['perplexity_after']:.2f} ({r['perplexity_after_float32']:.2f} read in float32)"
+        )
+    print(
+        json.dumps(
+            {
+                m: {
+                    k: results[m][k]
+                    for k in ("tokens_per_s", "train_s", "peak_rss_gb", "perplexity_after", "perplexity_after_float32")
+                }
+                for m in results
+            }
+        )
+    )
     change = results["project"]["perplexity_after_float32"] / results["float32"]["perplexity_after_float32"] - 1
-    print(f"ppl_change: {change:+.2%} (project vs float32 validation perplexity after fine-tuning, both models read in float32)")
+    print(
+        f"ppl_change: {change:+.2%} (project vs float32 validation perplexity after fine-tuning, both models read in float32)"
+    )
     print(f"load avg at end: {os.getloadavg()[0]:.1f}")
     print("naive baseline = today's path = the float32 loop (one measurement, printed as both)")
     speedup = results["project"]["tokens_per_s"] / results["float32"]["tokens_per_s"]

@@ -122,8 +122,11 @@ def bench_generator(base, texts: list[str], sentiments: list[str], n: int, model
         return out
     t0 = time.perf_counter()
     report = finetune(base, own, SENTIMENT, out, config)
-    print(f"fine-tuned the bench generator on {len(own)} {SENTIMENT} reviews in {time.perf_counter() - t0:.0f} s "
-          f"({report['tokens_per_s']} tokens/s) -> {out}", flush=True)
+    print(
+        f"fine-tuned the bench generator on {len(own)} {SENTIMENT} reviews in {time.perf_counter() - t0:.0f} s "
+        f"({report['tokens_per_s']} tokens/s) -> {out}",
+        flush=True,
+    )
     return out
 
 
@@ -148,26 +151,40 @@ def naive(path, prompts: list[str], cfg: GenerationConfig, n: int, device: str):
         for i in range(n):
             p = prompts[pidx[i]]
             enc = tok(join_prefix(prefix, p), return_tensors="pt", add_special_tokens=False).to(device)
-            out = model.generate(**enc, do_sample=True, temperature=cfg.temperature, top_p=cfg.top_p, top_k=0,
-                                 repetition_penalty=cfg.repetition_penalty, max_new_tokens=cfg.max_new_tokens,
-                                 pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
-            new = out[0, enc["input_ids"].shape[1]:].tolist()
+            out = model.generate(
+                **enc,
+                do_sample=True,
+                temperature=cfg.temperature,
+                top_p=cfg.top_p,
+                top_k=0,
+                repetition_penalty=cfg.repetition_penalty,
+                max_new_tokens=cfg.max_new_tokens,
+                pad_token_id=tok.pad_token_id,
+                eos_token_id=tok.eos_token_id,
+            )
+            new = out[0, enc["input_ids"].shape[1] :].tolist()
             finished = tok.eos_token_id in new
             ended += int(finished)
             new = new[: new.index(tok.eos_token_id)] if finished else new
             new_tokens += len(new)
             text = (p + tok.decode(new, skip_special_tokens=True)).strip()
             text = text if finished else trim_to_sentence(text)
-            rows.append({"synthetic_id": synthetic_id("naive", SENTIMENT, cfg.temperature, cfg.seed, i),
-                         "prompt": p, "text": " ".join(text.split())})
+            rows.append(
+                {
+                    "synthetic_id": synthetic_id("naive", SENTIMENT, cfg.temperature, cfg.seed, i),
+                    "prompt": p,
+                    "text": " ".join(text.split()),
+                }
+            )
     return pd.DataFrame(rows), time.perf_counter() - t0, new_tokens, ended
 
 
 def project(path, prompts, cfg: GenerationConfig, device, dtype) -> tuple[pd.DataFrame, float, dict]:
     with tempfile.TemporaryDirectory() as chunks:
         t0 = time.perf_counter()
-        out = generate_reviews(path, prompts, SENTIMENT, cfg, Path(chunks), "bench", device=device, dtype=dtype,
-                               show_progress=False)
+        out = generate_reviews(
+            path, prompts, SENTIMENT, cfg, Path(chunks), "bench", device=device, dtype=dtype, show_progress=False
+        )
         seconds = time.perf_counter() - t0  # includes model load and chunk writes
     return out, seconds, out.attrs["stats"]
 
@@ -178,9 +195,12 @@ def speed(name: str, frame: pd.DataFrame, seconds: float, new_tokens: int, tok, 
     # generated tokens that survive in the kept reviews (the prompt's words were not generated)
     useful = sum(max(0, ntok(t) - ntok(p)) for t, p in zip(kept["text"], kept["prompt"]))
     r = {"name": name, "kept": kept, "kept_per_h": len(kept) / seconds * 3600, "useful_tok_s": useful / seconds}
-    print(f"{name:8s}: {len(frame)} reviews, {len(kept)} kept, {new_tokens} new tokens in {seconds:.1f} s -> "
-          f"{r['kept_per_h']:.0f} kept reviews/h, {r['useful_tok_s']:.1f} useful tokens/s, "
-          f"{new_tokens / seconds:.1f} tokens/s [{note}]", flush=True)
+    print(
+        f"{name:8s}: {len(frame)} reviews, {len(kept)} kept, {new_tokens} new tokens in {seconds:.1f} s -> "
+        f"{r['kept_per_h']:.0f} kept reviews/h, {r['useful_tok_s']:.1f} useful tokens/s, "
+        f"{new_tokens / seconds:.1f} tokens/s [{note}]",
+        flush=True,
+    )
     return r
 
 
@@ -194,19 +214,34 @@ def quality_table(results: list[dict], train_texts, train_sentiments, float_mode
         texts = r["kept"]["text"].tolist()
         q = quality_report(texts, SENTIMENT, train_texts, train_sentiments, _clf=judge) if texts else {}
         scored = texts[:ppl_n] if ppl_n else texts
-        q["perplexity_fp32"] = round(perplexity(model, tok, scored, SENTIMENT, FinetuneConfig(prompt_format="none")),
-                                     2) if scored else float("nan")
+        q["perplexity_fp32"] = (
+            round(perplexity(model, tok, scored, SENTIMENT, FinetuneConfig(prompt_format="none")), 2)
+            if scored
+            else float("nan")
+        )
         cols[r["name"]] = q
-    keys = ["n", "label_fidelity", "perplexity_fp32", "distinct_2", "distinct_1", "on_topic", "copy_rate_8",
-            "mean_words"]
-    print("quality of kept reviews: " + " | ".join(cols)
-          + (f" (perplexity over the first {ppl_n} of each)" if ppl_n else ""))
+    keys = [
+        "n",
+        "label_fidelity",
+        "perplexity_fp32",
+        "distinct_2",
+        "distinct_1",
+        "on_topic",
+        "copy_rate_8",
+        "mean_words",
+    ]
+    print(
+        "quality of kept reviews: "
+        + " | ".join(cols)
+        + (f" (perplexity over the first {ppl_n} of each)" if ppl_n else "")
+    )
     for k in keys:
         print(f"  {k:16s} " + " | ".join(f"{cols[name].get(k, float('nan')):>8}" for name in cols))
 
 
-def run_paths(path, prompts, cfg: GenerationConfig, today_batch: int, repeats: int, control: bool, device, dtype,
-              tok) -> tuple[dict, dict]:
+def run_paths(
+    path, prompts, cfg: GenerationConfig, today_batch: int, repeats: int, control: bool, device, dtype, tok
+) -> tuple[dict, dict]:
     """today's path and the project's, alternated `repeats` times; each keeps its fastest run (the
     least disturbed by whatever else shares the CPU). Also the static decoder at the project's batch."""
     today_cfg = dataclasses.replace(cfg, decoder="static", batch_size=today_batch)
@@ -218,13 +253,26 @@ def run_paths(path, prompts, cfg: GenerationConfig, today_batch: int, repeats: i
                 best[name] = (frame, secs, st)
     results = {}
     for name, (frame, secs, st) in best.items():
-        results[name] = speed(name, frame, secs, st["new_tokens"], tok,
-                              f"{dtype_name(dtype)}, {st['decoder']} batch {st['batch_size']}, "
-                              f"{st['finished_eos']} ended by end-of-text, best of {repeats}")
+        results[name] = speed(
+            name,
+            frame,
+            secs,
+            st["new_tokens"],
+            tok,
+            f"{dtype_name(dtype)}, {st['decoder']} batch {st['batch_size']}, "
+            f"{st['finished_eos']} ended by end-of-text, best of {repeats}",
+        )
     if control:  # how much of the gain a bigger static batch alone would give
         frame, secs, st = project(path, prompts, dataclasses.replace(cfg, decoder="static"), device, dtype)
-        speed("static@B", frame, secs, st["new_tokens"], tok, f"control: today's static decoder at the "
-              f"project's batch {st['batch_size']}, {st['finished_eos']} ended by end-of-text")
+        speed(
+            "static@B",
+            frame,
+            secs,
+            st["new_tokens"],
+            tok,
+            f"control: today's static decoder at the "
+            f"project's batch {st['batch_size']}, {st['finished_eos']} ended by end-of-text",
+        )
     return results["today"], results["project"]
 
 
@@ -233,12 +281,18 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="small run, < 2 minutes")
     ap.add_argument("--model", default=EMBEDDED_MODEL, help="BASE_MODEL value or a model folder")
     ap.add_argument("--models-dir", default=str(REPO / "data" / "models"))
-    ap.add_argument("--generator", default="finetuned",
-                    help="'finetuned' (default: fine-tune and cache a generator from --model), 'base' (the "
-                         "base model itself) or a model folder")
-    ap.add_argument("--finetune-n", type=int,
-                    help="real reviews the bench generator is fine-tuned on (64; --quick 32, so that a first run "
-                         "with no cached generator stays under 2 minutes)")
+    ap.add_argument(
+        "--generator",
+        default="finetuned",
+        help="'finetuned' (default: fine-tune and cache a generator from --model), 'base' (the "
+        "base model itself) or a model folder",
+    )
+    ap.add_argument(
+        "--finetune-n",
+        type=int,
+        help="real reviews the bench generator is fine-tuned on (64; --quick 32, so that a first run "
+        "with no cached generator stays under 2 minutes)",
+    )
     ap.add_argument("--n", type=int, help="review slots for today's path and the project")
     ap.add_argument("--baseline-n", type=int, help="review slots the naive loop runs")
     ap.add_argument("--max-new-tokens", type=int, default=128)
@@ -246,8 +300,11 @@ def main() -> None:
     ap.add_argument("--today-batch", type=int, default=TODAY_BATCH, help="today's path's batch (its default)")
     ap.add_argument("--temperature", type=float, default=0.9)
     ap.add_argument("--repeats", type=int, help="runs of today's path and the project (fastest kept)")
-    ap.add_argument("--control", action="store_true",
-                    help="also run today's static decoder at the project's batch size (what the batch alone gives)")
+    ap.add_argument(
+        "--control",
+        action="store_true",
+        help="also run today's static decoder at the project's batch size (what the batch alone gives)",
+    )
     args = ap.parse_args()
     started = time.perf_counter()
     n = args.n or (64 if args.quick else 128)
@@ -259,19 +316,31 @@ def main() -> None:
     device, dtype = choose_device_dtype()
     texts, sentiments = real_reviews()
     if args.generator == "finetuned":
-        path, model_name = bench_generator(base, texts, sentiments, finetune_n, Path(args.models_dir)), \
-            f"generator fine-tuned from {info['base_model']} ({info['source']}) on {finetune_n} {SENTIMENT} reviews"
+        path, model_name = (
+            bench_generator(base, texts, sentiments, finetune_n, Path(args.models_dir)),
+            f"generator fine-tuned from {info['base_model']} ({info['source']}) on {finetune_n} {SENTIMENT} reviews",
+        )
     elif args.generator == "base":
         path, model_name = base, f"{info['base_model']} ({info['source']}), not fine-tuned"
     else:
         path, model_name = Path(args.generator), args.generator
     prompts = load_prompts(texts, sentiments, n)
-    cfg = GenerationConfig(n=n, temperature=args.temperature, top_p=0.95, top_k=0, repetition_penalty=1.1,
-                           max_new_tokens=args.max_new_tokens, min_new_tokens=0, batch_size=args.batch_size, seed=0)
-    print(f"model: {model_name} | device {device} | torch threads {torch.get_num_threads()}"
-          f" | load avg {load_avg()}")
-    print(f"workload: {n} review slots ({len(prompts)} real prompts), at most {cfg.max_new_tokens} new tokens, "
-          f"end-of-text on, T {cfg.temperature}, top_p {cfg.top_p}, repetition penalty {cfg.repetition_penalty}")
+    cfg = GenerationConfig(
+        n=n,
+        temperature=args.temperature,
+        top_p=0.95,
+        top_k=0,
+        repetition_penalty=1.1,
+        max_new_tokens=args.max_new_tokens,
+        min_new_tokens=0,
+        batch_size=args.batch_size,
+        seed=0,
+    )
+    print(f"model: {model_name} | device {device} | torch threads {torch.get_num_threads()} | load avg {load_avg()}")
+    print(
+        f"workload: {n} review slots ({len(prompts)} real prompts), at most {cfg.max_new_tokens} new tokens, "
+        f"end-of-text on, T {cfg.temperature}, top_p {cfg.top_p}, repetition penalty {cfg.repetition_penalty}"
+    )
 
     # Warm-up, untimed: the first model load in a process pays for lazy imports and a cold file
     # cache; the timed project runs below still include their own (warm) load.
@@ -283,8 +352,10 @@ def main() -> None:
     today, proj = run_paths(path, prompts, cfg, args.today_batch, repeats, args.control, device, dtype, tok)
     print(f"load avg at end: {load_avg()}; {time.perf_counter() - started:.0f} s so far")
     quality_table([today, proj], texts, sentiments, float_model, 32 if args.quick else None)
-    print(f"useful tokens/s: project / today {proj['useful_tok_s'] / today['useful_tok_s']:.2f}, "
-          f"project / naive {proj['useful_tok_s'] / base['useful_tok_s']:.2f}")
+    print(
+        f"useful tokens/s: project / today {proj['useful_tok_s'] / today['useful_tok_s']:.2f}, "
+        f"project / naive {proj['useful_tok_s'] / base['useful_tok_s']:.2f}"
+    )
     print(f"vs_today: {proj['kept_per_h'] / today['kept_per_h']:.2f}")
     print(f"ratio: {proj['kept_per_h'] / base['kept_per_h']:.2f}")
 

@@ -144,30 +144,42 @@ def main() -> None:
     naive_margins, naive_s, naive_tokens = score(naive_models, texts[:baseline_n], naive_config, True)
     project_margins, project_s, project_tokens = score(project_models, texts, config, False)
     tokens_per_review = project_tokens / 2 / len(texts)  # review tokens per review, per model
-    print(f"workload: {len(texts)} reviews, {tokens_per_review:.0f} review tokens each on average (at most "
-          f"{config.max_review_tokens}), {flop_per_token / 1e9:.2f} GFLOP per token per model")
+    print(
+        f"workload: {len(texts)} reviews, {tokens_per_review:.0f} review tokens each on average (at most "
+        f"{config.max_review_tokens}), {flop_per_token / 1e9:.2f} GFLOP per token per model"
+    )
     naive_rate, project_rate = baseline_n / naive_s, len(texts) / project_s
-    print(f"naive  : float32, batch 1, one review at a time: {baseline_n} reviews in {naive_s:.1f} s -> "
-          f"{naive_rate:.2f} reviews/s ({naive_tokens / naive_s:.0f} tokens/s)")
+    print(
+        f"naive  : float32, batch 1, one review at a time: {baseline_n} reviews in {naive_s:.1f} s -> "
+        f"{naive_rate:.2f} reviews/s ({naive_tokens / naive_s:.0f} tokens/s)"
+    )
     gflops = project_tokens * flop_per_token / project_s / 1e9
-    print(f"project: {dtype_name(dtype)}, length-sorted batches of {config.batch_size}: {len(texts)} reviews in "
-          f"{project_s:.1f} s -> {project_rate:.2f} reviews/s ({project_tokens / project_s:.0f} tokens/s, {gflops:.0f} GFLOP/s)")
+    print(
+        f"project: {dtype_name(dtype)}, length-sorted batches of {config.batch_size}: {len(texts)} reviews in "
+        f"{project_s:.1f} s -> {project_rate:.2f} reviews/s ({project_tokens / project_s:.0f} tokens/s, {gflops:.0f} GFLOP/s)"
+    )
     ceiling = args.peak_gflops * 1e9 / (2 * flop_per_token * tokens_per_review)
-    print(f"ceiling: {args.peak_gflops:.0f} GFLOP/s (2 cores, bfloat16) -> {ceiling:.2f} reviews/s at "
-          f"{tokens_per_review:.0f} tokens per review; the project runs at {project_rate / ceiling:.0%} of it "
-          f"(review tokens only: the prefix's and padding's compute is on top)")
+    print(
+        f"ceiling: {args.peak_gflops:.0f} GFLOP/s (2 cores, bfloat16) -> {ceiling:.2f} reviews/s at "
+        f"{tokens_per_review:.0f} tokens per review; the project runs at {project_rate / ceiling:.0%} of it "
+        f"(review tokens only: the prefix's and padding's compute is on top)"
+    )
     diff = project_margins[:baseline_n] - naive_margins
     same = np.mean(np.sign(project_margins[:baseline_n]) == np.sign(naive_margins))
-    print(f"agreement on the {baseline_n} common reviews: max |margin difference| {np.abs(diff).max():.4f} "
-          f"(margins' spread {np.std(project_margins):.4f}), same sign {same:.0%}")
+    print(
+        f"agreement on the {baseline_n} common reviews: max |margin difference| {np.abs(diff).max():.4f} "
+        f"(margins' spread {np.std(project_margins):.4f}), same sign {same:.0%}"
+    )
     with tempfile.TemporaryDirectory() as cache:
         path = paths[SENTIMENTS[0]]
         generator_log_likelihoods(path, "bench", SENTIMENTS[0], texts, cache, device, dtype, config)
         t0 = time.perf_counter()
         generator_log_likelihoods(path, "bench", SENTIMENTS[0], texts, cache, device, dtype, config)
         cached_s = time.perf_counter() - t0
-    print(f"cached : the same reviews again, from the score cache: {len(texts) / (2 * cached_s):.0f} reviews/s (two "
-          f"generators' reads); {time.perf_counter() - started:.0f} s in all; load avg at end {load_avg()}")
+    print(
+        f"cached : the same reviews again, from the score cache: {len(texts) / (2 * cached_s):.0f} reviews/s (two "
+        f"generators' reads); {time.perf_counter() - started:.0f} s in all; load avg at end {load_avg()}"
+    )
     print(f"ratio: {project_rate / naive_rate:.2f}")
 
 

@@ -44,20 +44,52 @@ FULL_YELP_REVIEWS = 7_000_000
 # that must not match. An inflated share would flatter neither contender fairly: the pizza subset is
 # what both label and dedup.
 CATEGORIES = [
-    "Pizza, Italian, Restaurants", "Mexican, Restaurants", "Coffee & Tea", None, "Pizzeria Supplies, Shopping",
-    "Burgers, Fast Food, Restaurants", "Chinese, Restaurants", "Bars, Nightlife", "Hair Salons, Beauty & Spas",
-    "Sushi Bars, Japanese", "Auto Repair, Automotive", "Italian, Restaurants", "Breakfast & Brunch, American (New)",
-    "Grocery, Food", "Hotels, Event Planning & Services", "Thai, Restaurants", "Dentists, Health & Medical",
-    "Nail Salons, Beauty & Spas", "Sandwiches, Delis, Restaurants", "Home Services, Contractors",
-    "Restaurants, Pizza", "Bakeries, Desserts, Food", "Gyms, Fitness & Instruction", "Vietnamese, Restaurants",
-    "Shopping, Fashion", "Real Estate, Home Services", "Seafood, Restaurants", "Ice Cream & Frozen Yogurt",
-    "Pet Services, Pets", "Indian, Restaurants", None, "Mediterranean, Greek", "Car Dealers, Automotive",
-    "Steakhouses, Restaurants", "Wine Bars, Bars, Nightlife", "Korean, Restaurants", "Florists, Shopping",
-    "Chicken Wings, Restaurants", "Cafes, Restaurants", "Doctors, Health & Medical",
+    "Pizza, Italian, Restaurants",
+    "Mexican, Restaurants",
+    "Coffee & Tea",
+    None,
+    "Pizzeria Supplies, Shopping",
+    "Burgers, Fast Food, Restaurants",
+    "Chinese, Restaurants",
+    "Bars, Nightlife",
+    "Hair Salons, Beauty & Spas",
+    "Sushi Bars, Japanese",
+    "Auto Repair, Automotive",
+    "Italian, Restaurants",
+    "Breakfast & Brunch, American (New)",
+    "Grocery, Food",
+    "Hotels, Event Planning & Services",
+    "Thai, Restaurants",
+    "Dentists, Health & Medical",
+    "Nail Salons, Beauty & Spas",
+    "Sandwiches, Delis, Restaurants",
+    "Home Services, Contractors",
+    "Restaurants, Pizza",
+    "Bakeries, Desserts, Food",
+    "Gyms, Fitness & Instruction",
+    "Vietnamese, Restaurants",
+    "Shopping, Fashion",
+    "Real Estate, Home Services",
+    "Seafood, Restaurants",
+    "Ice Cream & Frozen Yogurt",
+    "Pet Services, Pets",
+    "Indian, Restaurants",
+    None,
+    "Mediterranean, Greek",
+    "Car Dealers, Automotive",
+    "Steakhouses, Restaurants",
+    "Wine Bars, Bars, Nightlife",
+    "Korean, Restaurants",
+    "Florists, Shopping",
+    "Chicken Wings, Restaurants",
+    "Cafes, Restaurants",
+    "Doctors, Health & Medical",
 ]
-VOCAB = ("the pizza was great crust cheese sauce terrible slow service delivery cold hot fresh amazing bad good "
-         "friendly staff order wait time place love hate never again best worst topping pepperoni we our "
-         "and but with for very really it not will back garlic knots wings salad price").split()
+VOCAB = (
+    "the pizza was great crust cheese sauce terrible slow service delivery cold hot fresh amazing bad good "
+    "friendly staff order wait time place love hate never again best worst topping pepperoni we our "
+    "and but with for very really it not will back garlic knots wings salad price"
+).split()
 
 
 def write_dataset(folder: Path, n_reviews: int, n_businesses: int, seed: int = 0) -> None:
@@ -67,24 +99,42 @@ def write_dataset(folder: Path, n_reviews: int, n_businesses: int, seed: int = 0
     ids = ["".join(rnd.choices(chars, k=22)) for _ in range(n_businesses)]
     with open(folder / "yelp_academic_dataset_business.json", "w", encoding="utf-8") as f:
         for i, business_id in enumerate(ids):
-            f.write(json.dumps({
-                "business_id": business_id, "name": f"Business {i}", "city": "Springfield", "state": "NV",
-                "stars": 3.5, "review_count": 20, "is_open": 1,
-                "attributes": {"WiFi": "u'free'", "Ambience": {"casual": True}} if i % 3 else None,
-                "categories": CATEGORIES[i % len(CATEGORIES)],
-                "hours": {"Monday": "11:0-22:0"} if i % 2 else None,
-            }) + "\n")
+            f.write(
+                json.dumps(
+                    {
+                        "business_id": business_id,
+                        "name": f"Business {i}",
+                        "city": "Springfield",
+                        "state": "NV",
+                        "stars": 3.5,
+                        "review_count": 20,
+                        "is_open": 1,
+                        "attributes": {"WiFi": "u'free'", "Ambience": {"casual": True}} if i % 3 else None,
+                        "categories": CATEGORIES[i % len(CATEGORIES)],
+                        "hours": {"Monday": "11:0-22:0"} if i % 2 else None,
+                    }
+                )
+                + "\n"
+            )
     with open(folder / "yelp_academic_dataset_review.json", "w", encoding="utf-8") as f:
         batch = []
         for i in range(n_reviews):
             body = " ".join(rnd.choices(VOCAB, k=rnd.randint(80, 200)))
-            batch.append(json.dumps({
-                "review_id": f"r{i:021d}", "user_id": "".join(rnd.choices(chars, k=22)),
-                "business_id": ids[rnd.randrange(n_businesses)], "stars": float(rnd.randint(1, 5)),
-                "useful": rnd.randint(0, 9), "funny": 0, "cool": 0,
-                "text": f"Review {i}: {body}.\n\nWould \"maybe\" return \u2014 {i % 97}/10 \U0001F355",
-                "date": f"20{10 + i % 12}-0{1 + i % 9}-1{i % 10} 12:34:56",
-            }))
+            batch.append(
+                json.dumps(
+                    {
+                        "review_id": f"r{i:021d}",
+                        "user_id": "".join(rnd.choices(chars, k=22)),
+                        "business_id": ids[rnd.randrange(n_businesses)],
+                        "stars": float(rnd.randint(1, 5)),
+                        "useful": rnd.randint(0, 9),
+                        "funny": 0,
+                        "cool": 0,
+                        "text": f'Review {i}: {body}.\n\nWould "maybe" return \u2014 {i % 97}/10 \U0001f355',
+                        "date": f"20{10 + i % 12}-0{1 + i % 9}-1{i % 10} 12:34:56",
+                    }
+                )
+            )
             if len(batch) == 20_000:
                 f.write("\n".join(batch) + "\n")
                 batch = []
@@ -103,8 +153,13 @@ def run_project(folder: Path) -> dict:
     raw, report = read_yelp_reviews(folder, ("Pizza",))
     reviews, rejected, duplicates = label_reviews(raw)
     seconds = time.perf_counter() - start
-    return {"seconds": seconds, "raw_rows": len(raw), "reviews": len(reviews), "duplicates": duplicates,
-            "bad_lines": report.bad_line_count}
+    return {
+        "seconds": seconds,
+        "raw_rows": len(raw),
+        "reviews": len(reviews),
+        "duplicates": duplicates,
+        "bad_lines": report.bad_line_count,
+    }
 
 
 def run_pandas(folder: Path, chunksize: int = 100_000) -> dict:
@@ -118,9 +173,14 @@ def run_pandas(folder: Path, chunksize: int = 100_000) -> dict:
     matched = set(businesses.loc[[category_matches(c, ["Pizza"]) for c in businesses["categories"]], "business_id"])
     parts = []
     # a fair pandas reader: ids kept as strings, no date parsing (the project keeps dates as text too)
-    with pd.read_json(folder / "yelp_academic_dataset_review.json", lines=True, chunksize=chunksize,
-                      dtype={"review_id": str, "business_id": str}, convert_dates=False,
-                      keep_default_dates=False) as reader:
+    with pd.read_json(
+        folder / "yelp_academic_dataset_review.json",
+        lines=True,
+        chunksize=chunksize,
+        dtype={"review_id": str, "business_id": str},
+        convert_dates=False,
+        keep_default_dates=False,
+    ) as reader:
         for chunk in reader:
             keep = chunk[chunk["business_id"].isin(matched)]
             parts.append(keep[["review_id", "business_id", "stars", "text", "date"]])
@@ -145,7 +205,7 @@ def run_child(which: str, folder: Path) -> dict:
         sys.stderr.write(proc.stdout + proc.stderr)
         raise SystemExit(f"{which} run failed (exit {proc.returncode})")
     line = next(out for out in proc.stdout.splitlines() if out.startswith("RESULT "))
-    result = json.loads(line[len("RESULT "):])
+    result = json.loads(line[len("RESULT ") :])
     result["cpu_seconds"] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return result
 
@@ -171,8 +231,10 @@ def main(argv: list[str] | None = None) -> None:
         start = time.perf_counter()
         write_dataset(folder, n_reviews, n_businesses)
         size_mb = sum(p.stat().st_size for p in folder.glob("*.json")) / 1e6
-        print(f"wrote {n_reviews:,} reviews over {n_businesses:,} businesses ({size_mb:,.0f} MB) to {folder} "
-              f"in {time.perf_counter() - start:.1f} s")
+        print(
+            f"wrote {n_reviews:,} reviews over {n_businesses:,} businesses ({size_mb:,.0f} MB) to {folder} "
+            f"in {time.perf_counter() - start:.1f} s"
+        )
 
         project = run_child("project", folder)
         baseline = run_child("pandas", folder)
@@ -181,12 +243,17 @@ def main(argv: list[str] | None = None) -> None:
 
         projected = project["seconds"] * FULL_YELP_REVIEWS / n_reviews
         print(f"pizza reviews matched: {project['raw_rows']:,}; labelled after dedup: {project['reviews']:,}")
-        print(f"project  (DuckDB read_yelp_reviews + label_reviews): {project['seconds']:.2f} s, "
-              f"peak RSS {project['peak_rss_mib']:,.0f} MiB, CPU {project['cpu_seconds']:.1f} s")
-        print(f"baseline (pandas read_json chunks + filter + label_reviews): {baseline['seconds']:.2f} s, "
-              f"peak RSS {baseline['peak_rss_mib']:,.0f} MiB, CPU {baseline['cpu_seconds']:.1f} s")
-        print(f"projected full Yelp ({FULL_YELP_REVIEWS:,} reviews): {projected:.1f} s "
-              f"(linear in reviews; target < 60 s)")
+        print(
+            f"project  (DuckDB read_yelp_reviews + label_reviews): {project['seconds']:.2f} s, "
+            f"peak RSS {project['peak_rss_mib']:,.0f} MiB, CPU {project['cpu_seconds']:.1f} s"
+        )
+        print(
+            f"baseline (pandas read_json chunks + filter + label_reviews): {baseline['seconds']:.2f} s, "
+            f"peak RSS {baseline['peak_rss_mib']:,.0f} MiB, CPU {baseline['cpu_seconds']:.1f} s"
+        )
+        print(
+            f"projected full Yelp ({FULL_YELP_REVIEWS:,} reviews): {projected:.1f} s (linear in reviews; target < 60 s)"
+        )
         print(f"ratio: {baseline['seconds'] / project['seconds']:.2f}")
     finally:
         if not args.keep and args.dir is None:

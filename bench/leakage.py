@@ -108,9 +108,11 @@ def main() -> None:
         planted_span.add((s, h))
     t_gen = time.perf_counter() - t0
     mem_gen = peak_mib()
-    print(f"generated {n_syn:,} synthetic, {n_hold:,} holdout, {n_train:,} training reviews in {t_gen:.1f} s "
-          f"(peak {mem_gen:,.0f} MiB); planted {n_plant} exact copies, {n_plant} 10%-edited copies, "
-          f"{n_plant} 12-word span copies")
+    print(
+        f"generated {n_syn:,} synthetic, {n_hold:,} holdout, {n_train:,} training reviews in {t_gen:.1f} s "
+        f"(peak {mem_gen:,.0f} MiB); planted {n_plant} exact copies, {n_plant} 10%-edited copies, "
+        f"{n_plant} 12-word span copies"
+    )
 
     # ---- the project's checks
     times = {}
@@ -143,17 +145,25 @@ def main() -> None:
         "near-dup (planted exact copies)": len(found_near & planted_exact) / n_plant,
         "copied span (planted 12-word spans)": len(found_span & planted_span) / n_plant,
     }
-    print(f"\nproject checks (threshold {leakage.DEFAULT_NEAR_DUP_THRESHOLD:.2f}, {leakage.DEFAULT_SHINGLE}-word shingles, "
-          f"{leakage.DEFAULT_SPAN}-word spans):")
+    print(
+        f"\nproject checks (threshold {leakage.DEFAULT_NEAR_DUP_THRESHOLD:.2f}, {leakage.DEFAULT_SHINGLE}-word shingles, "
+        f"{leakage.DEFAULT_SPAN}-word spans):"
+    )
     for name, sec in times.items():
         print(f"  {name:34s} {sec:7.1f} s")
-    print(f"  {'total':34s} {project_s:7.1f} s   (CPU time of this process {project_cpu:.1f} s: other jobs on the cores inflate wall time)")
-    print(f"  {'':34s}           peak memory {mem_checks:,.0f} MiB (ru_maxrss; {mem_gen:,.0f} MiB after generating the text)")
+    print(
+        f"  {'total':34s} {project_s:7.1f} s   (CPU time of this process {project_cpu:.1f} s: other jobs on the cores inflate wall time)"
+    )
+    print(
+        f"  {'':34s}           peak memory {mem_checks:,.0f} MiB (ru_maxrss; {mem_gen:,.0f} MiB after generating the text)"
+    )
     print(f"  findings: exact {len(exact)}, near-dup {len(near)}, copied-span pairs {len(spans)}")
     for name, r in recall.items():
         print(f"  recall {name:38s} {r:.3f}")
-    print(f"  findings not planted: exact {len(found_exact - planted_exact)}, near-dup {len(found_near - planted_near - planted_exact)}, "
-          f"copied span {len(found_span - expected_span)} (a stock phrase plus adjacent words that no training review has)")
+    print(
+        f"  findings not planted: exact {len(found_exact - planted_exact)}, near-dup {len(found_near - planted_near - planted_exact)}, "
+        f"copied span {len(found_span - expected_span)} (a stock phrase plus adjacent words that no training review has)"
+    )
 
     # ---- naive all-pairs on a sample of pairs
     t = time.perf_counter()
@@ -161,7 +171,9 @@ def main() -> None:
     sample_s = rng.integers(0, n_syn, args.naive_pairs)
     shingles = {}
     spans8 = {}
-    for key, text in [(("h", int(i)), holdout[i]) for i in sample_h] + [(("s", int(i)), synthetic[i]) for i in sample_s]:
+    for key, text in [(("h", int(i)), holdout[i]) for i in sample_h] + [
+        (("s", int(i)), synthetic[i]) for i in sample_s
+    ]:
         toks = words(text)
         shingles[key] = set(word_ngrams(toks, 3))
         spans8[key] = set(word_ngrams(toks, 8))
@@ -177,10 +189,16 @@ def main() -> None:
         hits += (jac >= leakage.DEFAULT_NEAR_DUP_THRESHOLD) or shared
     per_pair = (time.perf_counter() - t) / args.naive_pairs
     naive_s = per_pair * n_syn * n_hold + per_doc_prep * (n_syn + n_hold)
-    print(f"\nnaive all-pairs: {args.naive_pairs:,} sampled pairs, {per_pair * 1e6:.2f} us per pair "
-          f"(exact Jaccard of 3-shingle sets + 8-word span sharing, sets built beforehand at {per_doc_prep * 1e6:.0f} us per review)")
-    print(f"  projected to {n_syn:,} x {n_hold:,} = {n_syn * n_hold:.2e} pairs: {naive_s:,.0f} s ({naive_s / 3600:,.1f} h)")
-    print(f"  project: {project_s:.1f} s; whole script {time.perf_counter() - t0:.1f} s; peak memory {peak_mib():,.0f} MiB")
+    print(
+        f"\nnaive all-pairs: {args.naive_pairs:,} sampled pairs, {per_pair * 1e6:.2f} us per pair "
+        f"(exact Jaccard of 3-shingle sets + 8-word span sharing, sets built beforehand at {per_doc_prep * 1e6:.0f} us per review)"
+    )
+    print(
+        f"  projected to {n_syn:,} x {n_hold:,} = {n_syn * n_hold:.2e} pairs: {naive_s:,.0f} s ({naive_s / 3600:,.1f} h)"
+    )
+    print(
+        f"  project: {project_s:.1f} s; whole script {time.perf_counter() - t0:.1f} s; peak memory {peak_mib():,.0f} MiB"
+    )
     print(f"ratio: {naive_s / project_s:.0f}")
 
 

@@ -31,8 +31,17 @@ BIN = Path(sys.executable).parent
 
 
 def _materialize(key: str, executor: str, config_json: str | None) -> tuple[str, int, str]:
-    command = [str(BIN / "dagster"), "asset", "materialize", "-m", "augment_assets.definitions",
-               "--select", "synthetic_reviews", "--partition", key]
+    command = [
+        str(BIN / "dagster"),
+        "asset",
+        "materialize",
+        "-m",
+        "augment_assets.definitions",
+        "--select",
+        "synthetic_reviews",
+        "--partition",
+        key,
+    ]
     if config_json:
         command += ["--config-json", config_json]
     env = {**os.environ, "AUGMENT_EXECUTOR": executor}
@@ -63,13 +72,17 @@ def main(argv=None) -> int:
     parser.add_argument("--parallel", type=int, default=2)
     parser.add_argument("--skip-upstream", action="store_true")
     parser.add_argument("--config-json", help="run config for synthetic_reviews, e.g. to make fewer reviews")
-    parser.add_argument("--in-process", action="store_true", help="run the partitions in-process instead (the comparison)")
+    parser.add_argument(
+        "--in-process", action="store_true", help="run the partitions in-process instead (the comparison)"
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("DAGSTER_HOME", str(ROOT / "dagster_home"))
     executor = "in_process" if args.in_process else "celery"
 
     if not args.skip_upstream:
-        code = subprocess.run([str(BIN / "augment-assets"), "materialize", "--stage", "ingest", "--stage", "generators"], cwd=ROOT).returncode
+        code = subprocess.run(
+            [str(BIN / "augment-assets"), "materialize", "--stage", "ingest", "--stage", "generators"], cwd=ROOT
+        ).returncode
         if code:
             print(f"celery_demo: the upstream stages failed (status {code})", file=sys.stderr)
             return 1
@@ -96,20 +109,39 @@ def main(argv=None) -> int:
             problems.append(f"{len(runs)} runs recorded for {len(keys)} partitions")
         for run in runs:
             logs = instance.all_logs(run.run_id)
-            submitted = any("Submitting celery task" in (r.dagster_event.message or "") for r in logs if r.dagster_event)
+            submitted = any(
+                "Submitting celery task" in (r.dagster_event.message or "") for r in logs if r.dagster_event
+            )
             if executor == "celery" and not submitted:
                 problems.append(f"run {run.run_id}: no step was submitted to Celery")
-            pids = {r.dagster_event.pid for r in logs if r.dagster_event and r.dagster_event.step_key == "synthetic_reviews" and r.dagster_event.event_type == dg.DagsterEventType.STEP_START}
-            run_pids = {r.dagster_event.pid for r in logs if r.dagster_event and r.dagster_event.event_type == dg.DagsterEventType.RUN_START}
+            pids = {
+                r.dagster_event.pid
+                for r in logs
+                if r.dagster_event
+                and r.dagster_event.step_key == "synthetic_reviews"
+                and r.dagster_event.event_type == dg.DagsterEventType.STEP_START
+            }
+            run_pids = {
+                r.dagster_event.pid
+                for r in logs
+                if r.dagster_event and r.dagster_event.event_type == dg.DagsterEventType.RUN_START
+            }
             if executor == "celery" and pids & run_pids:
                 problems.append(f"run {run.run_id}: the step ran in the launching process, not a worker")
         windows = sorted(_step_windows(instance, [r.run_id for r in runs]), key=lambda w: w[0] or 0)
         for (s1, e1, r1), (s2, _e2, r2) in zip(windows, windows[1:]):
             if None in (s1, e1, s2) or s2 < e1:
-                problems.append(f"generation steps of runs {r1} and {r2} overlapped (or did not run): the pool did not hold")
-    stored = Warehouse(os.environ.get("AUGMENT_WAREHOUSE", str(ROOT / "data" / "warehouse.duckdb"))).read_table("synthetic_reviews")
+                problems.append(
+                    f"generation steps of runs {r1} and {r2} overlapped (or did not run): the pool did not hold"
+                )
+    stored = Warehouse(os.environ.get("AUGMENT_WAREHOUSE", str(ROOT / "data" / "warehouse.duckdb"))).read_table(
+        "synthetic_reviews"
+    )
     partitions = set(stored["generator"] + "|" + stored["temperature"].astype(str)) if len(stored) else set()
-    print(f"celery_demo: {len(stored)} synthetic reviews in the warehouse over {len(partitions)} generator x temperature cells", flush=True)
+    print(
+        f"celery_demo: {len(stored)} synthetic reviews in the warehouse over {len(partitions)} generator x temperature cells",
+        flush=True,
+    )
     if len(partitions) < len(keys):
         problems.append(f"the warehouse holds {len(partitions)} of {len(keys)} partitions")
     print(f"celery_demo: wall time of the {len(keys)} partitions ({executor}): {wall:.1f} s")

@@ -63,8 +63,15 @@ RUNS = {
 BASE_SAMPLING = {"temperature": 0.9, "top_p": 0.95, "prefix_words": 4}
 # extra sampling points, judged on the final checkpoint of the runs named here
 SAMPLING_POINTS = {
-    "prefix-4ep": [{"temperature": 0.5}, {"temperature": 0.7}, {"temperature": 1.1},
-                   {"top_p": 0.9}, {"top_p": 1.0}, {"prefix_words": 2}, {"prefix_words": 8}],
+    "prefix-4ep": [
+        {"temperature": 0.5},
+        {"temperature": 0.7},
+        {"temperature": 1.1},
+        {"top_p": 0.9},
+        {"top_p": 1.0},
+        {"prefix_words": 2},
+        {"prefix_words": 8},
+    ],
     "prefix-2ep": [{"temperature": 0.7}, {"temperature": 1.1}],
 }
 
@@ -78,8 +85,9 @@ def nb_accuracy(train: pd.DataFrame, test: pd.DataFrame) -> np.ndarray:
     return (grid.predict(test["text"].tolist()) == test["sentiment"].to_numpy()).astype(float)
 
 
-def downstream(fit: pd.DataFrame, val: pd.DataFrame, base_correct: np.ndarray, synthetic: dict,
-               done: dict) -> pd.DataFrame:
+def downstream(
+    fit: pd.DataFrame, val: pd.DataFrame, base_correct: np.ndarray, synthetic: dict, done: dict
+) -> pd.DataFrame:
     """Per point: validation accuracy of fit + both sentiments' synthetic reviews vs fit alone.
 
     `done` keeps the rows of points already judged, so each point is fitted once.
@@ -92,10 +100,17 @@ def downstream(fit: pd.DataFrame, val: pd.DataFrame, base_correct: np.ndarray, s
         aug = pd.concat([fit[["text", "sentiment"]], *parts], ignore_index=True)
         correct = nb_accuracy(aug, val)
         _, lo, hi = paired_bootstrap_gain(correct, base_correct, boot)
-        done[key] = {"run": key[0], "epoch": key[1], "sampling": key[2], "n_synthetic": sum(len(p) for p in parts),
-                     "val_acc_genuine": round(base_correct.mean(), 4), "val_acc_augmented": round(correct.mean(), 4),
-                     "gain": round(correct.mean() - base_correct.mean(), 4), "gain_low": round(lo, 4),
-                     "gain_high": round(hi, 4)}
+        done[key] = {
+            "run": key[0],
+            "epoch": key[1],
+            "sampling": key[2],
+            "n_synthetic": sum(len(p) for p in parts),
+            "val_acc_genuine": round(base_correct.mean(), 4),
+            "val_acc_augmented": round(correct.mean(), 4),
+            "gain": round(correct.mean() - base_correct.mean(), 4),
+            "gain_low": round(lo, 4),
+            "gain_high": round(hi, 4),
+        }
     return pd.DataFrame([done[k] for k in sorted(done)])
 
 
@@ -123,14 +138,18 @@ def main() -> None:
     folds = build_folds(training, [None], 0.2, 0)
     fit, val = (fold_reviews(training, folds, "all", fold) for fold in (FIT, VALIDATION))
     del holdout  # never used below
-    print(f"reviews: {len(reviews)} labelled; training {len(training)} -> fit {len(fit)}, validation {len(val)}; "
-          f"holdout set aside", flush=True)
+    print(
+        f"reviews: {len(reviews)} labelled; training {len(training)} -> fit {len(fit)}, validation {len(val)}; "
+        f"holdout set aside",
+        flush=True,
+    )
     base_path, _ = resolve_base_model(args.model, Path(args.models_dir))
     prompt_tables = {}
     for s in SENTIMENTS:
         for w in (2, 4, 8):
             prompt_tables[(s, w)] = prompts_for_generation(
-                build_prompt_table(fit.loc[fit.sentiment == s, "text"].tolist(), s, prefix_words=w))
+                build_prompt_table(fit.loc[fit.sentiment == s, "text"].tolist(), s, prefix_words=w)
+            )
 
     rows, samples, synthetic, judged_points = [], [], {}, {}
     base_correct = nb_accuracy(fit, val)  # genuine fit reviews alone, on validation
@@ -142,29 +161,58 @@ def main() -> None:
         try:
             for point in points:
                 sp = {**BASE_SAMPLING, **point}
-                gcfg = GenerationConfig(n=n, temperature=sp["temperature"], top_p=sp["top_p"], batch_size=64,
-                                        max_new_tokens=128, repetition_penalty=1.1, seed=0)
+                gcfg = GenerationConfig(
+                    n=n,
+                    temperature=sp["temperature"],
+                    top_p=sp["top_p"],
+                    batch_size=64,
+                    max_new_tokens=128,
+                    repetition_penalty=1.1,
+                    seed=0,
+                )
                 label = f"T={sp['temperature']:g} top_p={sp['top_p']:g} prompt={sp['prefix_words']}w"
                 with tempfile.TemporaryDirectory() as chunks:
                     t0 = time.perf_counter()
-                    frame = generate_reviews(base_path, prompt_tables[(sentiment, sp["prefix_words"])], sentiment,
-                                             gcfg, Path(chunks), f"{run}-{epoch}", finetune_config=cfg,
-                                             device="cpu", dtype=torch.bfloat16, show_progress=False,
-                                             model_and_tokenizer=(gen_model, tokenizer))
+                    frame = generate_reviews(
+                        base_path,
+                        prompt_tables[(sentiment, sp["prefix_words"])],
+                        sentiment,
+                        gcfg,
+                        Path(chunks),
+                        f"{run}-{epoch}",
+                        finetune_config=cfg,
+                        device="cpu",
+                        dtype=torch.bfloat16,
+                        show_progress=False,
+                        model_and_tokenizer=(gen_model, tokenizer),
+                    )
                     secs = time.perf_counter() - t0
                 kept, _ = filter_synthetic(frame)
                 q = quality_report(kept["text"].tolist(), sentiment, fit["text"].tolist(), fit["sentiment"].tolist())
-                row = {"run": run, "format": cfg.prompt_format, "epochs_run": cfg.epochs, "lr": cfg.learning_rate,
-                       "epoch": epoch, "sampling": label, **sp, "sentiment": sentiment,
-                       "kept_share": round(len(kept) / len(frame), 3), **q,
-                       "gen_tokens_per_s": frame.attrs["stats"].get("tokens_per_s"), "gen_s": round(secs, 1)}
+                row = {
+                    "run": run,
+                    "format": cfg.prompt_format,
+                    "epochs_run": cfg.epochs,
+                    "lr": cfg.learning_rate,
+                    "epoch": epoch,
+                    "sampling": label,
+                    **sp,
+                    "sentiment": sentiment,
+                    "kept_share": round(len(kept) / len(frame), 3),
+                    **q,
+                    "gen_tokens_per_s": frame.attrs["stats"].get("tokens_per_s"),
+                    "gen_s": round(secs, 1),
+                }
                 rows.append(row)
                 synthetic[(run, epoch, label, sentiment)] = kept.assign(sentiment=sentiment)[["text", "sentiment"]]
                 for t in kept["text"].head(3):
                     samples.append({"run": run, "epoch": epoch, "sampling": label, "sentiment": sentiment, "text": t})
-                print(f"  {run} ep{epoch} {sentiment:8s} {label}: fidelity {q.get('label_fidelity')} on-topic "
-                      f"{q.get('on_topic')} distinct-2 {q.get('distinct_2')} copy {q.get('copy_rate_8')} "
-                      f"words {q.get('mean_words')} kept {row['kept_share']} ({secs:.0f} s)", flush=True)
+                print(
+                    f"  {run} ep{epoch} {sentiment:8s} {label}: fidelity {q.get('label_fidelity')} on-topic "
+                    f"{q.get('on_topic')} distinct-2 {q.get('distinct_2')} copy {q.get('copy_rate_8')} "
+                    f"words {q.get('mean_words')} kept {row['kept_share']} ({secs:.0f} s)",
+                    flush=True,
+                )
                 pd.DataFrame(rows).to_csv(out / "sweep.csv", index=False)
         finally:
             tokenizer.padding_side = side
@@ -177,8 +225,9 @@ def main() -> None:
         for sentiment in SENTIMENTS:
             corpus = fit.loc[fit.sentiment == sentiment, "text"].tolist()
 
-            def on_epoch_end(epoch, model, tokenizer, run=run, sentiment=sentiment, cfg=cfg, final=final,
-                             judged=judged_epochs):
+            def on_epoch_end(
+                epoch, model, tokenizer, run=run, sentiment=sentiment, cfg=cfg, final=final, judged=judged_epochs
+            ):
                 if epoch not in judged:
                     return
                 points = [{}]
@@ -188,12 +237,21 @@ def main() -> None:
 
             with tempfile.TemporaryDirectory() as model_dir:
                 t0 = time.perf_counter()
-                report = finetune(base_path, corpus, sentiment, Path(model_dir) / "m", cfg,
-                                  validation_texts=val.loc[val.sentiment == sentiment, "text"].tolist(),
-                                  on_epoch_end=on_epoch_end)
-            print(f"{run} {sentiment}: {report['n_train']} reviews, perplexity {report['perplexity_before']:.1f} -> "
-                  f"{report['perplexity_after']:.1f}, {report['tokens_per_s']} tokens/s, "
-                  f"{time.perf_counter() - t0:.0f} s with judging", flush=True)
+                report = finetune(
+                    base_path,
+                    corpus,
+                    sentiment,
+                    Path(model_dir) / "m",
+                    cfg,
+                    validation_texts=val.loc[val.sentiment == sentiment, "text"].tolist(),
+                    on_epoch_end=on_epoch_end,
+                )
+            print(
+                f"{run} {sentiment}: {report['n_train']} reviews, perplexity {report['perplexity_before']:.1f} -> "
+                f"{report['perplexity_after']:.1f}, {report['tokens_per_s']} tokens/s, "
+                f"{time.perf_counter() - t0:.0f} s with judging",
+                flush=True,
+            )
             for r in rows:
                 if r["run"] == run and r["sentiment"] == sentiment and r["epoch"] == final:
                     r["perplexity_after"] = round(report["perplexity_after"], 2)
@@ -206,8 +264,18 @@ def main() -> None:
     lo, hi = bootstrap_interval(base_correct, bootstrap_indices(len(val), 2000, seed=0))
     print(f"\nvalidation: {len(val)} reviews; genuine-only NB accuracy {base_correct.mean():.3f} [{lo:.3f}, {hi:.3f}]")
     table = pd.DataFrame(rows)
-    cols = ["run", "epoch", "sampling", "sentiment", "label_fidelity", "on_topic", "distinct_2", "copy_rate_8",
-            "mean_words", "kept_share"]
+    cols = [
+        "run",
+        "epoch",
+        "sampling",
+        "sentiment",
+        "label_fidelity",
+        "on_topic",
+        "distinct_2",
+        "copy_rate_8",
+        "mean_words",
+        "kept_share",
+    ]
     with pd.option_context("display.width", 200, "display.max_rows", 500):
         print(table[cols].to_string(index=False))
         print(down.to_string(index=False))

@@ -32,19 +32,33 @@ def main() -> None:
     for name, path in named:
         gains = read(path, f"SELECT * FROM candidate_gains WHERE eval_set = '{args.eval_set}'")
         gains["cell"] = gains.apply(
-            lambda r: f"{r.accuracy:.3f} | {100 * r.gain_vs_baseline:+.1f} [{100 * r.gain_ci_low:+.1f}, {100 * r.gain_ci_high:+.1f}] {r.verdict}"
-            + (f" (teacher {r.teacher_accuracy:.3f}; student - teacher {100 * r.student_minus_teacher:+.1f} "
-               f"[{100 * r.student_minus_teacher_ci_low:+.1f}, {100 * r.student_minus_teacher_ci_high:+.1f}])"
-               if pd.notna(r.get("student_minus_teacher", float("nan"))) else
-               f" (teacher {r.teacher_accuracy:.3f})" if pd.notna(r.teacher_accuracy) else ""), axis=1)
+            lambda r: (
+                f"{r.accuracy:.3f} | {100 * r.gain_vs_baseline:+.1f} [{100 * r.gain_ci_low:+.1f}, {100 * r.gain_ci_high:+.1f}] {r.verdict}"
+                + (
+                    f" (teacher {r.teacher_accuracy:.3f}; student - teacher {100 * r.student_minus_teacher:+.1f} "
+                    f"[{100 * r.student_minus_teacher_ci_low:+.1f}, {100 * r.student_minus_teacher_ci_high:+.1f}])"
+                    if pd.notna(r.get("student_minus_teacher", float("nan")))
+                    else f" (teacher {r.teacher_accuracy:.3f})"
+                    if pd.notna(r.teacher_accuracy)
+                    else ""
+                )
+            ),
+            axis=1,
+        )
         frames.append(gains.set_index(["data_size", "classifier", "variant"])["cell"].rename(name))
-        head = read(path, f"SELECT data_size, classifier, baseline_variant, baseline_accuracy, selected_variant, "
-                          f"gain_vs_baseline, verdict, reference_status FROM headline WHERE eval_set = '{args.eval_set}'")
+        head = read(
+            path,
+            f"SELECT data_size, classifier, baseline_variant, baseline_accuracy, selected_variant, "
+            f"gain_vs_baseline, verdict, reference_status FROM headline WHERE eval_set = '{args.eval_set}'",
+        )
         print(f"\n## {name}: headline\n")
         print(head.to_markdown(index=False, floatfmt=".3f"))
-        curve = read(path, f"SELECT data_size, classifier, variant, repeats, accuracy, accuracy_ci_low, accuracy_ci_high "
-                           f"FROM learning_curve WHERE eval_set = '{args.eval_set}' AND role = 'baseline' "
-                           f"ORDER BY genuine_per_class DESC NULLS FIRST, classifier")
+        curve = read(
+            path,
+            f"SELECT data_size, classifier, variant, repeats, accuracy, accuracy_ci_low, accuracy_ci_high "
+            f"FROM learning_curve WHERE eval_set = '{args.eval_set}' AND role = 'baseline' "
+            f"ORDER BY genuine_per_class DESC NULLS FIRST, classifier",
+        )
         print(f"\n## {name}: each classifier's selected baseline (learning_curve), accuracy [95% CI over repeats]\n")
         print(curve.to_markdown(index=False, floatfmt=".3f"))
     table = pd.concat(frames, axis=1).reset_index()
@@ -56,8 +70,11 @@ def main() -> None:
         if "max_length" not in generators:  # a generator registry from before whole reviews: the fixed 128
             generators["max_length"] = 128
         gen = generators.groupby("data_size")[["max_length", "perplexity_after"]].mean().round(1).reset_index()
-        syn = read(path, "SELECT count(*) AS kept, avg(len(string_split(text, ' '))) AS mean_words, "
-                         "quantile_cont(len(string_split(text, ' ')), 0.9) AS p90_words FROM synthetic_reviews")
+        syn = read(
+            path,
+            "SELECT count(*) AS kept, avg(len(string_split(text, ' '))) AS mean_words, "
+            "quantile_cont(len(string_split(text, ' ')), 0.9) AS p90_words FROM synthetic_reviews",
+        )
         print(f"{name}: generators {gen.to_dict('records')}; synthetic {syn.to_dict('records')}")
 
 

@@ -31,18 +31,51 @@ def main() -> None:
         q = lambda sql, *p: con.execute(sql, list(p)).df()  # noqa: E731
         train, holdout = q("SELECT * FROM training_reviews"), q("SELECT * FROM holdout_reviews")
         folds = q("SELECT * FROM review_folds WHERE data_size = ?", args.data_size)
-        synthetic = q("SELECT s.synthetic_id, s.sentiment, s.temperature, s.text, g.data_size, g.repeat FROM synthetic_reviews s "
-                      "JOIN sentiment_generator g USING (generator_version) WHERE g.data_size = ?", args.data_size)
-    print(f"data size {args.data_size}: synthetic reviews per repeat {synthetic.groupby('repeat').size().to_dict()}", flush=True)
+        synthetic = q(
+            "SELECT s.synthetic_id, s.sentiment, s.temperature, s.text, g.data_size, g.repeat FROM synthetic_reviews s "
+            "JOIN sentiment_generator g USING (generator_version) WHERE g.data_size = ?",
+            args.data_size,
+        )
+    print(
+        f"data size {args.data_size}: synthetic reviews per repeat {synthetic.groupby('repeat').size().to_dict()}",
+        flush=True,
+    )
     config = EvaluationConfig(classifiers=("nb", "lr"), selection_teachers=("lr",), weighting_teachers=("lr",))
     sets = build_training_sets(train, folds, synthetic, None, config, candidate_sizes=[args.data_size])
     result = evaluate(sets, {"holdout": holdout}, config)
-    columns = ["classifier", "data_size", "variant", "repeats", "accuracy", "baseline_accuracy", "gain_vs_baseline",
-               "gain_ci_low", "gain_ci_high", "verdict", "selected_by_validation", "ratio", "temperature_selection"]
+    columns = [
+        "classifier",
+        "data_size",
+        "variant",
+        "repeats",
+        "accuracy",
+        "baseline_accuracy",
+        "gain_vs_baseline",
+        "gain_ci_low",
+        "gain_ci_high",
+        "verdict",
+        "selected_by_validation",
+        "ratio",
+        "temperature_selection",
+    ]
     print(result.candidate_gains[columns].to_markdown(index=False, floatfmt=".3f"))
-    print(result.headline[["classifier", "data_size", "baseline_variant", "baseline_accuracy", "selected_variant", "selected_accuracy",
-                           "gain_vs_baseline", "gain_ci_low", "gain_ci_high", "min_detectable_gain", "verdict"]]
-          .to_markdown(index=False, floatfmt=".3f"))
+    print(
+        result.headline[
+            [
+                "classifier",
+                "data_size",
+                "baseline_variant",
+                "baseline_accuracy",
+                "selected_variant",
+                "selected_accuracy",
+                "gain_vs_baseline",
+                "gain_ci_low",
+                "gain_ci_high",
+                "min_detectable_gain",
+                "verdict",
+            ]
+        ].to_markdown(index=False, floatfmt=".3f")
+    )
     print(f"{result.extras.get('fits')} fits in {result.seconds:.0f} s")
     if args.csv:
         result.candidate_gains.to_csv(args.csv, index=False)

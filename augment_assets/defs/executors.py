@@ -46,7 +46,11 @@ PING_EVERY_S = 10
 def celery_app_args() -> dict:
     """Broker, result backend and settings of the Celery app, for the executor and the workers alike."""
     broker = os.environ.get("AUGMENT_CELERY_BROKER", DEFAULT_REDIS)
-    return {"broker": broker, "backend": os.environ.get("AUGMENT_CELERY_BACKEND", broker), "config_source": CELERY_SETTINGS}
+    return {
+        "broker": broker,
+        "backend": os.environ.get("AUGMENT_CELERY_BACKEND", broker),
+        "config_source": CELERY_SETTINGS,
+    }
 
 
 class LostWorker(RuntimeError):
@@ -79,7 +83,8 @@ class _WatchedResult:
             self._silent_since = None if alive else (self._silent_since or now)
             if self._silent_since is not None and now - self._silent_since >= WORKER_LOST_S:
                 silent = (
-                    f"the Celery worker {holder} running it has not answered for {WORKER_LOST_S} s" if holder
+                    f"the Celery worker {holder} running it has not answered for {WORKER_LOST_S} s"
+                    if holder
                     else f"no Celery worker has answered for {WORKER_LOST_S} s"
                 )
                 raise LostWorker(
@@ -120,13 +125,20 @@ def executor_from_environment() -> dg.ExecutorDefinition:
         from dagster._core.execution.retries import RetryMode
         from dagster_celery.executor import CELERY_CONFIG
 
-        @dg.executor(name="celery", config_schema=CELERY_CONFIG, requirements=dg.multiple_process_executor_requirements())
+        @dg.executor(
+            name="celery", config_schema=CELERY_CONFIG, requirements=dg.multiple_process_executor_requirements()
+        )
         def celery(init_context):
             config = init_context.executor_config
             return _celery_executor_class()(
-                broker=config.get("broker"), backend=config.get("backend"), include=config.get("include"),
-                config_source=config.get("config_source"), retries=RetryMode.from_config(config["retries"]),
+                broker=config.get("broker"),
+                backend=config.get("backend"),
+                include=config.get("include"),
+                config_source=config.get("config_source"),
+                retries=RetryMode.from_config(config["retries"]),
             )
 
         return celery.configured(celery_app_args(), name="celery")
-    raise InputError(f"AUGMENT_EXECUTOR={name!r} is not an executor; use one of {', '.join(EXECUTORS)} (unset: in_process)")
+    raise InputError(
+        f"AUGMENT_EXECUTOR={name!r} is not an executor; use one of {', '.join(EXECUTORS)} (unset: in_process)"
+    )

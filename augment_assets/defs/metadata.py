@@ -11,8 +11,22 @@ from augment_assets.lib.reviews import SENTIMENTS
 
 # Markdown that review text must not become in the UI: a table cell break (| or a newline), an
 # image the browser would fetch (![...](url)), a link, or raw HTML.
-_MARKDOWN_ESCAPES = str.maketrans({"|": "\\|", "[": "\\[", "]": "\\]", "!": "\\!", "<": "&lt;", ">": "&gt;",
-                                   "*": "\\*", "_": "\\_", "`": "\\`", "\\": "\\\\", "\n": " ", "\r": " "})
+_MARKDOWN_ESCAPES = str.maketrans(
+    {
+        "|": "\\|",
+        "[": "\\[",
+        "]": "\\]",
+        "!": "\\!",
+        "<": "&lt;",
+        ">": "&gt;",
+        "*": "\\*",
+        "_": "\\_",
+        "`": "\\`",
+        "\\": "\\\\",
+        "\n": " ",
+        "\r": " ",
+    }
+)
 
 
 def markdown_cell(value, text_chars: int = 120):
@@ -96,4 +110,3 @@ def counts_table(counts: dict[str, int], key: str = "reason") -> dg.MetadataValu
         return dg.MetadataValue.md("none")
     frame = pd.DataFrame({key: list(counts), "rows": list(counts.values())})
     return dg.MetadataValue.md(frame.to_markdown(index=False))
-

@@ -46,7 +46,9 @@ def configured_repeats(raw: str | None = None) -> int:
 def configured_fold_sizes(data_sizes: str | None = None, curve_sizes: str | None = None) -> list[int | None]:
     """Every size `review_folds` holds: the generator sizes and the learning-curve sizes, largest first."""
     curve = os.environ.get("LEARNING_CURVE_SIZES", DEFAULT_CURVE_SIZES) if curve_sizes is None else curve_sizes
-    sizes = set(configured_data_sizes(data_sizes)) | set(parse_data_sizes(curve, "LEARNING_CURVE_SIZES", MIN_CURVE_PER_CLASS))
+    sizes = set(configured_data_sizes(data_sizes)) | set(
+        parse_data_sizes(curve, "LEARNING_CURVE_SIZES", MIN_CURVE_PER_CLASS)
+    )
     return [None, *sorted((s for s in sizes if s is not None), reverse=True)]
 
 
@@ -82,7 +84,9 @@ def parse_generator_key(key: str) -> tuple[str, str, int]:
     """(sentiment, data size label, repeat) of a generator partition key such as `positive_50_r2`."""
     sentiment, data_size, repeat = (key.split("_") + ["", ""])[:3]
     if sentiment not in SENTIMENTS or not data_size or not repeat.startswith("r") or not repeat[1:].isdigit():
-        raise InputError(f"{key!r} is not a generator partition key (expected e.g. 'negative_all_r1' or 'positive_50_r2')")
+        raise InputError(
+            f"{key!r} is not a generator partition key (expected e.g. 'negative_all_r1' or 'positive_50_r2')"
+        )
     return sentiment, data_size, int(repeat[1:])
 
 

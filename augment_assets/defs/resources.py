@@ -1,6 +1,5 @@
 """Resources shared by every domain: where the warehouse lives, read from the environment."""
 
-
 import os
 
 import dagster as dg

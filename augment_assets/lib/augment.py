@@ -44,9 +44,7 @@ def perturb_text(text: str, share: float, rng: np.random.Generator) -> str:
     return " ".join(tokens)
 
 
-def perturb(
-    reviews: pd.DataFrame, share: float, copies: int = 1, seed: int = 0, draw: int = 0
-) -> pd.DataFrame:
+def perturb(reviews: pd.DataFrame, share: float, copies: int = 1, seed: int = 0, draw: int = 0) -> pd.DataFrame:
     """Perturbed copies only (the caller adds them to the genuine reviews).
 
     Same columns as `reviews` (review_id and sentiment kept, text replaced, in the

@@ -210,12 +210,44 @@ class ClassifierSpec:
 CLASSIFIER_SPECS: dict[str, ClassifierSpec] = {
     spec.name: spec
     for spec in (
-        ClassifierSpec("nb", TfidfNaiveBayes, "alpha", (1.0, 0.5, 0.3, 0.1, 0.03), tfidf=True, fit_on_training_sets=True, teaches=True),
-        ClassifierSpec("lr", TfidfLogisticRegression, "C", (1.0, 0.3, 3.0, 10.0, 30.0, 100.0), tfidf=True, fit_on_training_sets=True, teaches=True),
+        ClassifierSpec(
+            "nb",
+            TfidfNaiveBayes,
+            "alpha",
+            (1.0, 0.5, 0.3, 0.1, 0.03),
+            tfidf=True,
+            fit_on_training_sets=True,
+            teaches=True,
+        ),
+        ClassifierSpec(
+            "lr",
+            TfidfLogisticRegression,
+            "C",
+            (1.0, 0.3, 3.0, 10.0, 30.0, 100.0),
+            tfidf=True,
+            fit_on_training_sets=True,
+            teaches=True,
+        ),
         # Log-spaced and reaching far below 1: on a few hundred standardised 576-dimensional vectors little
         # regularisation overfits, so the useful values lie below the default.
-        ClassifierSpec("embedding", EmbeddingLogisticRegression, "C", (1.0, 0.001, 0.01, 0.1, 10.0), tfidf=False, fit_on_training_sets=True, teaches=False),
+        ClassifierSpec(
+            "embedding",
+            EmbeddingLogisticRegression,
+            "C",
+            (1.0, 0.001, 0.01, 0.1, 10.0),
+            tfidf=False,
+            fit_on_training_sets=True,
+            teaches=False,
+        ),
         # Its grid is two points, not a list: 0 (the Bayes rule) and a threshold fit on the validation fold.
-        ClassifierSpec("generative", GenerativeThreshold, "threshold", (0.0,), tfidf=False, fit_on_training_sets=False, teaches=False),
+        ClassifierSpec(
+            "generative",
+            GenerativeThreshold,
+            "threshold",
+            (0.0,),
+            tfidf=False,
+            fit_on_training_sets=False,
+            teaches=False,
+        ),
     )
 }

@@ -125,9 +125,7 @@ def classification_scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, f
     p_w, r_w, f_w, _ = precision_recall_fscore_support(
         y_true, y_pred, labels=[0, 1], average="weighted", zero_division=0
     )
-    _, _, f_m, _ = precision_recall_fscore_support(
-        y_true, y_pred, labels=[0, 1], average="macro", zero_division=0
-    )
+    _, _, f_m, _ = precision_recall_fscore_support(y_true, y_pred, labels=[0, 1], average="macro", zero_division=0)
     return {
         "accuracy": float(np.mean(y_true == y_pred)),
         "precision_weighted": float(p_w),

@@ -54,7 +54,9 @@ def model_key(base_model: str, path: Path | str) -> str:
     parts = [str(base_model), str(folder.resolve()) if folder.exists() else str(path)]
     if (folder / "config.json").exists():
         parts.append((folder / "config.json").read_text())
-    parts += [f"{p.name}:{p.stat().st_size}" for p in sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.bin"))]
+    parts += [
+        f"{p.name}:{p.stat().st_size}" for p in sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.bin"))
+    ]
     return hashlib.sha1("\n".join(parts).encode("utf-8")).hexdigest()[:16]
 
 
@@ -96,22 +98,30 @@ def check_hidden_states(model, tokenizer, base_model: str) -> int:
 
 
 @torch.inference_mode()
-def mean_pooled(model, tokenizer, texts: list[str], config: EmbeddingConfig = EmbeddingConfig(), base_model: str = "?",
-                progress: Callable[[str], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
+def mean_pooled(
+    model,
+    tokenizer,
+    texts: list[str],
+    config: EmbeddingConfig = EmbeddingConfig(),
+    base_model: str = "?",
+    progress: Callable[[str], None] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """(float32 mean of the last hidden state over each text's first `max_tokens` tokens, tokens read) per text.
 
     Right-padded batches of similar length, the padding masked out of the mean, so a text's vector does not
     depend on its batch. The mean is taken in float32 (a bfloat16 sum of 128 values keeps ~3 digits).
     """
     progress = progress or (lambda message: None)
-    encoded = [tokenizer(" ".join(str(t).split()), add_special_tokens=False)["input_ids"][: config.max_tokens] for t in texts]
+    encoded = [
+        tokenizer(" ".join(str(t).split()), add_special_tokens=False)["input_ids"][: config.max_tokens] for t in texts
+    ]
     encoded = [ids or [tokenizer.eos_token_id] for ids in encoded]  # an empty text still has a vector
     device = next(model.parameters()).device
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
     vectors, counts = None, np.array([len(ids) for ids in encoded], dtype=np.int64)
     started, reported = time.perf_counter(), time.perf_counter()
     for start in range(0, len(order), config.batch_size):
-        batch = order[start: start + config.batch_size]
+        batch = order[start : start + config.batch_size]
         width = max(len(encoded[i]) for i in batch)
         input_ids = torch.full((len(batch), width), tokenizer.pad_token_id, dtype=torch.long)
         attention = torch.zeros((len(batch), width), dtype=torch.long)
@@ -142,8 +152,7 @@ class EmbeddingCache:
         frame = read_parquet(self.path) if self.path.exists() else pd.DataFrame(columns=CACHE_COLUMNS)
         self.frame = frame[CACHE_COLUMNS]
         self._index = {
-            (h, int(m), d): np.asarray(v, dtype=np.float32)
-            for h, m, d, _, v in self.frame.itertuples(index=False)
+            (h, int(m), d): np.asarray(v, dtype=np.float32) for h, m, d, _, v in self.frame.itertuples(index=False)
         }
 
     def get(self, key: tuple) -> np.ndarray | None:
@@ -155,14 +164,22 @@ class EmbeddingCache:
             return
         new = pd.DataFrame(rows, columns=CACHE_COLUMNS)
         self.frame = new if self.frame.empty else pd.concat([self.frame, new], ignore_index=True)
-        self._index.update({(r["text_hash"], r["max_tokens"], r["dtype"]): np.asarray(r["vector"], dtype=np.float32) for r in rows})
+        self._index.update(
+            {(r["text_hash"], r["max_tokens"], r["dtype"]): np.asarray(r["vector"], dtype=np.float32) for r in rows}
+        )
         self.path.parent.mkdir(parents=True, exist_ok=True)
         write_parquet_atomic(self.frame, self.path)
 
 
 def embed_texts(
-    texts, base_model: str, model_path: Path | str, cache_dir: Path | str, device: str, dtype: torch.dtype,
-    config: EmbeddingConfig = EmbeddingConfig(), progress: Callable[[str], None] | None = None,
+    texts,
+    base_model: str,
+    model_path: Path | str,
+    cache_dir: Path | str,
+    device: str,
+    dtype: torch.dtype,
+    config: EmbeddingConfig = EmbeddingConfig(),
+    progress: Callable[[str], None] | None = None,
 ) -> Embeddings:
     """Embeddings of these texts by the base model; cached texts are not recomputed, and a base model whose
     texts are all cached is not even loaded. The model is checked for hidden states before any text is embedded."""
@@ -177,19 +194,27 @@ def embed_texts(
         model, tokenizer = load_model(model_path, device, dtype)
         check_hidden_states(model, tokenizer, base_model)
         first = {k: t for t, k in reversed(list(keys.items()))}
-        progress(f"embedding {len(missing)} texts with {base_model} ({dtype_name(dtype)}, at most {config.max_tokens} tokens); "
-                 f"{len(distinct) - len(missing)} cached")
+        progress(
+            f"embedding {len(missing)} texts with {base_model} ({dtype_name(dtype)}, at most {config.max_tokens} tokens); "
+            f"{len(distinct) - len(missing)} cached"
+        )
         vectors, counts = mean_pooled(model, tokenizer, [first[k] for k in missing], config, base_model, progress)
         del model
-        cache.add([
-            {"text_hash": k[0], "max_tokens": k[1], "dtype": k[2], "n_tokens": int(n), "vector": v.tolist()}
-            for k, v, n in zip(missing, vectors, counts)
-        ])
+        cache.add(
+            [
+                {"text_hash": k[0], "max_tokens": k[1], "dtype": k[2], "n_tokens": int(n), "vector": v.tolist()}
+                for k, v, n in zip(missing, vectors, counts)
+            ]
+        )
         stats.embedded, stats.tokens = len(missing), int(counts.sum())
         stats.seconds = time.perf_counter() - started
         progress(f"embedded {stats.embedded} texts ({stats.tokens} tokens) in {stats.seconds:.1f} s")
     return Embeddings(
-        {k[0]: cache.get(k) for k in keys.values()}, config, base_model=base_model, dtype=dtype_name(dtype), stats=stats,
+        {k[0]: cache.get(k) for k in keys.values()},
+        config,
+        base_model=base_model,
+        dtype=dtype_name(dtype),
+        stats=stats,
     )
 
 

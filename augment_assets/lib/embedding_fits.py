@@ -113,7 +113,9 @@ class EmbeddingFits:
             raise LookupError(f"{int((~self._have[rows]).sum())} training-side texts were never embedded")
         return self._matrix[rows]
 
-    def predict(self, rows, labels, gridpoints, eval_names, proba: bool = False, weights: np.ndarray | None = None) -> dict:
+    def predict(
+        self, rows, labels, gridpoints, eval_names, proba: bool = False, weights: np.ndarray | None = None
+    ) -> dict:
         from .fitting import FitCache
 
         key = FitCache.train_key(rows, labels, weights)

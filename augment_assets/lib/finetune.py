@@ -185,9 +185,12 @@ def generation_prefix(sentiment: str, config: FinetuneConfig | None, tokenizer=N
         return config.prefix_template.format(stars=STARS.get(sentiment, sentiment), sentiment=sentiment)
     instruction = config.chat_instruction.format(sentiment=sentiment, stars=STARS.get(sentiment, sentiment))
     if tokenizer is not None and getattr(tokenizer, "chat_template", None):
-        return tokenizer.apply_chat_template(
-            [{"role": "user", "content": instruction}], tokenize=False, add_generation_prompt=True
-        ).rstrip("\n") + "\n"
+        return (
+            tokenizer.apply_chat_template(
+                [{"role": "user", "content": instruction}], tokenize=False, add_generation_prompt=True
+            ).rstrip("\n")
+            + "\n"
+        )
     return f"<|im_start|>user\n{instruction}<|im_end|>\n<|im_start|>assistant\n"
 
 
@@ -205,8 +208,10 @@ def training_text(review_text: str, sentiment: str, config: FinetuneConfig, toke
 
 def training_lengths(tokenizer, texts: list[str], sentiment: str, config: FinetuneConfig) -> list[int]:
     """Each review's tokenized training length, prefix and end-of-text included."""
-    return [len(tokenizer(training_text(t, sentiment, config, tokenizer), add_special_tokens=False)["input_ids"]) + 1
-            for t in texts]
+    return [
+        len(tokenizer(training_text(t, sentiment, config, tokenizer), add_special_tokens=False)["input_ids"]) + 1
+        for t in texts
+    ]
 
 
 def covering_length(lengths: list[int], config: FinetuneConfig) -> int:
@@ -226,7 +231,9 @@ def encode_reviews(tokenizer, texts: list[str], sentiment: str, config: Finetune
     prefix = generation_prefix(sentiment, config, tokenizer)
     n_prefix = len(tokenizer(prefix, add_special_tokens=False)["input_ids"]) if prefix else 0
     if config.max_length is None:
-        config = dataclasses.replace(config, max_length=covering_length(training_lengths(tokenizer, texts, sentiment, config), config))
+        config = dataclasses.replace(
+            config, max_length=covering_length(training_lengths(tokenizer, texts, sentiment, config), config)
+        )
     out = []
     for t in texts:
         ids = tokenizer(training_text(t, sentiment, config, tokenizer), add_special_tokens=False)["input_ids"]
@@ -246,7 +253,7 @@ def collate_reviews(items: list[tuple[list[int], int]], pad_id: int, device: str
     for r, (ids, n_prefix) in enumerate(items):
         input_ids[r, : len(ids)] = torch.tensor(ids)
         attn[r, : len(ids)] = 1
-        labels[r, n_prefix: len(ids)] = torch.tensor(ids[n_prefix:])
+        labels[r, n_prefix : len(ids)] = torch.tensor(ids[n_prefix:])
     return input_ids.to(device), attn.to(device), labels.to(device)
 
 
@@ -256,8 +263,8 @@ def _batches(n: int, batch_size: int, lengths: list[int], generator: torch.Gener
     mega = batch_size * 16
     batches = []
     for start in range(0, n, mega):
-        block = sorted(order[start: start + mega], key=lambda i: lengths[i])
-        batches.extend(block[i: i + batch_size] for i in range(0, len(block), batch_size))
+        block = sorted(order[start : start + mega], key=lambda i: lengths[i])
+        batches.extend(block[i : i + batch_size] for i in range(0, len(block), batch_size))
     perm = torch.randperm(len(batches), generator=generator).tolist()
     return [batches[i] for i in perm]
 
@@ -269,7 +276,7 @@ def _perplexity_encoded(model, encoded, pad_id: int, device: str, batch_size: in
     total_nll, total_tokens = 0.0, 0
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]))
     for start in range(0, len(order), batch_size):
-        items = [encoded[i] for i in order[start: start + batch_size]]
+        items = [encoded[i] for i in order[start : start + batch_size]]
         input_ids, attn, labels = collate_reviews(items, pad_id, device)
         log_probs, mask = label_log_probs(model, input_ids, attn, labels)
         total_nll -= float(log_probs.sum())
@@ -279,8 +286,14 @@ def _perplexity_encoded(model, encoded, pad_id: int, device: str, batch_size: in
     return math.exp(total_nll / total_tokens) if total_tokens else float("nan")
 
 
-def perplexity(model, tokenizer, texts: list[str], sentiment: str = "positive",
-               config: FinetuneConfig | None = None, batch_size: int = 16) -> float:
+def perplexity(
+    model,
+    tokenizer,
+    texts: list[str],
+    sentiment: str = "positive",
+    config: FinetuneConfig | None = None,
+    batch_size: int = 16,
+) -> float:
     """Perplexity of the review tokens of `texts` in the training format of `config`."""
     config = config or FinetuneConfig()
     device = next(model.parameters()).device.type
@@ -300,7 +313,9 @@ def autocast_dtype(device: str, mixed_precision: str) -> torch.dtype | None:
     if device == "cpu":
         if native_bf16_cpu():
             return torch.bfloat16
-        log.info("mixed_precision=bf16 asked, but this CPU has no native bfloat16 (AVX-512 BF16/AMX): training in float32")
+        log.info(
+            "mixed_precision=bf16 asked, but this CPU has no native bfloat16 (AVX-512 BF16/AMX): training in float32"
+        )
     return None
 
 
@@ -350,7 +365,9 @@ def finetune(
     val_enc = encode_reviews(tokenizer, validation_texts, sentiment, config) if validation_texts else []
     amp_dtype = autocast_dtype(device, config.mixed_precision)
     autocast = (
-        (lambda: torch.autocast(device_type=device, dtype=amp_dtype)) if amp_dtype is not None else contextlib.nullcontext
+        (lambda: torch.autocast(device_type=device, dtype=amp_dtype))
+        if amp_dtype is not None
+        else contextlib.nullcontext
     )
     # Perplexity in the precision the generator trains in and is used in (generation and the generative classifier
     # load it in the same bfloat16 where the device has it): faster, and the figure of the model as it runs. The
@@ -366,10 +383,17 @@ def finetune(
         targets = [t for t in config.target_modules if t in present] or None
         if targets is None:  # another architecture (e.g. GPT-2's c_attn): peft's default mapping
             log.info("LoRA targets %s not in %s; using peft's defaults", config.target_modules, base_path)
-        model = get_peft_model(model, LoraConfig(
-            r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-            target_modules=targets, task_type="CAUSAL_LM", bias="none",
-        ))
+        model = get_peft_model(
+            model,
+            LoraConfig(
+                r=config.lora_r,
+                lora_alpha=config.lora_alpha,
+                lora_dropout=config.lora_dropout,
+                target_modules=targets,
+                task_type="CAUSAL_LM",
+                bias="none",
+            ),
+        )
     trainable, total = _count_params(model)
     model.train()
 
@@ -387,7 +411,9 @@ def finetune(
 
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(
-        params, lr=config.effective_learning_rate, weight_decay=config.weight_decay,
+        params,
+        lr=config.effective_learning_rate,
+        weight_decay=config.weight_decay,
         **({"fused": True} if config.fused_optimizer else {}),
     )
     warmup = max(1, int(steps * config.warmup_ratio))
@@ -402,7 +428,9 @@ def finetune(
     for epoch, batches in enumerate(epoch_plan):
         for batch in batches:
             input_ids, attn, labels = collate_reviews([train_enc[i] for i in batch], pad_id, device)
-            with autocast():  # the mean over review tokens, as model(..., labels=labels).loss, computed on their rows only
+            with (
+                autocast()
+            ):  # the mean over review tokens, as model(..., labels=labels).loss, computed on their rows only
                 loss = -label_log_probs(model, input_ids, attn, labels)[0].mean()
             loss.backward()
             if config.max_grad_norm:
@@ -415,9 +443,16 @@ def finetune(
             step += 1
             if progress is not None:
                 elapsed = time.perf_counter() - t_train
-                progress({"step": step, "steps": steps, "epoch": epoch + 1, "loss": losses[-1],
-                          "tokens_per_s": n_tokens / elapsed if elapsed else 0.0,
-                          "eta_s": elapsed / step * (steps - step)})
+                progress(
+                    {
+                        "step": step,
+                        "steps": steps,
+                        "epoch": epoch + 1,
+                        "loss": losses[-1],
+                        "tokens_per_s": n_tokens / elapsed if elapsed else 0.0,
+                        "eta_s": elapsed / step * (steps - step),
+                    }
+                )
         if on_epoch_end is not None:  # experiments: inspect the model after each epoch
             t_pause = time.perf_counter()
             on_epoch_end(epoch + 1, model, tokenizer)
@@ -465,9 +500,17 @@ def finetune(
     tokenizer.padding_side = "left"
     tokenizer.save_pretrained(tmp)
     report["wall_s"] = round(time.perf_counter() - t_start, 2)
-    (tmp / CONFIG_FILE).write_text(json.dumps(
-        {"finetune_config": config.to_dict(), "sentiment": sentiment, "base_path": str(base_path),
-         "report": {k: v for k, v in report.items() if k != "losses"}}, indent=2))
+    (tmp / CONFIG_FILE).write_text(
+        json.dumps(
+            {
+                "finetune_config": config.to_dict(),
+                "sentiment": sentiment,
+                "base_path": str(base_path),
+                "report": {k: v for k, v in report.items() if k != "losses"},
+            },
+            indent=2,
+        )
+    )
     if out_dir.exists():
         shutil.rmtree(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)

@@ -48,7 +48,9 @@ class Grid:
                 options.append({"ngram_range": _canonical(o)[0], "sublinear_tf": _canonical(o)[1]})
         canon = [_canonical(x) for x in options]
         tuning = tuple(dict.fromkeys(canon.index(_canonical(o)) for o in vectorizer_grid))
-        return cls(tuple(options), tuning, {"nb": tuple(nb_alphas), "lr": tuple(lr_cs), "embedding": tuple(embedding_cs)})
+        return cls(
+            tuple(options), tuning, {"nb": tuple(nb_alphas), "lr": tuple(lr_cs), "embedding": tuple(embedding_cs)}
+        )
 
     def gridpoints(self, clf: str, tuned: bool) -> list[tuple]:
         if clf == "embedding":  # no TF-IDF: its features are the base model's hidden states
@@ -61,7 +63,9 @@ class Grid:
         """The gridpoint (and the training data's option) as the JSON the tables show."""
         vec, clf, param = gridpoint
         if vec is None:  # no TF-IDF: the generative classifier (its threshold) or the embedding one (its C)
-            return json.dumps({PARAM_NAME[clf]: "default" if param is None else param, **(option or {})}, sort_keys=True)
+            return json.dumps(
+                {PARAM_NAME[clf]: "default" if param is None else param, **(option or {})}, sort_keys=True
+            )
         opts = self.vec_options[vec]
         out = {
             "ngram_range": list(opts.get("ngram_range", (1, 1))),
@@ -140,14 +144,14 @@ class FitCache:
         order = np.lexsort((weights, rows))
         return order, {"sample_weight": np.asarray(weights, dtype=np.float64)[order]}
 
-    def predict(self, rows, labels, gridpoints, eval_names, proba: bool = False, weights: np.ndarray | None = None) -> dict:
+    def predict(
+        self, rows, labels, gridpoints, eval_names, proba: bool = False, weights: np.ndarray | None = None
+    ) -> dict:
         """{gridpoint: {eval_name: predicted 0/1 (or P(positive) with proba)}}; gridpoint = (vec, clf, param).
         `weights`: each training row's sample weight (None: 1 each); TF-IDF is fit on the rows unweighted."""
         key = self.train_key(rows, labels, weights)
         kind = "proba" if proba else "pred"
-        missing = [
-            gp for gp in gridpoints if any((key, gp, e, kind) not in self._cache for e in eval_names)
-        ]
+        missing = [gp for gp in gridpoints if any((key, gp, e, kind) not in self._cache for e in eval_names)]
         if missing:
             order, fit_kwargs = self.fit_order(rows, weights)
             rows, labels = rows[order], labels[order]

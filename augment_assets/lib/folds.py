@@ -39,7 +39,7 @@ MIN_CURVE_PER_CLASS = 2  # smallest learning-curve size: one fit and one validat
 
 
 def size_label(per_class: int | None) -> str:
-    """"all" for the whole pool, else the per-class count as text ("50")."""
+    """ "all" for the whole pool, else the per-class count as text ("50")."""
     return ALL if per_class is None else str(int(per_class))
 
 
@@ -56,7 +56,9 @@ def parse_data_sizes(raw: str, variable: str = "DATA_SIZES", minimum: int = MIN_
                 f"{variable}={raw!r}: {item!r} is not a whole number or 'all'; give a list such as 'all,50' or '25,50,all'"
             ) from None
         if value < minimum:
-            raise InputError(f"{variable}={raw!r}: data size {value} is below the minimum of {minimum} reviews per class")
+            raise InputError(
+                f"{variable}={raw!r}: data size {value} is below the minimum of {minimum} reviews per class"
+            )
         sizes.add(value)
     return [None, *sorted(sizes, reverse=True)]
 
@@ -66,7 +68,9 @@ def parse_repeats(raw: str, variable: str = "REPEATS") -> int:
     try:
         value = int(str(raw).strip())
     except ValueError:
-        raise InputError(f"{variable}={raw!r} is not a whole number; give the number of repeats, e.g. {variable}=3") from None
+        raise InputError(
+            f"{variable}={raw!r} is not a whole number; give the number of repeats, e.g. {variable}=3"
+        ) from None
     if value < 1:
         raise InputError(f"{variable}={raw!r}: repeats must be at least 1 (one draw of the folds), got {value}")
     return value
@@ -114,12 +118,14 @@ def build_folds(
         raise InputError(f"repeats must be at least 1, got {repeats}")
     if sizes[:1] != [None] or any(b >= a for a, b in zip(sizes[1:], sizes[2:])):
         raise ValueError(f"sizes must start with None and decrease, got {sizes}")
-    parts = [_nest(training[["review_id", "sentiment"]], sizes, validation_share, seed, r) for r in range(1, repeats + 1)]
+    parts = [
+        _nest(training[["review_id", "sentiment"]], sizes, validation_share, seed, r) for r in range(1, repeats + 1)
+    ]
     folds = pd.concat(parts, ignore_index=True)
     folds["genuine_per_class"] = folds["genuine_per_class"].astype("Int64")
-    return folds.sort_values(
-        ["repeat", "genuine_per_class", "fold", "review_id"], na_position="first", kind="stable"
-    )[FOLD_COLUMNS].reset_index(drop=True)
+    return folds.sort_values(["repeat", "genuine_per_class", "fold", "review_id"], na_position="first", kind="stable")[
+        FOLD_COLUMNS
+    ].reset_index(drop=True)
 
 
 def _nest(pool: pd.DataFrame, sizes: list[int | None], validation_share: float, seed: int, repeat: int) -> pd.DataFrame:
@@ -140,7 +146,9 @@ def _nest(pool: pd.DataFrame, sizes: list[int | None], validation_share: float, 
             pool = _seeded_order(pool, seed, f"size-{per_class}{salt}").groupby("sentiment", sort=True).head(per_class)
         fit, validation = _split_pool(pool, validation_share, seed, salt)
         for fold, rows in ((FIT, fit), (VALIDATION, validation)):
-            parts.append(rows.assign(repeat=repeat, data_size=size_label(per_class), genuine_per_class=per_class, fold=fold))
+            parts.append(
+                rows.assign(repeat=repeat, data_size=size_label(per_class), genuine_per_class=per_class, fold=fold)
+            )
         pool, larger = fit, size_label(per_class)
     return pd.concat(parts, ignore_index=True)
 

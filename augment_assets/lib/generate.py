@@ -146,7 +146,9 @@ class GenerationConfig:
             problems.append(f"top_k must be an integer >= 0 (0 = off), got {self.top_k!r}")
         if not (isinstance(self.repetition_penalty, (int, float)) and self.repetition_penalty > 0):
             problems.append(f"repetition_penalty must be > 0, got {self.repetition_penalty!r}")
-        if self.max_new_tokens is not None and (not isinstance(self.max_new_tokens, (int, np.integer)) or self.max_new_tokens < 1):
+        if self.max_new_tokens is not None and (
+            not isinstance(self.max_new_tokens, (int, np.integer)) or self.max_new_tokens < 1
+        ):
             problems.append(f"max_new_tokens must be an integer >= 1 (or null), got {self.max_new_tokens!r}")
         cap = self.max_new_tokens if isinstance(self.max_new_tokens, (int, np.integer)) else DEFAULT_MAX_NEW_TOKENS
         if not isinstance(self.min_new_tokens, (int, np.integer)) or not 0 <= self.min_new_tokens <= max(1, cap):
@@ -211,9 +213,13 @@ def _generate_batch(model, tokenizer, texts: list[str], config: GenerationConfig
     # distribution as HF's sampling warpers without their whole-vocabulary sorts and copies, so
     # generate itself runs greedy over the one token the processor leaves.
     sampler = SamplingProcessor(
-        temperature=config.temperature, top_p=config.top_p, top_k=config.top_k,
-        repetition_penalty=config.repetition_penalty, min_new_tokens=config.min_new_tokens,
-        prompt_length=enc["input_ids"].shape[1], eos_token_id=tokenizer.eos_token_id,
+        temperature=config.temperature,
+        top_p=config.top_p,
+        top_k=config.top_k,
+        repetition_penalty=config.repetition_penalty,
+        min_new_tokens=config.min_new_tokens,
+        prompt_length=enc["input_ids"].shape[1],
+        eos_token_id=tokenizer.eos_token_id,
     )
     out = model.generate(
         **enc,
@@ -228,7 +234,7 @@ def _generate_batch(model, tokenizer, texts: list[str], config: GenerationConfig
         eos_token_id=tokenizer.eos_token_id,
         use_cache=True,
     )
-    new = out[:, enc["input_ids"].shape[1]:]
+    new = out[:, enc["input_ids"].shape[1] :]
     eos = tokenizer.eos_token_id
     results = []
     for row in new.tolist():
@@ -249,15 +255,16 @@ def _halved_after_oom(exc: Exception, batch_size: int, device: str) -> int:
     return batch_size // 2
 
 
-def _run_chunk(model, tokenizer, full_prompts: list[str], config: GenerationConfig, device: str,
-               batch_size: int) -> tuple[list[tuple[str, int, bool]], int]:
+def _run_chunk(
+    model, tokenizer, full_prompts: list[str], config: GenerationConfig, device: str, batch_size: int
+) -> tuple[list[tuple[str, int, bool]], int]:
     """Generate for one chunk (sorted by prompt length); halves the batch on OOM. -> (results, batch used)."""
     lengths = [len(tokenizer(p, add_special_tokens=False)["input_ids"]) for p in full_prompts]
     order = sorted(range(len(full_prompts)), key=lambda k: (lengths[k], k))
     results: list[tuple[str, int, bool] | None] = [None] * len(full_prompts)
     start = 0
     while start < len(order):
-        idx = order[start: start + batch_size]
+        idx = order[start : start + batch_size]
         try:
             outs = _generate_batch(model, tokenizer, [full_prompts[k] for k in idx], config, device)
         except Exception as exc:  # noqa: BLE001
@@ -267,7 +274,6 @@ def _run_chunk(model, tokenizer, full_prompts: list[str], config: GenerationConf
             results[k] = o
         start += len(idx)
     return results, batch_size  # type: ignore[return-value]
-
 
 
 # ---------------------------------------------------------------- continuous batching
@@ -318,8 +324,8 @@ class _GrowingLayer(DynamicLayer):
         q = key_states.shape[2]
         if self.length + q > self.buf_k.shape[2]:
             self._store(self.keys, self.values, room=q + self.SPARE)
-        self.buf_k[:, :, self.length: self.length + q] = key_states
-        self.buf_v[:, :, self.length: self.length + q] = value_states
+        self.buf_k[:, :, self.length : self.length + q] = key_states
+        self.buf_v[:, :, self.length : self.length + q] = value_states
         self.length += q
         self.keys, self.values = self.buf_k[:, :, : self.length], self.buf_v[:, :, : self.length]
         return self.keys, self.values
@@ -376,14 +382,22 @@ class _Live:
         """This batch and `other`'s rows in one, the shorter side left-padded."""
         width = max(self.ids.shape[1], other.ids.shape[1])
         pa, pb = width - self.ids.shape[1], width - other.ids.shape[1]
-        cache = _growing_cache([
-            (torch.cat([_pad_left(ka, pa, 2), _pad_left(kb, pb, 2)]),
-             torch.cat([_pad_left(va, pa, 2), _pad_left(vb, pb, 2)]))
-            for (ka, va), (kb, vb) in zip(_cache_tensors(self.cache), _cache_tensors(other.cache))
-        ])
-        return _Live(torch.cat([_pad_left(self.ids, pa, 1), _pad_left(other.ids, pb, 1)]),
-                     torch.cat([_pad_left(self.mask, pa, 1), _pad_left(other.mask, pb, 1)]),
-                     torch.cat([self.new, other.new]), cache, self.jobs + other.jobs)
+        cache = _growing_cache(
+            [
+                (
+                    torch.cat([_pad_left(ka, pa, 2), _pad_left(kb, pb, 2)]),
+                    torch.cat([_pad_left(va, pa, 2), _pad_left(vb, pb, 2)]),
+                )
+                for (ka, va), (kb, vb) in zip(_cache_tensors(self.cache), _cache_tensors(other.cache))
+            ]
+        )
+        return _Live(
+            torch.cat([_pad_left(self.ids, pa, 1), _pad_left(other.ids, pb, 1)]),
+            torch.cat([_pad_left(self.mask, pa, 1), _pad_left(other.mask, pb, 1)]),
+            torch.cat([self.new, other.new]),
+            cache,
+            self.jobs + other.jobs,
+        )
 
 
 def _decoder_for(config: GenerationConfig, model_dir, model_and_tokenizer) -> str:
@@ -399,8 +413,10 @@ def _decoder_for(config: GenerationConfig, model_dir, model_and_tokenizer) -> st
         model_config = AutoConfig.from_pretrained(str(model_dir))
     if all(type(layer) is DynamicLayer for layer in DynamicCache(config=model_config).layers):
         return "continuous"
-    log.warning("decoder 'continuous' cannot serve %s (sliding-window or linear attention); using 'static'",
-                getattr(model_config, "model_type", "this model"))
+    log.warning(
+        "decoder 'continuous' cannot serve %s (sliding-window or linear attention); using 'static'",
+        getattr(model_config, "model_type", "this model"),
+    )
     return "static"
 
 
@@ -410,16 +426,27 @@ def _row_generator(seed: int, device: str) -> torch.Generator:
 
 def _admit(model, tokenizer, sampler: SamplingProcessor, jobs: list, device: str) -> _Live:
     """Prefill the prompts of `jobs` ((key, text, seed) each) and draw each row's first token."""
-    enc = tokenizer([text for _, text, _ in jobs], return_tensors="pt", padding=True,
-                    add_special_tokens=False).to(device)
+    enc = tokenizer([text for _, text, _ in jobs], return_tensors="pt", padding=True, add_special_tokens=False).to(
+        device
+    )
     ids, mask = enc["input_ids"], enc["attention_mask"]
     cache = _growing_cache(len(DynamicCache(config=model.config).layers))
     position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
-    logits = model(input_ids=ids, attention_mask=mask, position_ids=position_ids, cache=cache,
-                   use_cache=True, logits_to_keep=1).logits[:, -1, :].float()
+    logits = (
+        model(
+            input_ids=ids, attention_mask=mask, position_ids=position_ids, cache=cache, use_cache=True, logits_to_keep=1
+        )
+        .logits[:, -1, :]
+        .float()
+    )
     gens = [_row_generator(seed, device) for _, _, seed in jobs]
-    live = _Live(ids, mask, torch.zeros(len(jobs), dtype=torch.long, device=device), cache,
-                 [(key, g) for (key, _, _), g in zip(jobs, gens)])
+    live = _Live(
+        ids,
+        mask,
+        torch.zeros(len(jobs), dtype=torch.long, device=device),
+        cache,
+        [(key, g) for (key, _, _), g in zip(jobs, gens)],
+    )
     return _append(live, sampler.draw(live.history(), logits, live.new, gens))
 
 
@@ -433,8 +460,18 @@ def _append(live: _Live, tokens: torch.Tensor) -> _Live:
 def _decode_step(model, sampler: SamplingProcessor, live: _Live) -> _Live:
     """One token for every live row: forward the newest token over the cache, then draw."""
     position_ids = live.mask.sum(1, keepdim=True) - 1
-    logits = model(input_ids=live.ids[:, -1:], attention_mask=live.mask, position_ids=position_ids,
-                   cache=live.cache, use_cache=True, logits_to_keep=1).logits[:, -1, :].float()
+    logits = (
+        model(
+            input_ids=live.ids[:, -1:],
+            attention_mask=live.mask,
+            position_ids=position_ids,
+            cache=live.cache,
+            use_cache=True,
+            logits_to_keep=1,
+        )
+        .logits[:, -1, :]
+        .float()
+    )
     return _append(live, sampler.draw(live.history(), logits, live.new, [g for _, g in live.jobs]))
 
 
@@ -450,7 +487,7 @@ def _retire(live: _Live, tokenizer, max_new_tokens: int, on_done: Callable) -> _
         if not finished:
             keep.append(r)
             continue
-        row = live.ids[r, live.ids.shape[1] - int(live.new[r]):].tolist()
+        row = live.ids[r, live.ids.shape[1] - int(live.new[r]) :].tolist()
         ended = row[-1] == eos
         row = row[:-1] if ended else row
         on_done(live.jobs[r][0], (tokenizer.decode(row, skip_special_tokens=True), len(row), ended))
@@ -458,8 +495,9 @@ def _retire(live: _Live, tokenizer, max_new_tokens: int, on_done: Callable) -> _
 
 
 @torch.inference_mode()
-def _continuous_generate(model, tokenizer, jobs: list, config: GenerationConfig, device: str,
-                         batch_size: int, on_done: Callable) -> None:
+def _continuous_generate(
+    model, tokenizer, jobs: list, config: GenerationConfig, device: str, batch_size: int, on_done: Callable
+) -> None:
     """Generate for `jobs` ((key, full prompt, row seed) each) with at most `batch_size` rows at once.
 
     Calls ``on_done(key, (continuation, new tokens, ended by end-of-text))`` as each row
@@ -468,9 +506,13 @@ def _continuous_generate(model, tokenizer, jobs: list, config: GenerationConfig,
     its text does not depend on the rows beside it.
     """
     sampler = SamplingProcessor(
-        temperature=config.temperature, top_p=config.top_p, top_k=config.top_k,
-        repetition_penalty=config.repetition_penalty, min_new_tokens=config.min_new_tokens,
-        eos_token_id=tokenizer.eos_token_id, method="cdf",
+        temperature=config.temperature,
+        top_p=config.top_p,
+        top_k=config.top_k,
+        repetition_penalty=config.repetition_penalty,
+        min_new_tokens=config.min_new_tokens,
+        eos_token_id=tokenizer.eos_token_id,
+        method="cdf",
     )
     queue = list(reversed(jobs))
     refill_at = max(1, batch_size // 8)
@@ -526,9 +568,16 @@ class _ChunkWriter:
             self.bar.update(len(rows))
             self.bar.set_postfix(reviews_per_s=f"{rate:.2f}")
         if self.progress is not None:
-            self.progress({"done": done, "total": self.n, "reviews_per_s": rate,
-                           "eta_s": (self.n - done) / rate if rate else None, "chunk": k,
-                           "batch_size": self.batch_size})
+            self.progress(
+                {
+                    "done": done,
+                    "total": self.n,
+                    "reviews_per_s": rate,
+                    "eta_s": (self.n - done) / rate if rate else None,
+                    "chunk": k,
+                    "batch_size": self.batch_size,
+                }
+            )
 
 
 def _make_static(model, tokenizer, writer: _ChunkWriter, todo, full_prompt, config, device) -> int:
@@ -538,8 +587,9 @@ def _make_static(model, tokenizer, writer: _ChunkWriter, todo, full_prompt, conf
         lo, hi = writer.bounds(k)
         torch.manual_seed(int(config.seed) * 1_000_003 + k)
         writer.batch_size = batch_size
-        results, batch_size = _run_chunk(model, tokenizer, [full_prompt(i) for i in range(lo, hi)], config,
-                                         device, batch_size)
+        results, batch_size = _run_chunk(
+            model, tokenizer, [full_prompt(i) for i in range(lo, hi)], config, device, batch_size
+        )
         writer.batch_size = batch_size
         for i, result in zip(range(lo, hi), results):
             writer.add(i, result)
@@ -608,18 +658,34 @@ class _Slots:
         text = (p + cont).strip()
         if not finished:
             text = trim_to_sentence(text)
-        return {"synthetic_id": self.synthetic_id(i), "sentiment": self.sentiment,
-                "temperature": float(self.config.temperature), "prompt": p, "text": " ".join(text.split()),
-                "generator_version": self.generator_version, "seed": int(self.config.seed), "created_at": created}
+        return {
+            "synthetic_id": self.synthetic_id(i),
+            "sentiment": self.sentiment,
+            "temperature": float(self.config.temperature),
+            "prompt": p,
+            "text": " ".join(text.split()),
+            "generator_version": self.generator_version,
+            "seed": int(self.config.seed),
+            "created_at": created,
+        }
 
 
 def _chunk_fingerprint(config: GenerationConfig, sentiment, generator_version, prompts, finetune_config, dtype) -> str:
     return _fingerprint(
-        generator_version=generator_version, sentiment=sentiment, temperature=temperature_key(config.temperature),
-        seed=config.seed, top_p=config.top_p, top_k=config.top_k, rep=config.repetition_penalty,
-        max_new=config.max_new_tokens, min_new=config.min_new_tokens, chunk=config.effective_chunk_size,
-        prompts=prompts, sampler=SAMPLER_VERSIONS[config.decoder],
-        fmt=finetune_config.to_dict() if finetune_config else None, dtype=dtype_name(dtype),
+        generator_version=generator_version,
+        sentiment=sentiment,
+        temperature=temperature_key(config.temperature),
+        seed=config.seed,
+        top_p=config.top_p,
+        top_k=config.top_k,
+        rep=config.repetition_penalty,
+        max_new=config.max_new_tokens,
+        min_new=config.min_new_tokens,
+        chunk=config.effective_chunk_size,
+        prompts=prompts,
+        sampler=SAMPLER_VERSIONS[config.decoder],
+        fmt=finetune_config.to_dict() if finetune_config else None,
+        dtype=dtype_name(dtype),
     )
 
 
@@ -676,14 +742,29 @@ def generate_reviews(
     done_reviews = sum(len(f) for f in frames.values())
     if frames:
         log.info("resuming: %d chunks already done (%d reviews); %d to make", len(frames), done_reviews, len(todo))
-    stats = {"device": device, "dtype": dtype_name(dtype), "decoder": config.decoder, "new_tokens": 0,
-             "generated": 0, "resumed": done_reviews, "finished_eos": 0, "seconds": 0.0,
-             "batch_size": config.batch_size, "fingerprint": fp}
+    stats = {
+        "device": device,
+        "dtype": dtype_name(dtype),
+        "decoder": config.decoder,
+        "new_tokens": 0,
+        "generated": 0,
+        "resumed": done_reviews,
+        "finished_eos": 0,
+        "seconds": 0.0,
+        "batch_size": config.batch_size,
+        "fingerprint": fp,
+    }
     if todo:
         model, tokenizer = model_and_tokenizer or load_model(model_dir, device, dtype)
         tokenizer.padding_side = "left"
-        slots = _Slots(prompts, prompt_indices(n, len(prompts), int(config.seed)),
-                       generation_prefix(sentiment, finetune_config, tokenizer), sentiment, config, generator_version)
+        slots = _Slots(
+            prompts,
+            prompt_indices(n, len(prompts), int(config.seed)),
+            generation_prefix(sentiment, finetune_config, tokenizer),
+            sentiment,
+            config,
+            generator_version,
+        )
         writer = _ChunkWriter(n, chunk_size, chunk_path, frames, stats, slots.row, progress, None)
         _make_missing(model, tokenizer, slots, writer, todo, device, show_progress)
     out = pd.concat([frames[k] for k in sorted(frames)], ignore_index=True)[COLUMNS]
@@ -696,22 +777,28 @@ def generate_reviews(
     return out
 
 
-def _make_missing(model, tokenizer, slots: _Slots, writer: _ChunkWriter, todo: list[int], device: str,
-                  show_progress: bool) -> None:
+def _make_missing(
+    model, tokenizer, slots: _Slots, writer: _ChunkWriter, todo: list[int], device: str, show_progress: bool
+) -> None:
     """Make the chunks `todo` with the configured decoder; the writer files and reports them."""
     config, stats = slots.config, writer.stats
     if show_progress:
         from tqdm.auto import tqdm
 
-        writer.bar = tqdm(total=writer.n, initial=sum(len(f) for f in writer.frames.values()), unit="review",
-                          desc=f"{slots.sentiment} T={temperature_key(config.temperature)}")
+        writer.bar = tqdm(
+            total=writer.n,
+            initial=sum(len(f) for f in writer.frames.values()),
+            unit="review",
+            desc=f"{slots.sentiment} T={temperature_key(config.temperature)}",
+        )
     writer.t0 = time.perf_counter()
     try:
         if config.decoder == "static":
             stats["batch_size"] = _make_static(model, tokenizer, writer, todo, slots.full_prompt, config, device)
         else:
-            stats["batch_size"] = _make_continuous(model, tokenizer, writer, todo, slots.full_prompt, slots.seed,
-                                                   config, device)
+            stats["batch_size"] = _make_continuous(
+                model, tokenizer, writer, todo, slots.full_prompt, slots.seed, config, device
+            )
     finally:
         if writer.bar is not None:
             writer.bar.close()
@@ -809,8 +896,15 @@ def generate_kept(
     max_attempts = check_attempts(target, max_attempts)
     attempted, rounds, totals = target, 0, {}
     while True:
-        frame = generate_reviews(model_dir, prompts, sentiment, dataclasses.replace(config, n=attempted), chunk_dir,
-                                 generator_version, **generate_kwargs)
+        frame = generate_reviews(
+            model_dir,
+            prompts,
+            sentiment,
+            dataclasses.replace(config, n=attempted),
+            chunk_dir,
+            generator_version,
+            **generate_kwargs,
+        )
         rounds += 1
         stats = frame.attrs.get("stats", {})
         for key in ("generated", "new_tokens", "finished_eos", "seconds"):
@@ -820,8 +914,15 @@ def generate_kept(
         if len(kept) >= target or attempted >= max_attempts:
             break
         following = _next_attempts(attempted, len(kept), target, max_attempts)
-        log.info("%s T=%s: %d of %d kept after %d attempts; drawing up to %d", sentiment,
-                 temperature_key(config.temperature), len(kept), target, attempted, following)
+        log.info(
+            "%s T=%s: %d of %d kept after %d attempts; drawing up to %d",
+            sentiment,
+            temperature_key(config.temperature),
+            len(kept),
+            target,
+            attempted,
+            following,
+        )
         attempted = following
         if generate_kwargs.get("model_and_tokenizer") is None:  # load once for the further rounds
             device, dtype = generate_kwargs.get("device"), generate_kwargs.get("dtype")

@@ -74,7 +74,11 @@ CACHE_COLUMNS = ["text_hash", "max_review_tokens", "dtype", "mean_log_likelihood
 
 @torch.inference_mode()
 def review_log_likelihoods(
-    model, tokenizer, texts: list[str], sentiment: str, finetune_config: FinetuneConfig | None,
+    model,
+    tokenizer,
+    texts: list[str],
+    sentiment: str,
+    finetune_config: FinetuneConfig | None,
     config: ScoringConfig = ScoringConfig(),
 ) -> tuple[np.ndarray, np.ndarray]:
     """(mean log-probability per review token, review tokens scored) of each text under one model.
@@ -93,7 +97,7 @@ def review_log_likelihoods(
     means, counts = np.zeros(len(encoded)), np.zeros(len(encoded), dtype=np.int64)
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]))
     for start in range(0, len(order), config.batch_size):
-        batch = order[start: start + config.batch_size]
+        batch = order[start : start + config.batch_size]
         input_ids, attention, labels = collate_reviews([encoded[i] for i in batch], tokenizer.pad_token_id, device)
         # normalised in float32 (bfloat16 logits of magnitude 16-32 are spaced 0.125 apart), on the review tokens' rows only
         scored, mask = label_log_probs(model, input_ids, attention, labels)
@@ -115,8 +119,7 @@ class ScoreCache:
         if self.frame is None or self.frame.empty:
             self.frame = pd.DataFrame(columns=CACHE_COLUMNS)
         self._index = {
-            (h, int(m), d): (float(s), int(n))
-            for h, m, d, s, n in self.frame[CACHE_COLUMNS].itertuples(index=False)
+            (h, int(m), d): (float(s), int(n)) for h, m, d, s, n in self.frame[CACHE_COLUMNS].itertuples(index=False)
         }
 
     def get(self, key: tuple) -> tuple[float, int] | None:
@@ -128,14 +131,26 @@ class ScoreCache:
             return
         new = pd.DataFrame(rows, columns=CACHE_COLUMNS)
         self.frame = new if self.frame.empty else pd.concat([self.frame, new], ignore_index=True)
-        self._index.update({(r["text_hash"], r["max_review_tokens"], r["dtype"]): (r["mean_log_likelihood"], r["n_tokens"]) for r in rows})
+        self._index.update(
+            {
+                (r["text_hash"], r["max_review_tokens"], r["dtype"]): (r["mean_log_likelihood"], r["n_tokens"])
+                for r in rows
+            }
+        )
         self.path.parent.mkdir(parents=True, exist_ok=True)
         write_parquet_atomic(self.frame, self.path)
 
 
 def generator_log_likelihoods(
-    model_path: Path | str, generator_version: str, sentiment: str, texts: list[str], cache_dir: Path | str,
-    device: str, dtype: torch.dtype, config: ScoringConfig = ScoringConfig(), stats: ScoringStats | None = None,
+    model_path: Path | str,
+    generator_version: str,
+    sentiment: str,
+    texts: list[str],
+    cache_dir: Path | str,
+    device: str,
+    dtype: torch.dtype,
+    config: ScoringConfig = ScoringConfig(),
+    stats: ScoringStats | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(mean log-likelihood, tokens) of each text under one generator; cached texts are not rescored and a
     generator whose texts are all cached is not even loaded."""
@@ -153,12 +168,22 @@ def generator_log_likelihoods(
         model, tokenizer = load_model(model_path, device, dtype)
         finetune_config, _ = read_finetune_config(model_path)
         first = {k: t for k, t in zip(keys, texts)}
-        means, counts = review_log_likelihoods(model, tokenizer, [first[k] for k in missing], sentiment, finetune_config, config)
+        means, counts = review_log_likelihoods(
+            model, tokenizer, [first[k] for k in missing], sentiment, finetune_config, config
+        )
         del model
-        cache.add([
-            {"text_hash": k[0], "max_review_tokens": k[1], "dtype": k[2], "mean_log_likelihood": float(m), "n_tokens": int(n)}
-            for k, m, n in zip(missing, means, counts)
-        ])
+        cache.add(
+            [
+                {
+                    "text_hash": k[0],
+                    "max_review_tokens": k[1],
+                    "dtype": k[2],
+                    "mean_log_likelihood": float(m),
+                    "n_tokens": int(n),
+                }
+                for k, m, n in zip(missing, means, counts)
+            ]
+        )
         stats.scored += len(missing)
         stats.tokens += int(counts.sum())
         stats.seconds += time.perf_counter() - started
@@ -221,14 +246,24 @@ def score_pairs(
             index = np.array([position[str(t)] for t in frame["text"]], dtype=np.int64)
             margin = negative[0][index] - positive[0][index]
             out.margins[(cell, name)] = margin
-            rows.append(pd.DataFrame({
-                "repeat": repeat, "data_size": size, "scored_set": name.split(":")[-1],
-                "review_id": frame["review_id"].astype(str).to_numpy(),
-                "negative_generator_version": versions[SENTIMENTS[0]], "positive_generator_version": versions[SENTIMENTS[1]],
-                "log_likelihood_negative": negative[0][index], "log_likelihood_positive": positive[0][index],
-                "margin": margin, "n_tokens": negative[1][index],
-                "max_review_tokens": config.max_review_tokens, "dtype": dtype_name(dtype),
-            }))
+            rows.append(
+                pd.DataFrame(
+                    {
+                        "repeat": repeat,
+                        "data_size": size,
+                        "scored_set": name.split(":")[-1],
+                        "review_id": frame["review_id"].astype(str).to_numpy(),
+                        "negative_generator_version": versions[SENTIMENTS[0]],
+                        "positive_generator_version": versions[SENTIMENTS[1]],
+                        "log_likelihood_negative": negative[0][index],
+                        "log_likelihood_positive": positive[0][index],
+                        "margin": margin,
+                        "n_tokens": negative[1][index],
+                        "max_review_tokens": config.max_review_tokens,
+                        "dtype": dtype_name(dtype),
+                    }
+                )
+            )
         progress(f"generative scores of {size} data, repeat {repeat}: {len(union)} reviews")
     if rows:
         out.table = pd.concat(rows, ignore_index=True)[SCORE_COLUMNS]
@@ -236,8 +271,15 @@ def score_pairs(
 
 
 def teach(
-    generators: pd.DataFrame, training: pd.DataFrame, folds: pd.DataFrame, synthetic: pd.DataFrame, cache_dir: Path | str,
-    device: str, dtype: torch.dtype, config: ScoringConfig = ScoringConfig(), progress: Callable[[str], None] | None = None,
+    generators: pd.DataFrame,
+    training: pd.DataFrame,
+    folds: pd.DataFrame,
+    synthetic: pd.DataFrame,
+    cache_dir: Path | str,
+    device: str,
+    dtype: torch.dtype,
+    config: ScoringConfig = ScoringConfig(),
+    progress: Callable[[str], None] | None = None,
     corpus: pd.DataFrame | None = None,
 ) -> tuple[dict[tuple, TeacherLabels], GenerativeScores]:
     """The generative teacher's labels of every (repeat, data size)'s synthetic reviews (`synthetic`: `synthetic_id`,
@@ -248,17 +290,24 @@ def teach(
         validation = fold_reviews(training, folds, size, VALIDATION, int(repeat))
         texts[(int(repeat), str(size))] = {
             "validation": validation[["review_id", "text", "sentiment"]],
-            "synthetic": pd.DataFrame({"review_id": group["synthetic_id"].astype(str).to_numpy(), "text": group["text"].to_numpy()}),
+            "synthetic": pd.DataFrame(
+                {"review_id": group["synthetic_id"].astype(str).to_numpy(), "text": group["text"].to_numpy()}
+            ),
         }
     scores = score_pairs(generators, texts, cache_dir, device, dtype, config, progress, corpus)
     teachers = {}
     for cell in scores.cells():
         teacher = teacher_labels(
-            scores.margins[(cell, "validation")], encode_labels(texts[cell]["validation"]["sentiment"]),
-            texts[cell]["synthetic"]["review_id"], scores.margins[(cell, "synthetic")], config,
+            scores.margins[(cell, "validation")],
+            encode_labels(texts[cell]["validation"]["sentiment"]),
+            texts[cell]["synthetic"]["review_id"],
+            scores.margins[(cell, "synthetic")],
+            config,
         )
         if teacher is None:
-            scores.skipped[cell] = "the margins of its validation fold fit no boundary (one class, or no margin that falls with P(positive))"
+            scores.skipped[cell] = (
+                "the margins of its validation fold fit no boundary (one class, or no margin that falls with P(positive))"
+            )
         else:
             teachers[cell] = teacher
     return teachers, scores

@@ -20,8 +20,18 @@ from .errors import InputError
 from .training_sets import TeacherLabels
 
 SCORE_COLUMNS = [
-    "repeat", "data_size", "scored_set", "review_id", "negative_generator_version", "positive_generator_version",
-    "log_likelihood_negative", "log_likelihood_positive", "margin", "n_tokens", "max_review_tokens", "dtype",
+    "repeat",
+    "data_size",
+    "scored_set",
+    "review_id",
+    "negative_generator_version",
+    "positive_generator_version",
+    "log_likelihood_negative",
+    "log_likelihood_positive",
+    "margin",
+    "n_tokens",
+    "max_review_tokens",
+    "dtype",
 ]
 
 
@@ -138,13 +148,19 @@ def choose_threshold(margins: np.ndarray, labels: np.ndarray) -> tuple[float, fl
     return threshold, float(np.mean(predict(margins, threshold) == np.asarray(labels)))
 
 
-def teacher_labels(validation_margins, validation_labels, synthetic_ids, synthetic_margins, config: ScoringConfig) -> TeacherLabels | None:
+def teacher_labels(
+    validation_margins, validation_labels, synthetic_ids, synthetic_margins, config: ScoringConfig
+) -> TeacherLabels | None:
     """The generative classifier as a teacher: P(positive) of each synthetic review, its margin calibrated on the
     validation fold (`calibrate`); None where no boundary can be fit (then it teaches nothing)."""
     calibration = calibrate(validation_margins, validation_labels)
     if calibration is None:
         return None
-    hyperparameters = {"threshold": calibration.threshold, **dataclasses.asdict(calibration), "max_review_tokens": config.max_review_tokens}
+    hyperparameters = {
+        "threshold": calibration.threshold,
+        **dataclasses.asdict(calibration),
+        "max_review_tokens": config.max_review_tokens,
+    }
     return TeacherLabels(
         pd.Series(calibration.p_positive(synthetic_margins), index=pd.Index(synthetic_ids, dtype=str).astype(str)),
         json.dumps(hyperparameters, sort_keys=True),
@@ -154,6 +170,7 @@ def teacher_labels(validation_margins, validation_labels, synthetic_ids, synthet
 def teacher_review_tokens(teacher_hyperparameters) -> int | None:
     """The review tokens the generative teacher of the stored training sets read (`max_review_tokens` of their
     `teacher_hyperparameters` JSON); None where no set was taught by it."""
+
     def found(value) -> list[int]:  # a pair of teachers nests each teacher's JSON as a string
         if isinstance(value, str) and value.strip().startswith("{"):
             return found(json.loads(value))

@@ -261,9 +261,7 @@ def exact_leaks(
             normalized = normalize_text(hold.texts[hdoc])
             if normalized != normalize_text(oc.texts[odoc]):
                 continue  # a 64-bit collision, not a copy
-            rows.append(
-                (hold.ids[hdoc], name, oc.ids[odoc], text_key(hold.texts[hdoc]), _preview(hold.texts[hdoc]))
-            )
+            rows.append((hold.ids[hdoc], name, oc.ids[odoc], text_key(hold.texts[hdoc]), _preview(hold.texts[hdoc])))
     found = pd.DataFrame(rows, columns=columns)
     return found.sort_values(["corpus", "holdout_review_id", "other_id"], key=_sort_key).reset_index(drop=True)
 
@@ -333,11 +331,13 @@ def near_duplicate_leaks(
             pairs = _prefix_pairs(h_hash, h_docs, h_sizes, h_starts, oc, shingle, threshold)
         if len(pairs):
             pairs.insert(1, "corpus", name)
-            parts.append(pairs.assign(
-                holdout_review_id=hold.ids[pairs["hdoc"].to_numpy()],
-                other_id=oc.ids[pairs["odoc"].to_numpy()],
-                other_preview=[_preview(oc.texts[i]) for i in pairs["odoc"]],
-            ))
+            parts.append(
+                pairs.assign(
+                    holdout_review_id=hold.ids[pairs["hdoc"].to_numpy()],
+                    other_id=oc.ids[pairs["odoc"].to_numpy()],
+                    other_preview=[_preview(oc.texts[i]) for i in pairs["odoc"]],
+                )
+            )
     if not parts:
         return pd.DataFrame(columns=columns)
     found = pd.concat(parts, ignore_index=True)[columns]
@@ -436,10 +436,7 @@ def _minhash_pairs(h_hash, h_starts, oc: Corpus, shingle: int, threshold: float,
             lsh.insert(i, m)
     o_hash, _, _, o_starts = _shingle_sets(oc, shingle, 0, len(oc))
     cand = [
-        (h, o)
-        for o, m in enumerate(sketches(o_hash, o_starts))
-        if o_starts[o + 1] > o_starts[o]
-        for h in lsh.query(m)
+        (h, o) for o, m in enumerate(sketches(o_hash, o_starts)) if o_starts[o + 1] > o_starts[o] for h in lsh.query(m)
     ]
     return _verify(np.array(cand, dtype=np.int64).reshape(-1, 2), h_hash, h_starts, o_hash, o_starts, 0, threshold)
 
@@ -482,8 +479,10 @@ def copied_span_leaks(
     pairs = pd.concat(hits).merge(pd.DataFrame({"hash": h_hash, "hdoc": h_doc, "hpos": h_pos}), on="hash")
     # Verify on the words (hash collisions cost time, never a false finding).
     same = [
-        np.array_equal(syn.word_hash[syn.codes[syn.offsets[s] + sp : syn.offsets[s] + sp + span]],
-                       hold.word_hash[hold.codes[hold.offsets[h] + hp : hold.offsets[h] + hp + span]])
+        np.array_equal(
+            syn.word_hash[syn.codes[syn.offsets[s] + sp : syn.offsets[s] + sp + span]],
+            hold.word_hash[hold.codes[hold.offsets[h] + hp : hold.offsets[h] + hp + span]],
+        )
         for s, sp, h, hp in zip(pairs["sdoc"], pairs["spos"], pairs["hdoc"], pairs["hpos"])
     ]
     pairs = pairs[np.array(same, dtype=bool)]
@@ -492,14 +491,18 @@ def copied_span_leaks(
     pairs = pairs.drop_duplicates(["sdoc", "hdoc", "spos"]).sort_values(["sdoc", "hdoc", "spos"])
     new_run = (pairs["sdoc"].diff().ne(0) | pairs["hdoc"].diff().ne(0) | pairs["spos"].diff().ne(1)).to_numpy()
     pairs["run"] = np.cumsum(new_run)
-    runs = pairs.groupby("run").agg(sdoc=("sdoc", "first"), hdoc=("hdoc", "first"), start=("spos", "first"), n=("spos", "size"))
+    runs = pairs.groupby("run").agg(
+        sdoc=("sdoc", "first"), hdoc=("hdoc", "first"), start=("spos", "first"), n=("spos", "size")
+    )
     runs = runs.sort_values(["sdoc", "hdoc", "n", "start"], ascending=[True, True, False, True])
     best = runs.drop_duplicates(["sdoc", "hdoc"])
     n_windows = pairs.groupby(["sdoc", "hdoc"]).size()
     rows = []
     for s, h, start, n in zip(best["sdoc"], best["hdoc"], best["start"], best["n"]):
         length = int(n) + span - 1
-        rows.append((syn.ids[s], hold.ids[h], " ".join(syn.tokens(s, start, start + length)), length, int(n_windows[(s, h)])))
+        rows.append(
+            (syn.ids[s], hold.ids[h], " ".join(syn.tokens(s, start, start + length)), length, int(n_windows[(s, h)]))
+        )
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -518,7 +521,9 @@ def business_overlap(training: pd.DataFrame, holdout: pd.DataFrame) -> pd.DataFr
     found = pd.DataFrame(
         {"business_id": both, "n_training": n_train.loc[both].to_numpy(), "n_holdout": n_hold.loc[both].to_numpy()}
     )
-    return found.sort_values(["n_holdout", "business_id"], ascending=[False, True], key=_sort_key).reset_index(drop=True)[columns]
+    return found.sort_values(["n_holdout", "business_id"], ascending=[False, True], key=_sort_key).reset_index(
+        drop=True
+    )[columns]
 
 
 def prompt_leaks(
@@ -590,6 +595,14 @@ def memorization(synthetic: pd.DataFrame, training_texts: Sequence[str], span: i
     rows = []
     for (sentiment, temperature), group in frame.groupby(["sentiment", "temperature"], dropna=False, sort=True):
         texts = group["text"].tolist()
-        rows.append((sentiment, temperature, len(texts), copy_rate(texts, training, span),
-                     distinct_n(texts, 1), distinct_n(texts, 2)))
+        rows.append(
+            (
+                sentiment,
+                temperature,
+                len(texts),
+                copy_rate(texts, training, span),
+                distinct_n(texts, 1),
+                distinct_n(texts, 2),
+            )
+        )
     return pd.DataFrame(rows, columns=columns)

@@ -45,8 +45,7 @@ def embedded_gguf_path(name: str = "smollm2-135m-instruct") -> Path:
     """Where the embedded GGUF file lies (without importing the package: its __init__ needs a CLI)."""
     if name not in _EMBEDDED:
         raise InputError(
-            f"unknown embedded model 'embedded:{name}'; known: "
-            + ", ".join(f"embedded:{k}" for k in _EMBEDDED)
+            f"unknown embedded model 'embedded:{name}'; known: " + ", ".join(f"embedded:{k}" for k in _EMBEDDED)
         )
     package, filename = _EMBEDDED[name]
     spec = importlib.util.find_spec(package)
@@ -71,9 +70,7 @@ def convert_embedded(name: str, out_dir: Path) -> Path:
     t0 = time.perf_counter()
     log.info("converting embedded model %s from %s into %s (once)", name, gguf, out_dir)
     tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    quantized = AutoModelForCausalLM.from_pretrained(
-        str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32
-    )
+    quantized = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
     # The GGUF-loaded model carries a quantization config that forbids saving:
     # rebuild a plain model from the same config and copy the de-quantized weights.
     config = AutoConfig.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
@@ -150,9 +147,7 @@ def resolve_base_model(base_model: str | None, models_dir: Path) -> tuple[Path |
                 )
             return local.resolve(), {"base_model": base_model, "source": "local", "network_needed": False}
         what = "does not exist" if not local.exists() else "has no config.json (not a Hugging Face model folder)"
-        raise InputError(
-            f"BASE_MODEL '{base_model}': local folder {local} {what}; no network is needed or tried"
-        )
+        raise InputError(f"BASE_MODEL '{base_model}': local folder {local} {what}; no network is needed or tried")
 
     # A Hub id: the local cache first, the network only when allowed.
     from huggingface_hub import snapshot_download
@@ -222,15 +217,22 @@ def cpu_inference_dtype(requested: str | None = None) -> torch.dtype:
         return default
     name = requested.strip().lower()
     if name not in CPU_DTYPES:
-        why = ("float16 is not a CPU dtype here (emulated and slow, and its range overflows in the "
-               "logits)") if name in ("float16", "fp16", "half") else "not a dtype this project runs"
-        log.warning("AUGMENT_CPU_DTYPE=%r: %s; accepted: float32, bfloat16. Using %s.", requested, why,
-                    dtype_name(default))
+        why = (
+            ("float16 is not a CPU dtype here (emulated and slow, and its range overflows in the logits)")
+            if name in ("float16", "fp16", "half")
+            else "not a dtype this project runs"
+        )
+        log.warning(
+            "AUGMENT_CPU_DTYPE=%r: %s; accepted: float32, bfloat16. Using %s.", requested, why, dtype_name(default)
+        )
         return default
     dtype = CPU_DTYPES[name]
     if dtype == torch.bfloat16 and not native_bf16_cpu():
-        log.warning("AUGMENT_CPU_DTYPE=%r: this CPU has no native bfloat16 (AVX-512 BF16 or AMX), where it "
-                    "is emulated and slower than float32. Using float32.", requested)
+        log.warning(
+            "AUGMENT_CPU_DTYPE=%r: this CPU has no native bfloat16 (AVX-512 BF16 or AMX), where it "
+            "is emulated and slower than float32. Using float32.",
+            requested,
+        )
         return torch.float32
     return dtype
 
@@ -291,7 +293,9 @@ def _decoder_and_head(model):
                 ones = torch.ones_like(ids)
                 full = inner(input_ids=ids, attention_mask=ones).logits.float()
                 split = head(decoder(input_ids=ids, attention_mask=ones).last_hidden_state).float()
-            found = full.shape == split.shape and bool(torch.allclose(full, split, rtol=1e-2, atol=1e-2 * float(full.abs().max())))
+            found = full.shape == split.shape and bool(
+                torch.allclose(full, split, rtol=1e-2, atol=1e-2 * float(full.abs().max()))
+            )
         except (AttributeError, TypeError, RuntimeError, ValueError):
             found = False
         finally:
@@ -300,7 +304,9 @@ def _decoder_and_head(model):
     return (decoder, head) if found else None
 
 
-def label_log_probs(model, input_ids: torch.Tensor, attention: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def label_log_probs(
+    model, input_ids: torch.Tensor, attention: torch.Tensor, labels: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(float32 log-probability of each scored token, mask): a token is scored where `labels[:, 1:]` is not -100
     (the review tokens after the masked prefix), predicted from the position before it; the log-probabilities
     are `mask`'s True cells in row-major order. The same quantity as the model's own loss (its mean is
@@ -317,7 +323,9 @@ def label_log_probs(model, input_ids: torch.Tensor, attention: torch.Tensor, lab
     hidden = decoder(input_ids=input_ids, attention_mask=attention).last_hidden_state[:, :-1][mask]
     wanted = targets[mask]
     parts = [
-        -torch.nn.functional.cross_entropy(head(hidden[i: i + HEAD_CHUNK_ROWS]).float(), wanted[i: i + HEAD_CHUNK_ROWS], reduction="none")
+        -torch.nn.functional.cross_entropy(
+            head(hidden[i : i + HEAD_CHUNK_ROWS]).float(), wanted[i : i + HEAD_CHUNK_ROWS], reduction="none"
+        )
         for i in range(0, len(wanted), HEAD_CHUNK_ROWS)
     ]
     return (torch.cat(parts) if parts else hidden.new_zeros(0, dtype=torch.float32)), mask

@@ -59,14 +59,11 @@ def accuracy_curve_png(curve: pd.DataFrame, metrics: pd.DataFrame, eval_set: str
     position = {r: i for i, r in enumerate(ratios)}
     for ax, (data_size, classifier) in zip(axes[0], panels):
         panel = metrics[(metrics["data_size"] == data_size) & (metrics["classifier"] == classifier)]
-        lines = (
-            curve[(curve["data_size"] == data_size) & (curve["classifier"] == classifier)]
-            if len(curve)
-            else curve
-        )
+        lines = curve[(curve["data_size"] == data_size) & (curve["classifier"] == classifier)] if len(curve) else curve
         for (variant, selection), group in (
-            lines[lines["variant"] != "genuine+reference"]
-            .groupby(["variant", "temperature_selection"], dropna=False, sort=True)
+            lines[lines["variant"] != "genuine+reference"].groupby(
+                ["variant", "temperature_selection"], dropna=False, sort=True
+            )
             if len(lines)
             else []
         ):
@@ -86,15 +83,23 @@ def accuracy_curve_png(curve: pd.DataFrame, metrics: pd.DataFrame, eval_set: str
         if len(reference):
             best = reference.loc[reference["validation_accuracy"].idxmax()]
             ax.axhline(
-                best["accuracy"], color="tab:red", linestyle="-", linewidth=1,
+                best["accuracy"],
+                color="tab:red",
+                linestyle="-",
+                linewidth=1,
                 label=f"reference (ratio {best['synthetic_per_genuine']:g}) {best['accuracy']:.3f}",
             )
         chosen = panel[panel["selected"]]
         if len(chosen) and float(chosen["synthetic_per_genuine"].iloc[0]) in position:
             row = chosen.iloc[0]
             ax.plot(
-                position[float(row["synthetic_per_genuine"])], row["accuracy"], "o", markersize=14,
-                markerfacecolor="none", markeredgecolor="tab:green", markeredgewidth=2,
+                position[float(row["synthetic_per_genuine"])],
+                row["accuracy"],
+                "o",
+                markersize=14,
+                markerfacecolor="none",
+                markeredgecolor="tab:green",
+                markeredgewidth=2,
                 label=f"selected, gain {row['gain_vs_baseline']:+.3f} [{row['gain_ci_low']:+.3f}, {row['gain_ci_high']:+.3f}]",
             )
         ax.set_xticks(range(len(ratios)), [f"{r:g}" for r in ratios])
@@ -121,8 +126,14 @@ def confusion_png(confusions: dict, title: str = "") -> bytes:
         ax.imshow(matrix, cmap="Blues")
         for i in range(2):
             for j in range(2):
-                ax.text(j, i, f"{matrix[i, j]:g}", ha="center", va="center",
-                        color="white" if matrix[i, j] > matrix.max() / 2 else "black")
+                ax.text(
+                    j,
+                    i,
+                    f"{matrix[i, j]:g}",
+                    ha="center",
+                    va="center",
+                    color="white" if matrix[i, j] > matrix.max() / 2 else "black",
+                )
         ax.set_xticks([0, 1], LABELS)
         ax.set_yticks([0, 1], LABELS)
         ax.set_xlabel("predicted")
@@ -154,18 +165,42 @@ def learning_curve_png(curve: pd.DataFrame, headline: pd.DataFrame, eval_set: st
                 ax.plot(x, y, color=color, marker=marker, label="selected baseline")
                 ax.fill_between(x, low, high, color=color, alpha=0.12)
             else:
-                ax.errorbar(x, y, yerr=np.vstack([y - low, high - y]), color=color, marker=marker, linestyle="none",
-                            capsize=3, label="selected candidate (genuine + synthetic)")
-        heads = headline[(headline["eval_set"] == eval_set) & (headline["classifier"] == clf)] if len(headline) else headline
+                ax.errorbar(
+                    x,
+                    y,
+                    yerr=np.vstack([y - low, high - y]),
+                    color=color,
+                    marker=marker,
+                    linestyle="none",
+                    capsize=3,
+                    label="selected candidate (genuine + synthetic)",
+                )
+        heads = (
+            headline[(headline["eval_set"] == eval_set) & (headline["classifier"] == clf)]
+            if len(headline)
+            else headline
+        )
         for head in heads.itertuples():
             needed = getattr(head, "worth_genuine_per_class", np.nan)
             own = panel[(panel["data_size"] == head.data_size) & (panel["role"] == "candidate")]
             if own.empty or needed is None or np.isnan(needed):
                 continue
             x0, y0 = float(own["pool_per_class"].iloc[0]), float(own["accuracy"].iloc[0])
-            ax.annotate("", xy=(needed, y0), xytext=(x0, y0), arrowprops={"arrowstyle": "->", "linestyle": ":", "color": "tab:green"})
-            ax.text((x0 + needed) / 2, y0, f"worth {needed - x0:+.0f}/class\n({head.verdict})", fontsize=7,
-                    ha="center", va="bottom", color="tab:green")
+            ax.annotate(
+                "",
+                xy=(needed, y0),
+                xytext=(x0, y0),
+                arrowprops={"arrowstyle": "->", "linestyle": ":", "color": "tab:green"},
+            )
+            ax.text(
+                (x0 + needed) / 2,
+                y0,
+                f"worth {needed - x0:+.0f}/class\n({head.verdict})",
+                fontsize=7,
+                ha="center",
+                va="bottom",
+                color="tab:green",
+            )
         ax.set_xscale("log")
         ax.set_xlabel("genuine reviews per class (log scale)")
         ax.set_ylabel(f"{eval_set} accuracy (95% interval)")

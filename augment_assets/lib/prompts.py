@@ -123,8 +123,13 @@ def opening(text: str, n_words: int) -> str | None:
 def _ranked(counter: Counter, kind: str, sentiment: str, top_k: int, joiner=" ") -> list[dict]:
     items = sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))[:top_k]
     return [
-        {"sentiment": sentiment, "kind": kind, "text": joiner.join(k) if isinstance(k, tuple) else k,
-         "count": int(c), "rank": i + 1}
+        {
+            "sentiment": sentiment,
+            "kind": kind,
+            "text": joiner.join(k) if isinstance(k, tuple) else k,
+            "count": int(c),
+            "rank": i + 1,
+        }
         for i, (k, c) in enumerate(items)
     ]
 
@@ -180,10 +185,7 @@ def build_prompt_table(
             {"sentiment": sentiment, "kind": "prefix", "text": opening_form[k], "count": int(c), "rank": i + 1}
             for i, (k, c) in enumerate(prefixes)
         ]
-        + [
-            {"sentiment": sentiment, "kind": "user", "text": p, "count": 0, "rank": i + 1}
-            for i, p in enumerate(extra)
-        ]
+        + [{"sentiment": sentiment, "kind": "user", "text": p, "count": 0, "rank": i + 1} for i, p in enumerate(extra)]
         + [
             {"sentiment": sentiment, "kind": "topic", "text": w, "count": c, "rank": i + 1}
             for i, (w, c) in enumerate(domain_words(domain_texts if domain_texts is not None else {sentiment: texts}))

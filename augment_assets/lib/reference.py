@@ -43,7 +43,9 @@ def read_reference_synthetic(path: str | Path) -> pd.DataFrame:
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     except pd.errors.EmptyDataError:
-        raise InputError(f"{path} (REFERENCE_SYNTHETIC_CSV) is empty: it needs a header with `sentiment` and `text` and at least one row.") from None
+        raise InputError(
+            f"{path} (REFERENCE_SYNTHETIC_CSV) is empty: it needs a header with `sentiment` and `text` and at least one row."
+        ) from None
     except (UnicodeDecodeError, pd.errors.ParserError) as error:
         raise InputError(f"{path} (REFERENCE_SYNTHETIC_CSV) is not a readable UTF-8 CSV: {error}") from error
     missing = {"sentiment", "text"} - set(frame.columns)

@@ -29,8 +29,13 @@ STARS_NOT_WHOLE = "stars not a whole number"
 UNKNOWN_SENTIMENT = "unknown sentiment label"
 NO_LABEL = "no stars or sentiment"
 
+
 def _is_blank(value) -> bool:
-    return value is None or (isinstance(value, float) and np.isnan(value)) or (isinstance(value, str) and not value.strip())
+    return (
+        value is None
+        or (isinstance(value, float) and np.isnan(value))
+        or (isinstance(value, str) and not value.strip())
+    )
 
 
 def csv_review_id(key: str) -> str:

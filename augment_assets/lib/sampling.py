@@ -100,9 +100,19 @@ class SamplingProcessor(LogitsProcessor):
     ~4-10 ms. A top-k setting still goes through the candidates).
     """
 
-    def __init__(self, temperature: float, top_p: float = 1.0, top_k: int = 0, repetition_penalty: float = 1.0,
-                 min_new_tokens: int = 0, prompt_length: int = 0, eos_token_id: int | list[int] | None = None,
-                 candidates: int = 1024, generator: torch.Generator | None = None, method: str = "candidates"):
+    def __init__(
+        self,
+        temperature: float,
+        top_p: float = 1.0,
+        top_k: int = 0,
+        repetition_penalty: float = 1.0,
+        min_new_tokens: int = 0,
+        prompt_length: int = 0,
+        eos_token_id: int | list[int] | None = None,
+        candidates: int = 1024,
+        generator: torch.Generator | None = None,
+        method: str = "candidates",
+    ):
         if not temperature > 0:
             raise ValueError(f"temperature must be > 0, got {temperature!r}")
         if not 0 < top_p <= 1:
@@ -130,8 +140,13 @@ class SamplingProcessor(LogitsProcessor):
         out.scatter_(1, chosen, 0.0)
         return out
 
-    def draw(self, input_ids: torch.Tensor, scores: torch.Tensor, new_tokens: torch.Tensor | None = None,
-             generators: list[torch.Generator] | None = None) -> torch.Tensor:
+    def draw(
+        self,
+        input_ids: torch.Tensor,
+        scores: torch.Tensor,
+        new_tokens: torch.Tensor | None = None,
+        generators: list[torch.Generator] | None = None,
+    ) -> torch.Tensor:
         """Token ids (rows, 1): penalty, end-of-text suppression, then `sample`; edits `scores` in place.
 
         `input_ids` is each row's history (the repetition penalty is a set operation, so a
@@ -141,8 +156,9 @@ class SamplingProcessor(LogitsProcessor):
         """
         if self.repetition_penalty != 1.0:
             seen = scores.gather(1, input_ids)
-            scores.scatter_(1, input_ids, torch.where(seen < 0, seen * self.repetition_penalty,
-                                                      seen / self.repetition_penalty))
+            scores.scatter_(
+                1, input_ids, torch.where(seen < 0, seen * self.repetition_penalty, seen / self.repetition_penalty)
+            )
         if self.eos_token_ids and self.min_new_tokens:
             if new_tokens is None:
                 if input_ids.shape[1] - self.prompt_length < self.min_new_tokens:
@@ -186,15 +202,17 @@ class SamplingProcessor(LogitsProcessor):
                     chosen[rows] = draw_from_nucleus(full, self.top_p, self.generator)
                 else:
                     for j, r in enumerate(rows.tolist()):
-                        chosen[r] = draw_from_nucleus(full[j: j + 1], self.top_p, generators[r])[0]
+                        chosen[r] = draw_from_nucleus(full[j : j + 1], self.top_p, generators[r])[0]
         return chosen
 
     def _uniforms(self, generators: list[torch.Generator] | None):
         """rows -> one U[0, 1) per row in `rows`: from its own generator, or all from `self.generator`."""
+
         def draw(rows: torch.Tensor) -> torch.Tensor:
             if generators is None:
                 return torch.rand(len(rows), generator=self.generator, device=rows.device)
             return torch.cat([torch.rand(1, generator=generators[r], device=rows.device) for r in rows.tolist()])
+
         return draw
 
     def _multinomial(self, weights: torch.Tensor, generators: list[torch.Generator] | None) -> torch.Tensor:

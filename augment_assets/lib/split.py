@@ -205,8 +205,12 @@ def split_reviews(
                 uf.union(first_row[key], row)
             else:
                 first_row[key] = row
-    group_key = [("business:" + str(business[r])) if business[r] is not None and business[r] == business[r]
-                 else "review:" + review_ids[r] for r in range(n)]
+    group_key = [
+        ("business:" + str(business[r]))
+        if business[r] is not None and business[r] == business[r]
+        else "review:" + review_ids[r]
+        for r in range(n)
+    ]
     key_rank = _seeded_hash(group_key, seed, "group")
     group_of = np.array([uf.find(r) for r in range(n)])
     group_order: dict[int, int] = {}

@@ -34,6 +34,7 @@ from augment_assets.lib.text import copy_rate, distinct_n, normalize_text, text_
 
 REASONS = ("empty", "too_short", "prompt_echo", "degenerate", "duplicate")
 
+
 def _degenerate(tokens: list[str], repeat_n: int, max_repeat_share: float, min_unique_ratio: float) -> bool:
     if len(tokens) < 2 * repeat_n:
         return False
@@ -62,7 +63,7 @@ def filter_reasons(
         return "too_short"
     if prompt:
         ptoks = words(prompt)
-        rest = toks[len(ptoks):] if toks[: len(ptoks)] == ptoks else toks
+        rest = toks[len(ptoks) :] if toks[: len(ptoks)] == ptoks else toks
         if len(rest) < min_new_words or normalize_text(" ".join(rest)) == normalize_text(prompt):
             return "prompt_echo"
     if _degenerate(toks, repeat_n, max_repeat_share, min_unique_ratio):
@@ -94,8 +95,13 @@ def filter_synthetic(
     for idx, row in ordered.iterrows():
         text = row["text"] if isinstance(row["text"], str) else ""
         reason = filter_reasons(
-            text, row["prompt"] if has_prompt else None, min_words, min_new_words,
-            repeat_n, max_repeat_share, min_unique_ratio,
+            text,
+            row["prompt"] if has_prompt else None,
+            min_words,
+            min_new_words,
+            repeat_n,
+            max_repeat_share,
+            min_unique_ratio,
         )
         key = text_key(text)
         if reason is None and key in seen:

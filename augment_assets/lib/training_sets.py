@@ -39,9 +39,24 @@ from .text import text_key
 from .variants import GENERATIVE, TRAINING_DATA, EvaluationConfig, students
 
 CONFIG_COLUMNS = [
-    "training_set_id", "repeat", "data_size", "genuine_per_class", "phase", "training_data", "option", "classifier",
-    "ratio", "temperature_selection", "draw", "seed", "n_genuine", "n_synthetic", "requested_synthetic",
-    "capped", "n_rows", "teacher_hyperparameters",
+    "training_set_id",
+    "repeat",
+    "data_size",
+    "genuine_per_class",
+    "phase",
+    "training_data",
+    "option",
+    "classifier",
+    "ratio",
+    "temperature_selection",
+    "draw",
+    "seed",
+    "n_genuine",
+    "n_synthetic",
+    "requested_synthetic",
+    "capped",
+    "n_rows",
+    "teacher_hyperparameters",
 ]
 ITEM_COLUMNS = ["source", "item_id", "sentiment", "text"]
 PHASES = ("select", "refit")
@@ -105,8 +120,10 @@ def selection_scores(teachers: dict, phase: str, name: str) -> tuple[np.ndarray,
         return None
     if len(parts) == 1:
         return parts[0]
-    return (np.mean([p for p, _ in parts], axis=0),
-            json.dumps({part: h for part, (_, h) in zip(name.split("+"), parts)}, sort_keys=True))
+    return (
+        np.mean([p for p, _ in parts], axis=0),
+        json.dumps({part: h for part, (_, h) in zip(name.split("+"), parts)}, sort_keys=True),
+    )
 
 
 @dataclass
@@ -117,7 +134,12 @@ class SyntheticSample:
 
 
 def synthetic_samples(
-    synthetic: pd.DataFrame | None, n_genuine: int, ratios, seed: int = 0, draw: int = 0, selections: list[str] | None = None
+    synthetic: pd.DataFrame | None,
+    n_genuine: int,
+    ratios,
+    seed: int = 0,
+    draw: int = 0,
+    selections: list[str] | None = None,
 ) -> dict[tuple[float, str], SyntheticSample]:
     """{(ratio, temperature selection): sample} of one draw: synthetic reviews to add to `n_genuine` genuine ones.
 
@@ -168,7 +190,9 @@ class TrainingSets:
 
     def member_table(self) -> pd.DataFrame:
         """The `training_set` table: one row per (set, member), by id."""
-        ids = np.concatenate([np.full(len(m), i, dtype=np.int64) for i, m in self.members.items()] or [np.empty(0, np.int64)])
+        ids = np.concatenate(
+            [np.full(len(m), i, dtype=np.int64) for i, m in self.members.items()] or [np.empty(0, np.int64)]
+        )
         index = np.concatenate(list(self.members.values()) or [np.empty(0, np.int64)])
         items = self.items.iloc[index]
         weights = np.concatenate(
@@ -185,7 +209,9 @@ class TrainingSets:
         )
 
     @classmethod
-    def from_tables(cls, members: pd.DataFrame, configs: pd.DataFrame, items: pd.DataFrame, folds: pd.DataFrame) -> TrainingSets:
+    def from_tables(
+        cls, members: pd.DataFrame, configs: pd.DataFrame, items: pd.DataFrame, folds: pd.DataFrame
+    ) -> TrainingSets:
         """Rebuild from the stored tables (`items`: every member's text, by (source, item_id))."""
         items = items.drop_duplicates(["source", "item_id"]).reset_index(drop=True)
         position = pd.Series(np.arange(len(items)), index=pd.MultiIndex.from_frame(items[["source", "item_id"]]))
@@ -204,8 +230,11 @@ class TrainingSets:
         bounds = np.flatnonzero(np.diff(sorted_ids)) + 1
         chunks = [chunk for chunk in np.split(np.arange(len(order)), bounds) if len(chunk)]
         grouped = {int(sorted_ids[chunk[0]]): sorted_rows[chunk] for chunk in chunks}
-        weights = {int(sorted_ids[chunk[0]]): sorted_weights[chunk] for chunk in chunks
-                   if not np.all(sorted_weights[chunk] == 1.0)}
+        weights = {
+            int(sorted_ids[chunk[0]]): sorted_weights[chunk]
+            for chunk in chunks
+            if not np.all(sorted_weights[chunk] == 1.0)
+        }
         genuine = position.loc["genuine"] if "genuine" in set(items["source"]) else pd.Series(dtype=np.int64)
         validation = {
             (int(repeat), size): genuine.reindex(group["review_id"]).dropna().astype(np.int64).to_numpy()
@@ -224,8 +253,17 @@ class TeacherLabels:
 
 
 class _Builder:
-    def __init__(self, training, folds, synthetic, reference, config: EvaluationConfig, progress, candidate_sizes=None,
-                 generative_teacher: dict | None = None):
+    def __init__(
+        self,
+        training,
+        folds,
+        synthetic,
+        reference,
+        config: EvaluationConfig,
+        progress,
+        candidate_sizes=None,
+        generative_teacher: dict | None = None,
+    ):
         self.config = config
         self.generative_teacher = generative_teacher or {}
         self.progress = progress
@@ -274,7 +312,9 @@ class _Builder:
         for share in c.perturbation_shares:
             for draw in range(c.draws):
                 copies = perturb(self.training, share, c.perturbation_copies, c.seed, draw)
-                copies = copies.assign(item_id=[f"{rid}~p{share:g}~d{draw}~c{k}" for rid, k in zip(copies["review_id"], copies["copy"])])
+                copies = copies.assign(
+                    item_id=[f"{rid}~p{share:g}~d{draw}~c{k}" for rid, k in zip(copies["review_id"], copies["copy"])]
+                )
                 index = self.add_items(copies, "perturbed", "item_id")
                 self.perturbed[(share, draw)] = pd.Series(index, index=copies["review_id"].astype(str).to_numpy())
         pools = self.synthetic_pools()
@@ -298,8 +338,14 @@ class _Builder:
             validation[cell] = np.sort(self.genuine_index.loc[val_ids].to_numpy())
             pool = np.sort(np.concatenate([fit, validation[cell]]))
             self.cache.add_eval(validation_name(cell), rows=self.item_rows[validation[cell]])
-            self.progress(f"training sets of data size {size}, repeat {repeat}: fit {len(fit)}, validation {len(validation[cell])}")
-            context = {"repeat": repeat, "data_size": size, "genuine_per_class": None if pd.isna(per_class) else int(per_class)}
+            self.progress(
+                f"training sets of data size {size}, repeat {repeat}: fit {len(fit)}, validation {len(validation[cell])}"
+            )
+            context = {
+                "repeat": repeat,
+                "data_size": size,
+                "genuine_per_class": None if pd.isna(per_class) else int(per_class),
+            }
             candidates = self.candidate_sizes is None or size in self.candidate_sizes
             synthetic_pool = pools.get(cell) if candidates else None
             if candidates and (synthetic_pool is None or synthetic_pool.empty):
@@ -337,13 +383,19 @@ class _Builder:
             return pool
         p_positive = teacher.p_positive.reindex(pool["synthetic_id"].astype(str)).to_numpy(dtype=float)
         if np.isnan(p_positive).any():
-            raise ValueError(f"{cell}: the generative teacher has no score for {int(np.isnan(p_positive).sum())} synthetic reviews")
+            raise ValueError(
+                f"{cell}: the generative teacher has no score for {int(np.isnan(p_positive).sum())} synthetic reviews"
+            )
         label = np.where(p_positive >= 0.5, LABELS[1], LABELS[0])
         flipped = pool[label != pool["sentiment"].to_numpy()]
-        relabelled = flipped.assign(sentiment=label[label != pool["sentiment"].to_numpy()],
-                                    item_id=flipped["synthetic_id"].astype(str) + "~relabelled")
+        relabelled = flipped.assign(
+            sentiment=label[label != pool["sentiment"].to_numpy()],
+            item_id=flipped["synthetic_id"].astype(str) + "~relabelled",
+        )
         item = pool["_item"].to_numpy().copy()
-        item[np.flatnonzero(label != pool["sentiment"].to_numpy())] = self.add_items(relabelled, "relabelled", "item_id")
+        item[np.flatnonzero(label != pool["sentiment"].to_numpy())] = self.add_items(
+            relabelled, "relabelled", "item_id"
+        )
         return pool.assign(_p_positive=p_positive, _relabelled_item=item)
 
     def teachers(self, cell, fit, validation, pool, synthetic_pool) -> dict:
@@ -368,8 +420,12 @@ class _Builder:
         intended_positive = synthetic_pool["sentiment"].to_numpy() == LABELS[1]
         for clf in students(self.config.classifiers):
             gridpoint, _, _ = select(
-                self.cache, self.item_rows[fit], self.item_labels[fit], self.grid.gridpoints(clf, True),
-                validation_name(cell), val_labels,
+                self.cache,
+                self.item_rows[fit],
+                self.item_labels[fit],
+                self.grid.gridpoints(clf, True),
+                validation_name(cell),
+                val_labels,
             )
             for phase, genuine in (("select", fit), ("refit", pool)):
                 p_positive = self.cache.predict(
@@ -383,8 +439,16 @@ class _Builder:
 
     def sets_for(self, phase, genuine, synthetic_pool, teachers, context, with_reference: bool = True) -> None:
         c = self.config
-        base = {**context, "phase": phase, "n_genuine": len(genuine), "n_synthetic": 0, "requested_synthetic": 0,
-                "capped": False, "ratio": 0.0, "draw": 0}
+        base = {
+            **context,
+            "phase": phase,
+            "n_genuine": len(genuine),
+            "n_synthetic": 0,
+            "requested_synthetic": 0,
+            "capped": False,
+            "ratio": 0.0,
+            "draw": 0,
+        }
         genuine_ids = self.items["item_id"].to_numpy()[genuine]
         for kind in TRAINING_DATA.values():
             options = kind.options(c)
@@ -392,7 +456,9 @@ class _Builder:
                 for option in options:
                     for draw in range(c.draws if kind.random else 1):
                         members = self.baseline_members(kind.name, option, genuine, genuine_ids, draw)
-                        self.add_set(members, {**base, "draw": draw, "training_data": kind.name, "option": option_key(option)})
+                        self.add_set(
+                            members, {**base, "draw": draw, "training_data": kind.name, "option": option_key(option)}
+                        )
                 continue
             pool = synthetic_pool if kind.pool == "synthetic" else (self.reference_pool if with_reference else None)
             if pool is None or pool.empty or not [r for r in c.ratios if float(r) > 0]:
@@ -405,8 +471,10 @@ class _Builder:
                     if "teacher" in option:  # select or weight: the teacher is in the option
                         scored = selection_scores(teachers, phase, option["teacher"])
                         if scored is None:  # e.g. no generative teacher at this size: no sets
-                            message = (f"{context['data_size']} data, repeat {context['repeat']}: {kind.name} with teacher "
-                                       f"{option['teacher']} skipped: that teacher is not available here")
+                            message = (
+                                f"{context['data_size']} data, repeat {context['repeat']}: {kind.name} with teacher "
+                                f"{option['teacher']} skipped: that teacher is not available here"
+                            )
                             if message not in self.warnings:
                                 self.warnings.append(message)
                             continue
@@ -444,9 +512,17 @@ class _Builder:
             self.add_set(
                 np.concatenate([genuine, sample.rows["_item"].to_numpy()]),
                 {
-                    **base, "draw": draw, "training_data": kind, "option": option_key(option), "classifier": clf,
-                    "ratio": ratio, "temperature_selection": selection, "n_synthetic": len(sample.rows),
-                    "requested_synthetic": sample.requested, "capped": sample.capped, "teacher_hyperparameters": teacher,
+                    **base,
+                    "draw": draw,
+                    "training_data": kind,
+                    "option": option_key(option),
+                    "classifier": clf,
+                    "ratio": ratio,
+                    "temperature_selection": selection,
+                    "n_synthetic": len(sample.rows),
+                    "requested_synthetic": sample.requested,
+                    "capped": sample.capped,
+                    "teacher_hyperparameters": teacher,
                 },
                 weights,
             )
@@ -473,6 +549,12 @@ def build_training_sets(
     synthetic reviews, for the sets it filters or relabels (none without it).
     """
     return _Builder(
-        training, folds, synthetic, reference, config, progress or (lambda message: None), candidate_sizes,
+        training,
+        folds,
+        synthetic,
+        reference,
+        config,
+        progress or (lambda message: None),
+        candidate_sizes,
         generative_teacher,
     ).build()

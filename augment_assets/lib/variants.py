@@ -80,7 +80,9 @@ def check_selection(teachers, shares) -> tuple[tuple[str, ...], tuple[float, ...
     bad = [s for s in shares if not isinstance(s, (int, float)) or not 0 < s <= 1]
     if bad or len(set(shares)) < len(shares):
         what = f"{bad} outside (0, 1]" if bad else f"repeated values in {list(shares)}"
-        raise InputError(f"selection_shares: {what}; each is the share of a synthetic partition kept, in (0, 1], at most once")
+        raise InputError(
+            f"selection_shares: {what}; each is the share of a synthetic partition kept, in (0, 1], at most once"
+        )
     return teachers, tuple(float(s) for s in shares)
 
 
@@ -154,7 +156,9 @@ TRAINING_DATA = {
     kind.name: kind
     for kind in (
         TrainingData("genuine", lambda c: [{}], random=False, embedded=True),
-        TrainingData("duplicates", lambda c: [{"duplicate_k": int(k)} for k in c.duplicate_ks], random=False, embedded=True),
+        TrainingData(
+            "duplicates", lambda c: [{"duplicate_k": int(k)} for k in c.duplicate_ks], random=False, embedded=True
+        ),
         TrainingData("perturbed", lambda c: [{"perturb_share": float(s)} for s in c.perturbation_shares], random=True),
         TrainingData("synthetic", lambda c: [{}], random=True, pool="synthetic", embedded=True),
         TrainingData(
@@ -172,11 +176,21 @@ TRAINING_DATA = {
             teacher=GENERATIVE,
             embedded=True,
         ),
-        TrainingData("synthetic_relabelled", lambda c: [{}], random=True, pool="synthetic", teacher=GENERATIVE, relabel=True, embedded=True),
+        TrainingData(
+            "synthetic_relabelled",
+            lambda c: [{}],
+            random=True,
+            pool="synthetic",
+            teacher=GENERATIVE,
+            relabel=True,
+            embedded=True,
+        ),
         # its teacher is part of the option (searched on validation), so its sets serve every student
         TrainingData(
             "synthetic_selected",
-            lambda c: [{"teacher": t, "keep_share": round(s, 4)} for t in c.selection_teachers for s in c.selection_shares],
+            lambda c: [
+                {"teacher": t, "keep_share": round(s, 4)} for t in c.selection_teachers for s in c.selection_shares
+            ],
             random=True,
             pool="synthetic",
             embedded=True,

@@ -334,8 +334,10 @@ def _enforce_bad_line_share(check: _LineCheck, path: Path, max_bad_line_share: f
 
 def _require_dataset(dataset_dir: str | os.PathLike | None) -> tuple[Path, Path, Path]:
     if dataset_dir is None or str(dataset_dir).strip() == "":
-        raise InputError("No Yelp dataset directory given: set YELP_DATASET_DIR to the folder holding "
-                         f"{BUSINESS_FILE} and {REVIEW_FILE}.")
+        raise InputError(
+            "No Yelp dataset directory given: set YELP_DATASET_DIR to the folder holding "
+            f"{BUSINESS_FILE} and {REVIEW_FILE}."
+        )
     folder = Path(dataset_dir).expanduser()
     if not folder.is_dir():
         raise InputError(
@@ -352,9 +354,11 @@ def _require_dataset(dataset_dir: str | os.PathLike | None) -> tuple[Path, Path,
         with path.open("rb") as handle:
             magic = handle.read(4)
         # compressed files under the .json name would otherwise read as "n% bad JSON lines"
-        for prefix, kind, fix in ((b"\x1f\x8b", "gzip", "gunzip -c {p} > {p}.tmp && mv {p}.tmp {p}"),
-                                  (b"PK\x03\x04", "zip", "unzip it and keep the .json file"),
-                                  (b"BZh", "bzip2", "bunzip2 -c {p} > {p}.tmp && mv {p}.tmp {p}")):
+        for prefix, kind, fix in (
+            (b"\x1f\x8b", "gzip", "gunzip -c {p} > {p}.tmp && mv {p}.tmp {p}"),
+            (b"PK\x03\x04", "zip", "unzip it and keep the .json file"),
+            (b"BZh", "bzip2", "bunzip2 -c {p} > {p}.tmp && mv {p}.tmp {p}"),
+        ):
             if magic.startswith(prefix):
                 raise InputError(
                     f"{path} is {kind}-compressed, not JSON lines: decompress it first ({fix.format(p=path.name)}), "
@@ -487,7 +491,9 @@ def read_reviews_csv(
                 on_bad_lines="warn",
             )
         except pd.errors.EmptyDataError as exc:
-            raise InputError(f"Reviews CSV {csv_path} is empty: it needs a header with text and stars or sentiment.") from exc
+            raise InputError(
+                f"Reviews CSV {csv_path} is empty: it needs a header with text and stars or sentiment."
+            ) from exc
         except pd.errors.ParserError as exc:
             raise InputError(f"Reviews CSV {csv_path} cannot be parsed as CSV: {exc}") from exc
     bad_line_numbers: list[int] = []
@@ -551,4 +557,3 @@ def read_reviews_csv(
     raw = raw[RAW_COLUMNS].reset_index(drop=True)
     raw["stars"] = raw["stars"].astype(float)
     return raw, report
-

@@ -12,8 +12,13 @@ import dagster as dg
 
 FOLLOW_INPUTS = dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
 FOLLOWERS = (
-    "training_set", "classifier_metrics", "headline", "learning_curve", "recommendation",
-    "warehouse_views", "synthetic_reviews_parquet",
+    "training_set",
+    "classifier_metrics",
+    "headline",
+    "learning_curve",
+    "recommendation",
+    "warehouse_views",
+    "synthetic_reviews_parquet",
 )
 
 

@@ -14,8 +14,15 @@ WEEKLY = dg.FreshnessPolicy.time_window(fail_window=timedelta(days=8), warn_wind
 # What downstream teams query: the scores, the shared views and export, and the synthetic reviews
 # and generator registry behind them.
 SHARED = (
-    "sentiment_generator", "synthetic_reviews", "training_set", "classifier_metrics", "headline",
-    "learning_curve", "recommendation", "warehouse_views", "synthetic_reviews_parquet",
+    "sentiment_generator",
+    "synthetic_reviews",
+    "training_set",
+    "classifier_metrics",
+    "headline",
+    "learning_curve",
+    "recommendation",
+    "warehouse_views",
+    "synthetic_reviews_parquet",
 )
 
 

@@ -1,6 +1,5 @@
 """Jobs: one per partitions definition (inferred from the selected assets), each launchable from the UI, a schedule or a sensor."""
 
-
 import dagster as dg
 
 from augment_assets.cli import STAGES  # the CLI's stages, in order (a light module: no definitions load)

@@ -16,7 +16,9 @@ import dagster as dg
 
 from augment_assets.lib.errors import InputError
 
-MODEL_STEP_RETRIES = dg.RetryPolicy(max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
+MODEL_STEP_RETRIES = dg.RetryPolicy(
+    max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+)
 
 
 def user_errors_not_retried(fn):
@@ -30,6 +32,8 @@ def user_errors_not_retried(fn):
         except InputError as error:
             raise dg.Failure(description=str(error), allow_retries=False) from error
         except (KeyboardInterrupt, dg.DagsterExecutionInterruptedError) as interrupt:
-            raise dg.Failure(description=f"interrupted ({interrupt or 'stop requested'}); not retried", allow_retries=False) from interrupt
+            raise dg.Failure(
+                description=f"interrupted ({interrupt or 'stop requested'}); not retried", allow_retries=False
+            ) from interrupt
 
     return wrapper

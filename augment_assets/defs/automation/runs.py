@@ -63,7 +63,9 @@ def end_dead_runs(instance: dg.DagsterInstance) -> list[str]:
     """End this machine's runs whose process is gone and free every pool slot a finished run holds.
     Returns what was done, one line each."""
     done = []
-    for run in instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING])):
+    for run in instance.get_runs(
+        filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING])
+    ):
         pid = _run_worker_pid(instance, run)
         if pid is None or process_alive(pid):
             continue
@@ -72,8 +74,10 @@ def end_dead_runs(instance: dg.DagsterInstance) -> list[str]:
             message=f"The process that ran this run (pid {pid}) is gone: it was killed or crashed. "
             "Marked failed by augment-assets, which freed its pool slots.",
         )
-        done.append(f"run {run.run_id} ({run.tags.get('augment_assets/stage', run.job_name)}): its process "
-                    f"{pid} is gone; marked failed")
+        done.append(
+            f"run {run.run_id} ({run.tags.get('augment_assets/stage', run.job_name)}): its process "
+            f"{pid} is gone; marked failed"
+        )
     storage = instance.event_log_storage
     if not storage.supports_global_concurrency_limits:
         return done

@@ -1,6 +1,5 @@
 """Schedules (created stopped: turn them on in the UI under Automation)."""
 
-
 import dagster as dg
 
 # The module, not its jobs: a job imported by name would be found here too and loaded twice.

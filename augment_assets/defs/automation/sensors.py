@@ -1,7 +1,6 @@
 """Sensors: react to a changed source file (created stopped), evaluate the automation conditions
 (created stopped), and end dead runs (running)."""
 
-
 from pathlib import Path
 
 import dagster as dg
@@ -21,10 +20,11 @@ def review_source_changed(context: dg.SensorEvaluationContext, source: ReviewSou
     path, while a configured file is missing (a run would only fail on it)."""
     missing = [str(p) for p in source.files() if not p.exists()]
     if missing:
-        return dg.SkipReason(f"source file(s) missing: {', '.join(missing)}; waiting for them (check REVIEWS_CSV / YELP_DATASET_DIR)")
+        return dg.SkipReason(
+            f"source file(s) missing: {', '.join(missing)}; waiting for them (check REVIEWS_CSV / YELP_DATASET_DIR)"
+        )
     fingerprint = source_fingerprint(source.files())
     if fingerprint == context.cursor:
         return dg.SkipReason("source files unchanged")
     context.update_cursor(fingerprint)
     return dg.RunRequest(run_key=fingerprint)
-

@@ -5,7 +5,6 @@ Thin wiring over augment_assets.lib.{reference,training_sets,evaluation}; every 
 made there, on validation folds.
 """
 
-
 import dataclasses
 from pathlib import Path
 
@@ -103,12 +102,16 @@ def reference_check_failures(instance: dg.DagsterInstance) -> list[str]:
         record = records.get(key)
         # the record's event is its evaluation once the check has run (its planned event before)
         evaluated_at = record.event.timestamp if record is not None and record.event is not None else None
-        if record is None or record.status.value == "PLANNED" or (
-            materialization and (evaluated_at is None or evaluated_at < materialization.timestamp)
+        if (
+            record is None
+            or record.status.value == "PLANNED"
+            or (materialization and (evaluated_at is None or evaluated_at < materialization.timestamp))
         ):
             failures.append(f"{key.name}: not run on the latest reference_synthetic")
         elif record.status.value != "SUCCEEDED":
-            evaluation = record.event.dagster_event.event_specific_data if record.event and record.event.dagster_event else None
+            evaluation = (
+                record.event.dagster_event.event_specific_data if record.event and record.event.dagster_event else None
+            )
             failures.append(f"{key.name}: {getattr(evaluation, 'description', None) or record.status.value}")
     return failures
 
@@ -140,7 +143,8 @@ class TrainingSetSettings(dg.Config):
     )
 
     generative_max_review_tokens: int = Field(
-        default=ScoringConfig().max_review_tokens, ge=8,
+        default=ScoringConfig().max_review_tokens,
+        ge=8,
         description=(
             "Review tokens the generative teacher reads (it filters, relabels, selects and weighs synthetic reviews); "
             "classifier_metrics' generative classifier reads as many, so a taught student is compared with its very teacher."
@@ -173,8 +177,12 @@ class TrainingSetSettings(dg.Config):
 
     def evaluation_config(self, experiment: ExperimentResource) -> EvaluationConfig:
         return dataclasses.replace(
-            EvaluationConfig(), ratios=tuple(self.ratios), draws=self.draws, seed=experiment.seed,
-            selection_shares=tuple(self.selection_shares), selection_teachers=tuple(self.selection_teachers),
+            EvaluationConfig(),
+            ratios=tuple(self.ratios),
+            draws=self.draws,
+            seed=experiment.seed,
+            selection_shares=tuple(self.selection_shares),
+            selection_teachers=tuple(self.selection_teachers),
             weighting_teachers=tuple(self.weighting_teachers),
         )
 
@@ -227,15 +235,28 @@ def training_set(
         # the generative classifier labels the synthetic reviews for the sets it filters or relabels
         device, dtype = choose_device_dtype(language_model.device)
         teachers, teacher_scores = teach(
-            store.read_table("sentiment_generator"), training, folds, synthetic, Path(language_model.work_dir) / "generative_scores",
-            device, dtype, ScoringConfig(max_review_tokens=config.generative_max_review_tokens),
-            progress=context.log.info, corpus=_fine_tuning_corpus(store),
+            store.read_table("sentiment_generator"),
+            training,
+            folds,
+            synthetic,
+            Path(language_model.work_dir) / "generative_scores",
+            device,
+            dtype,
+            ScoringConfig(max_review_tokens=config.generative_max_review_tokens),
+            progress=context.log.info,
+            corpus=_fine_tuning_corpus(store),
         )
         for cell, why in teacher_scores.skipped.items():
             context.log.warning(f"data size {cell[1]}, repeat {cell[0]}: no generative teacher ({why})")
     sets = build_training_sets(
-        training, folds, synthetic, reference, config.evaluation_config(experiment), progress=context.log.info,
-        candidate_sizes=candidate_sizes(), generative_teacher=teachers,
+        training,
+        folds,
+        synthetic,
+        reference,
+        config.evaluation_config(experiment),
+        progress=context.log.info,
+        candidate_sizes=candidate_sizes(),
+        generative_teacher=teachers,
     )
     members = sets.member_table()
     derived = {  # items made here: perturbed copies, and synthetic reviews under their teacher's label
@@ -243,20 +264,34 @@ def training_set(
         for source in ("perturbed", "relabelled")
     }
     # the reference decision, made once here and read by the scores (the headline's `reference_status`)
-    reference_decision = pd.DataFrame([{
-        "reference_rows": reference_rows,
-        "scored": reference is not None and len(reference) > 0,
-        "why_not": (
-            "not scored: its leakage checks did not pass (" + "; ".join(reference_excluded) + ")" if reference_excluded
-            else None if reference is not None and len(reference) else "no reference supplied (REFERENCE_SYNTHETIC_CSV unset)"
-        ),
-    }]).astype({"why_not": "string"})
-    store.write_tables({"training_set": members, "training_set_configs": sets.configs, "reference_decision": reference_decision,
-                        **derived})
+    reference_decision = pd.DataFrame(
+        [
+            {
+                "reference_rows": reference_rows,
+                "scored": reference is not None and len(reference) > 0,
+                "why_not": (
+                    "not scored: its leakage checks did not pass (" + "; ".join(reference_excluded) + ")"
+                    if reference_excluded
+                    else None
+                    if reference is not None and len(reference)
+                    else "no reference supplied (REFERENCE_SYNTHETIC_CSV unset)"
+                ),
+            }
+        ]
+    ).astype({"why_not": "string"})
+    store.write_tables(
+        {
+            "training_set": members,
+            "training_set_configs": sets.configs,
+            "reference_decision": reference_decision,
+            **derived,
+        }
+    )
     for warning in sets.warnings:
         context.log.warning(warning)
     summary = (
-        sets.configs[sets.configs["repeat"] == 1].groupby(["data_size", "phase", "training_data"], sort=False)
+        sets.configs[sets.configs["repeat"] == 1]
+        .groupby(["data_size", "phase", "training_data"], sort=False)
         .agg(sets=("training_set_id", "size"), rows=("n_rows", "sum"), max_synthetic=("n_synthetic", "max"))
         .reset_index()
     )
@@ -311,7 +346,9 @@ def read_training_sets(store: Warehouse) -> TrainingSets:
 
 
 class MetricsSettings(dg.Config):
-    bootstrap: int = Field(default=EvaluationConfig().bootstrap, ge=100, description="Bootstrap resamples of the holdout.")
+    bootstrap: int = Field(
+        default=EvaluationConfig().bootstrap, ge=100, description="Bootstrap resamples of the holdout."
+    )
     classifiers: list[str] = Field(
         default_factory=lambda: list(CLASSIFIERS),
         description=(
@@ -323,7 +360,8 @@ class MetricsSettings(dg.Config):
         default=EmbeddingConfig().max_tokens, ge=8, description="Tokens of a review the embedding classifier reads."
     )
     generative_max_review_tokens: int | None = Field(
-        default=None, ge=8,
+        default=None,
+        ge=8,
         description=(
             "Review tokens the generative classifier reads. Null: as many as the generative teacher of training_set read "
             f"(its generative_max_review_tokens; {ScoringConfig().max_review_tokens} where nothing was taught). A value "
@@ -342,11 +380,20 @@ class MetricsSettings(dg.Config):
 
 def _fine_tuning_corpus(store: Warehouse) -> pd.DataFrame | None:
     """Which reviews each generator version was fine-tuned on: a pair never scores its own training reviews."""
-    return store.read("SELECT generator_version, review_id FROM fine_tuning_corpus") if store.has_table("fine_tuning_corpus") else None
+    return (
+        store.read("SELECT generator_version, review_id FROM fine_tuning_corpus")
+        if store.has_table("fine_tuning_corpus")
+        else None
+    )
 
 
 def generative_scores(
-    store: Warehouse, sets: TrainingSets, holdouts: dict, language_model: LanguageModelResource, config: ScoringConfig, log
+    store: Warehouse,
+    sets: TrainingSets,
+    holdouts: dict,
+    language_model: LanguageModelResource,
+    config: ScoringConfig,
+    log,
 ) -> GenerativeScores:
     """Every validation fold's and holdout's margins under its data size's generator pair (cached per generator
     version under the work dir): the inputs of the generative classifier."""
@@ -354,8 +401,13 @@ def generative_scores(
         return GenerativeScores()
     device, dtype = choose_device_dtype(language_model.device)
     scores = score_pairs(
-        store.read_table("sentiment_generator"), evaluation_texts(sets, holdouts),
-        Path(language_model.work_dir) / "generative_scores", device, dtype, config, progress=log,
+        store.read_table("sentiment_generator"),
+        evaluation_texts(sets, holdouts),
+        Path(language_model.work_dir) / "generative_scores",
+        device,
+        dtype,
+        config,
+        progress=log,
         corpus=_fine_tuning_corpus(store),
     )
     return scores
@@ -369,8 +421,14 @@ def embedding_features(
     path, info = language_model.resolve()
     device, dtype = choose_device_dtype(language_model.device)
     return embed_texts(
-        embedding_texts(sets, holdouts), info["base_model"], path, Path(language_model.work_dir) / "review_embeddings",
-        device, dtype, config, progress=log,
+        embedding_texts(sets, holdouts),
+        info["base_model"],
+        path,
+        Path(language_model.work_dir) / "review_embeddings",
+        device,
+        dtype,
+        config,
+        progress=log,
     )
 
 
@@ -378,8 +436,16 @@ def _rounded(value: float) -> float:
     return for_people({"value": float(value)})["value"]
 
 
-SCORE_DEPS = ["training_set", "review_folds", "training_reviews", "synthetic_reviews", "reference_synthetic", "holdout_reviews", "gold_holdout",
-              "sentiment_generator"]  # the generative classifier scores with the generators themselves
+SCORE_DEPS = [
+    "training_set",
+    "review_folds",
+    "training_reviews",
+    "synthetic_reviews",
+    "reference_synthetic",
+    "holdout_reviews",
+    "gold_holdout",
+    "sentiment_generator",
+]  # the generative classifier scores with the generators themselves
 
 
 @dg.multi_asset(
@@ -452,25 +518,45 @@ def classifier_metrics(
     sets = read_training_sets(store)
     draws = int(sets.configs["draw"].max()) + 1
     evaluation_config = dataclasses.replace(
-        EvaluationConfig(), draws=draws, bootstrap=config.bootstrap, seed=experiment.seed, classifiers=tuple(config.classifiers)
+        EvaluationConfig(),
+        draws=draws,
+        bootstrap=config.bootstrap,
+        seed=experiment.seed,
+        classifiers=tuple(config.classifiers),
     )
     log = lambda message: context.log.info(str(message))  # noqa: E731
     scoring = None
     if GENERATIVE in evaluation_config.classifiers:
         # the generative classifier reads what its teacher read (refused before any work when set otherwise)
-        scoring = ScoringConfig(max_review_tokens=classifier_review_tokens(
-            config.generative_max_review_tokens, teacher_review_tokens(sets.configs["teacher_hyperparameters"].dropna().unique())
-        ))
+        scoring = ScoringConfig(
+            max_review_tokens=classifier_review_tokens(
+                config.generative_max_review_tokens,
+                teacher_review_tokens(sets.configs["teacher_hyperparameters"].dropna().unique()),
+            )
+        )
     embeddings = None
     if EMBEDDING in evaluation_config.classifiers:  # first: a base model without hidden states fails before other work
-        embeddings = embedding_features(sets, holdouts, language_model, EmbeddingConfig(max_tokens=config.embedding_max_tokens), log)
+        embeddings = embedding_features(
+            sets, holdouts, language_model, EmbeddingConfig(max_tokens=config.embedding_max_tokens), log
+        )
     scores = None
     if scoring is not None:
-        scores = generative_scores(store, sets, holdouts, language_model, scoring, lambda message: context.log.info(str(message)))
+        scores = generative_scores(
+            store, sets, holdouts, language_model, scoring, lambda message: context.log.info(str(message))
+        )
     decision = store.read_table("reference_decision") if store.has_table("reference_decision") else pd.DataFrame()
-    reference_status = None if decision.empty or pd.isna(decision["why_not"].iloc[0]) else str(decision["why_not"].iloc[0])
-    result = evaluate(sets, holdouts, evaluation_config, progress=log, generative=scores, embeddings=embeddings,
-                      reference_status=reference_status)
+    reference_status = (
+        None if decision.empty or pd.isna(decision["why_not"].iloc[0]) else str(decision["why_not"].iloc[0])
+    )
+    result = evaluate(
+        sets,
+        holdouts,
+        evaluation_config,
+        progress=log,
+        generative=scores,
+        embeddings=embeddings,
+        reference_status=reference_status,
+    )
     # One publish: the headline, the curve and the recommendation always describe the same fits.
     store.write_tables(
         {
@@ -485,23 +571,41 @@ def classifier_metrics(
     )
     for warning in result.warnings:
         context.log.warning(warning)
-    first = result.metrics[(result.metrics["repeat"] == 1) & result.metrics["data_size"].isin(set(result.headline.get("data_size", [])))]
+    first = result.metrics[
+        (result.metrics["repeat"] == 1) & result.metrics["data_size"].isin(set(result.headline.get("data_size", [])))
+    ]
     metadata: dict = {
         **table_metadata("classifier_metrics", result.metrics),
         "repeats": int(result.metrics["repeat"].max()),
         "warnings": dg.MetadataValue.md("\n".join(f"- {w}" for w in result.warnings) or "none"),
         "accuracy_vs_ratio_repeat_1": png_markdown(
-            accuracy_curve_png(result.curve[result.curve["repeat"] == 1], first), "accuracy vs synthetic ratio (repeat 1)"
+            accuracy_curve_png(result.curve[result.curve["repeat"] == 1], first),
+            "accuracy vs synthetic ratio (repeat 1)",
         ),
         "confusion_matrices": images_markdown(
             [
-                (f"{classifier} on {eval_set}, {data_size} data", confusion_png(matrices, f"{classifier} · {eval_set} · {data_size}"))
+                (
+                    f"{classifier} on {eval_set}, {data_size} data",
+                    confusion_png(matrices, f"{classifier} · {eval_set} · {data_size}"),
+                )
                 for (classifier, eval_set, data_size), matrices in sorted(result.confusion.items())
             ]
         ),
         "table": preview(
             result.metrics[
-                ["eval_set", "repeat", "data_size", "classifier", "variant", "synthetic_per_genuine", "accuracy", "accuracy_ci_low", "accuracy_ci_high", "selected", "baseline_selected"]
+                [
+                    "eval_set",
+                    "repeat",
+                    "data_size",
+                    "classifier",
+                    "variant",
+                    "synthetic_per_genuine",
+                    "accuracy",
+                    "accuracy_ci_low",
+                    "accuracy_ci_high",
+                    "selected",
+                    "baseline_selected",
+                ]
             ],
             rows=len(result.metrics),
         ),
@@ -510,37 +614,82 @@ def classifier_metrics(
     }
     if embeddings is not None:
         stats = embeddings.stats
-        metadata.update({
-            "embedding_base_model": embeddings.base_model, "embedding_dtype": embeddings.dtype,
-            "embedding_max_tokens": embeddings.config.max_tokens, "embedding_texts": int(stats.texts),
-            "embedding_texts_embedded": int(stats.embedded), "embedding_texts_reused": int(stats.texts - stats.embedded),
-            "embedding_tokens": int(stats.tokens), "embedding_seconds": _rounded(stats.seconds),
-            "embedding_texts_per_s": _rounded(stats.texts_per_s),
-        })
+        metadata.update(
+            {
+                "embedding_base_model": embeddings.base_model,
+                "embedding_dtype": embeddings.dtype,
+                "embedding_max_tokens": embeddings.config.max_tokens,
+                "embedding_texts": int(stats.texts),
+                "embedding_texts_embedded": int(stats.embedded),
+                "embedding_texts_reused": int(stats.texts - stats.embedded),
+                "embedding_tokens": int(stats.tokens),
+                "embedding_seconds": _rounded(stats.seconds),
+                "embedding_texts_per_s": _rounded(stats.texts_per_s),
+            }
+        )
     if scores is not None:
         stats = scores.stats
-        metadata.update({
-            "generative_max_review_tokens": scoring.max_review_tokens,
-            "generative_reviews_scored": int(stats.scored), "generative_scores_reused": int(stats.texts - stats.scored),
-            "generative_seconds": _rounded(stats.seconds), "generative_reviews_per_s": _rounded(stats.reviews_per_s),
-        })
+        metadata.update(
+            {
+                "generative_max_review_tokens": scoring.max_review_tokens,
+                "generative_reviews_scored": int(stats.scored),
+                "generative_scores_reused": int(stats.texts - stats.scored),
+                "generative_seconds": _rounded(stats.seconds),
+                "generative_reviews_per_s": _rounded(stats.reviews_per_s),
+            }
+        )
     yield dg.MaterializeResult(asset_key="classifier_metrics", metadata=metadata)
     headline = result.headline
-    shown = ["eval_set", "classifier", "data_size", "repeats", "baseline_variant", "baseline_accuracy", "selected_variant",
-             "selected_accuracy", "gain_vs_baseline", "gain_ci_low", "gain_ci_high", "min_detectable_gain", "verdict",
-             "best_baseline_classifier", "gain_vs_best_baseline", "verdict_vs_best_baseline", "worth"]
+    shown = [
+        "eval_set",
+        "classifier",
+        "data_size",
+        "repeats",
+        "baseline_variant",
+        "baseline_accuracy",
+        "selected_variant",
+        "selected_accuracy",
+        "gain_vs_baseline",
+        "gain_ci_low",
+        "gain_ci_high",
+        "min_detectable_gain",
+        "verdict",
+        "best_baseline_classifier",
+        "gain_vs_best_baseline",
+        "verdict_vs_best_baseline",
+        "worth",
+    ]
     levers = result.candidate_gains
-    lever_columns = ["eval_set", "classifier", "data_size", "variant", "accuracy", "baseline_accuracy", "gain_vs_baseline",
-                     "gain_ci_low", "gain_ci_high", "verdict", "teacher_accuracy", "student_minus_teacher", "verdict_vs_teacher"]
+    lever_columns = [
+        "eval_set",
+        "classifier",
+        "data_size",
+        "variant",
+        "accuracy",
+        "baseline_accuracy",
+        "gain_vs_baseline",
+        "gain_ci_low",
+        "gain_ci_high",
+        "verdict",
+        "teacher_accuracy",
+        "student_minus_teacher",
+        "verdict_vs_teacher",
+    ]
     head_metadata: dict = {
         **table_metadata("headline", headline),
-        "headline": dg.MetadataValue.md(headline[[c for c in shown if c in headline]].to_markdown(index=False, floatfmt=".4f")),
+        "headline": dg.MetadataValue.md(
+            headline[[c for c in shown if c in headline]].to_markdown(index=False, floatfmt=".4f")
+        ),
         # each lever on its own (table candidate_gains, written with the headline)
-        "candidate_gains": dg.MetadataValue.md(levers[lever_columns].to_markdown(index=False, floatfmt=".4f") if len(levers) else "none"),
+        "candidate_gains": dg.MetadataValue.md(
+            levers[lever_columns].to_markdown(index=False, floatfmt=".4f") if len(levers) else "none"
+        ),
     }
     for row in headline.itertuples():
         head_metadata[f"gain_{row.eval_set}_{row.data_size}_{row.classifier}"] = _rounded(row.gain_vs_baseline)
-        head_metadata[f"min_detectable_gain_{row.eval_set}_{row.data_size}_{row.classifier}"] = _rounded(row.min_detectable_gain)
+        head_metadata[f"min_detectable_gain_{row.eval_set}_{row.data_size}_{row.classifier}"] = _rounded(
+            row.min_detectable_gain
+        )
     yield dg.MaterializeResult(asset_key="headline", metadata=head_metadata)
     yield dg.MaterializeResult(
         asset_key="learning_curve",

@@ -5,7 +5,6 @@ A generator is one (sentiment, data size) pair (defs/partitions.py). It learns f
 a split. Thin wiring over augment_assets.lib.{prompts,finetune,generate,synthetic_quality}.
 """
 
-
 import dataclasses
 import hashlib
 import json
@@ -121,7 +120,8 @@ class FinetuneSettings(dg.Config):
     learning_rate: float | None = Field(default=None, gt=0)
     batch_size: int | None = Field(default=None, ge=1)
     max_length: int | None = Field(
-        default=None, ge=16,
+        default=None,
+        ge=16,
         description="Training length in tokens; null: the length_quantile of the generator's reviews' lengths, at most max_length_cap (whole reviews).",
     )
     length_quantile: float | None = Field(default=None, gt=0, le=1, description="null: 0.95")
@@ -204,7 +204,10 @@ def sentiment_generator(
         context.log.info(f"Fine-tuning {base_info['base_model']} on {len(corpus)} {sentiment} reviews -> {out_dir}")
 
         def log_progress(update: dict) -> None:
-            context.log.info("fine-tuning " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in update.items()))
+            context.log.info(
+                "fine-tuning "
+                + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in update.items())
+            )
 
         report = finetune(
             base_path,
@@ -249,31 +252,35 @@ def sentiment_generator(
     losses = report.get("losses") or []
     return dg.MaterializeResult(
         data_version=dg.DataVersion(version),
-        metadata=for_people({
-            **table_metadata("sentiment_generator", registry, partitioned=True),
-            "generator_version": version,
-            "data_size": data_size,
-            "repeat": repeat,
-            "path": dg.MetadataValue.path(str(out_dir)),
-            "base_model": str(base_info.get("base_model")),
-            "reused_saved_model": reused,
-            "method": str(report.get("method")),
-            "n_train_reviews": len(corpus),
-            "n_validation_reviews": len(validation),
-            "max_length": int(report.get("max_length") or 0),
-            "reviews_cut_share": float(report.get("reviews_cut_share") or 0.0),
-            "perplexity_before": float(report.get("perplexity_before") or 0.0),
-            "perplexity_after": float(report.get("perplexity_after") or 0.0),
-            "tokens_per_s": float(report.get("tokens_per_s") or 0.0),
-            "wall_s": float(report.get("wall_s") or 0.0),
-            "trainable_params": int(report.get("trainable_params") or 0),
-            "total_params": int(report.get("total_params") or 0),
-            "device": str(report.get("device")),
-            "dtype": str(report.get("dtype")),
-            "loss_curve": png_markdown(line_plot_png(losses, f"{sentiment} fine-tuning loss", "step", "loss"), "training loss")
-            if losses
-            else dg.MetadataValue.md("no steps"),
-        }),
+        metadata=for_people(
+            {
+                **table_metadata("sentiment_generator", registry, partitioned=True),
+                "generator_version": version,
+                "data_size": data_size,
+                "repeat": repeat,
+                "path": dg.MetadataValue.path(str(out_dir)),
+                "base_model": str(base_info.get("base_model")),
+                "reused_saved_model": reused,
+                "method": str(report.get("method")),
+                "n_train_reviews": len(corpus),
+                "n_validation_reviews": len(validation),
+                "max_length": int(report.get("max_length") or 0),
+                "reviews_cut_share": float(report.get("reviews_cut_share") or 0.0),
+                "perplexity_before": float(report.get("perplexity_before") or 0.0),
+                "perplexity_after": float(report.get("perplexity_after") or 0.0),
+                "tokens_per_s": float(report.get("tokens_per_s") or 0.0),
+                "wall_s": float(report.get("wall_s") or 0.0),
+                "trainable_params": int(report.get("trainable_params") or 0),
+                "total_params": int(report.get("total_params") or 0),
+                "device": str(report.get("device")),
+                "dtype": str(report.get("dtype")),
+                "loss_curve": png_markdown(
+                    line_plot_png(losses, f"{sentiment} fine-tuning loss", "step", "loss"), "training loss"
+                )
+                if losses
+                else dg.MetadataValue.md("no steps"),
+            }
+        ),
     )
 
 
@@ -284,22 +291,26 @@ class GenerationSettings(dg.Config):
     """Sampling settings; out-of-range values are rejected before the run starts any work."""
 
     n: int = Field(
-        default=_GENERATION_DEFAULTS.n, ge=1,
+        default=_GENERATION_DEFAULTS.n,
+        ge=1,
         description="Synthetic reviews kept per partition (after the quality filters; see max_attempts).",
     )
     over_generation: float = Field(
-        default=1.0, ge=1,
+        default=1.0,
+        ge=1,
         description=(
             "Keep a pool of over_generation x n reviews (rounded up); the evaluation's genuine+synthetic_selected "
             "candidate keeps the top share of it by its teacher (a share of 1/over_generation keeps n). 1: no pool."
         ),
     )
     max_attempts: int | None = Field(
-        default=None, ge=1,
+        default=None,
+        ge=1,
         description="Review slots generated at most to fill the pool; null: 3 x the reviews to keep. At least n x over_generation.",
     )
     max_new_tokens: int | None = Field(
-        default=None, ge=8,
+        default=None,
+        ge=8,
         description="Cap on a review's new tokens; null: the generator's training length, so it can end every review it learned to write (whole reviews).",
     )
     top_p: float = Field(default=_GENERATION_DEFAULTS.top_p, gt=0, le=1)
@@ -365,9 +376,13 @@ def synthetic_reviews(
         else pd.DataFrame()
     )
     if generators.empty:
-        raise InputError(f"No fine-tuned generator {key}: materialize the generators first (sentiment_generator[{key}]).")
+        raise InputError(
+            f"No fine-tuned generator {key}: materialize the generators first (sentiment_generator[{key}])."
+        )
     generator = generators.iloc[0]
-    table = store.read("SELECT * FROM prompt_table WHERE generator = ?", [key]) if store.has_table("prompt_table") else None
+    table = (
+        store.read("SELECT * FROM prompt_table WHERE generator = ?", [key]) if store.has_table("prompt_table") else None
+    )
     prompts = prompts_for_generation(table) if table is not None else []
     if not prompts:
         raise InputError(f"No prompts for generator {key}: materialize the generators first (prompt_table[{key}]).")
@@ -427,32 +442,34 @@ def synthetic_reviews(
     samples = "\n\n".join(f"> {markdown_cell(t, 400)}" for t in kept["text"].head(3))
     stats = made.stats
     return dg.MaterializeResult(
-        metadata=for_people({
-            **table_metadata("synthetic_reviews", kept, partitioned=True),
-            "asked": config.n,
-            "over_generation": float(config.over_generation),
-            "keep_target": made.target,
-            "kept": len(kept),
-            "attempted": made.attempted,
-            "max_attempts": made.max_attempts,
-            "generated": made.attempted,
-            "dropped_by_filters": sum(filtered.values()),
-            "kept_beyond_target": made.surplus,
-            "short_by": made.short_by,
-            "why_short": dg.MetadataValue.md(shortfall or "not short: every review asked for was kept"),
-            "filtered_out": counts_table(filtered),
-            **{f"quality_{k}": float(v) for k, v in quality.items()},
-            "quality_topic_words": ", ".join(domain) or "none (the two sentiments share no content word)",
-            "generator_version": str(generator["generator_version"]),
-            "training_reviews_of_generator": int(generator["n_train"]),
-            "reviews_per_s": float(stats.get("reviews_per_s") or 0.0),
-            "tokens_per_s": float(stats.get("tokens_per_s") or 0.0),
-            "generation_seconds": float(stats.get("seconds") or 0.0),
-            "resumed_reviews": int(stats.get("resumed") or 0),
-            "device": str(stats.get("device")),
-            "dtype": str(stats.get("dtype")),
-            "samples": dg.MetadataValue.md(samples or "none kept"),
-        }),
+        metadata=for_people(
+            {
+                **table_metadata("synthetic_reviews", kept, partitioned=True),
+                "asked": config.n,
+                "over_generation": float(config.over_generation),
+                "keep_target": made.target,
+                "kept": len(kept),
+                "attempted": made.attempted,
+                "max_attempts": made.max_attempts,
+                "generated": made.attempted,
+                "dropped_by_filters": sum(filtered.values()),
+                "kept_beyond_target": made.surplus,
+                "short_by": made.short_by,
+                "why_short": dg.MetadataValue.md(shortfall or "not short: every review asked for was kept"),
+                "filtered_out": counts_table(filtered),
+                **{f"quality_{k}": float(v) for k, v in quality.items()},
+                "quality_topic_words": ", ".join(domain) or "none (the two sentiments share no content word)",
+                "generator_version": str(generator["generator_version"]),
+                "training_reviews_of_generator": int(generator["n_train"]),
+                "reviews_per_s": float(stats.get("reviews_per_s") or 0.0),
+                "tokens_per_s": float(stats.get("tokens_per_s") or 0.0),
+                "generation_seconds": float(stats.get("seconds") or 0.0),
+                "resumed_reviews": int(stats.get("resumed") or 0),
+                "device": str(stats.get("device")),
+                "dtype": str(stats.get("dtype")),
+                "samples": dg.MetadataValue.md(samples or "none kept"),
+            }
+        ),
         # What shapes these rows: the generator, every generation setting, the number kept and the attempt
         # bound (the filters are the generator code version's). Unchanged inputs give the same version.
         data_version=dg.DataVersion(f"{stats.get('fingerprint')}-a{made.max_attempts}-n{made.target}"),

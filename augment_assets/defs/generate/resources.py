@@ -1,6 +1,5 @@
 """The base language model (`BASE_MODEL`, default: the embedded SmolLM2-135M) and where models live."""
 
-
 from pathlib import Path
 
 import dagster as dg

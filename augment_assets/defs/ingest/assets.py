@@ -1,7 +1,6 @@
 """Ingest: `gold_holdout`, then the review source -> `pizza_reviews`, `training_reviews`, `holdout_reviews`
 and `review_folds`, published together."""
 
-
 from collections import Counter
 
 import dagster as dg
@@ -34,7 +33,9 @@ review_source = dg.AssetSpec(
     pool="warehouse",
     description="Optional extra holdout from GOLD_HOLDOUT_CSV, evaluated in classifier_metrics and excluded from all training.",
 )
-def gold_holdout(context: dg.AssetExecutionContext, source: ReviewSourceResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
+def gold_holdout(
+    context: dg.AssetExecutionContext, source: ReviewSourceResource, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
     if not source.gold_holdout_csv:
         # Typed columns: an empty object column would land in DuckDB as INTEGER.
         gold = pd.DataFrame({c: pd.Series(dtype="float64" if c == "stars" else "string") for c in REVIEW_COLUMNS})
@@ -158,7 +159,9 @@ def ingest_reviews(
             "rows_rejected": sum(rejected.values()),
             "rejected_by_reason": counts_table(rejected),
             "bad_json_lines": report.bad_line_count,
-            "bad_json_line_examples": preview(bad_lines, rows=len(bad_lines)) if len(bad_lines) else dg.MetadataValue.md("none"),
+            "bad_json_line_examples": preview(bad_lines, rows=len(bad_lines))
+            if len(bad_lines)
+            else dg.MetadataValue.md("none"),
         },
     )
     businesses = lambda f: int(f["business_id"].dropna().nunique())  # noqa: E731
@@ -174,10 +177,17 @@ def ingest_reviews(
     )
     yield dg.MaterializeResult(
         asset_key="holdout_reviews",
-        metadata={**review_table_metadata("holdout_reviews", holdout[REVIEW_COLUMNS]), "businesses": businesses(holdout)},
+        metadata={
+            **review_table_metadata("holdout_reviews", holdout[REVIEW_COLUMNS]),
+            "businesses": businesses(holdout),
+        },
     )
     sizes = (
-        folds[folds["repeat"] == 1].groupby(["data_size", "fold", "sentiment"], sort=False).size().unstack("sentiment").reset_index()
+        folds[folds["repeat"] == 1]
+        .groupby(["data_size", "fold", "sentiment"], sort=False)
+        .size()
+        .unstack("sentiment")
+        .reset_index()
     )
     yield dg.MaterializeResult(
         asset_key="review_folds",

@@ -1,6 +1,5 @@
 """Where the reviews come from: `YELP_DATASET_DIR`, else `REVIEWS_CSV`, else the embedded sample."""
 
-
 from pathlib import Path
 
 import dagster as dg

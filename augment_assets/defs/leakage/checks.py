@@ -9,7 +9,6 @@ Every table a check reads is declared (`additional_deps`). Thin wiring over
 augment_assets.lib.leakage.
 """
 
-
 from collections.abc import Callable
 
 import dagster as dg
@@ -64,9 +63,7 @@ def _holdout_comparison_check(
 ):
     """A blocking check comparing every holdout/gold review with one corpus through `find`."""
 
-    @dg.asset_check(
-        asset=asset, name=name, blocking=True, description=description, additional_deps=[*HOLDOUTS, *reads]
-    )
+    @dg.asset_check(asset=asset, name=name, blocking=True, description=description, additional_deps=[*HOLDOUTS, *reads])
     def _check(warehouse: WarehouseResource) -> dg.AssetCheckResult:
         store = warehouse.get()
         return _result(find(holdouts(store), {corpus_name: corpus(store)}), what)
@@ -76,7 +73,11 @@ def _holdout_comparison_check(
 
 def exact_leak_check(asset: str, corpus: Loader, corpus_name: str, reads=()) -> dg.AssetChecksDefinition:
     return _holdout_comparison_check(
-        asset, corpus, corpus_name, "no_holdout_text", exact_leaks,
+        asset,
+        corpus,
+        corpus_name,
+        "no_holdout_text",
+        exact_leaks,
         f"holdout reviews found verbatim in {corpus_name}",
         f"No holdout or gold review (normalized text) appears in {corpus_name}.",
         reads,
@@ -85,7 +86,11 @@ def exact_leak_check(asset: str, corpus: Loader, corpus_name: str, reads=()) -> 
 
 def near_duplicate_check(asset: str, corpus: Loader, corpus_name: str, reads=()) -> dg.AssetChecksDefinition:
     return _holdout_comparison_check(
-        asset, corpus, corpus_name, "no_holdout_near_duplicate", near_duplicate_leaks,
+        asset,
+        corpus,
+        corpus_name,
+        "no_holdout_near_duplicate",
+        near_duplicate_leaks,
         f"near-duplicates of holdout reviews in {corpus_name}",
         f"No holdout or gold review is a near-duplicate (Jaccard of word 3-shingles >= 0.3, exact) of a review in {corpus_name}.",
         reads,
@@ -182,7 +187,11 @@ def copied_span_check(asset: str, corpus: Loader) -> dg.AssetChecksDefinition:
 )
 def corpus_inside_own_fit_fold(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     store = warehouse.get()
-    findings = generator_fold_violations(store.read_table("fine_tuning_corpus"), store.read_table("sentiment_generator"), store.read_table("review_folds"))
+    findings = generator_fold_violations(
+        store.read_table("fine_tuning_corpus"),
+        store.read_table("sentiment_generator"),
+        store.read_table("review_folds"),
+    )
     return _result(findings, "fine-tuning reviews outside their generator's fit fold, or in a validation fold")
 
 
@@ -204,7 +213,9 @@ def generator_fold_violations(corpus: pd.DataFrame, registry: pd.DataFrame, fold
     problems = []
     for row in current.itertuples(index=False):
         if (row.repeat, row.data_size, row.review_id) not in fit:
-            problems.append((row.review_id, row.generator, row.data_size, f"not in the fit fold of data size {row.data_size}"))
+            problems.append(
+                (row.review_id, row.generator, row.data_size, f"not in the fit fold of data size {row.data_size}")
+            )
         seen_in = validation.loc[
             (validation["review_id"] == row.review_id)
             & (validation["repeat"] == row.repeat)
@@ -212,7 +223,9 @@ def generator_fold_violations(corpus: pd.DataFrame, registry: pd.DataFrame, fold
             "data_size",
         ]
         for size in seen_in:
-            problems.append((row.review_id, row.generator, row.data_size, f"in the validation fold of data size {size}"))
+            problems.append(
+                (row.review_id, row.generator, row.data_size, f"in the validation fold of data size {size}")
+            )
     return pd.DataFrame(problems, columns=["review_id", "generator", "data_size", "problem"])
 
 
@@ -226,7 +239,9 @@ def generator_fold_violations(corpus: pd.DataFrame, registry: pd.DataFrame, fold
     ),
 )
 def folds_nest(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-    return _result(fold_nesting_violations(warehouse.get().read_table("review_folds")), "fold rows that break the nesting")
+    return _result(
+        fold_nesting_violations(warehouse.get().read_table("review_folds")), "fold rows that break the nesting"
+    )
 
 
 def fold_nesting_violations(folds: pd.DataFrame) -> pd.DataFrame:
@@ -261,7 +276,10 @@ def synthetic_memorization(warehouse: WarehouseResource) -> dg.AssetCheckResult:
         passed=worst <= 0.5,
         severity=dg.AssetCheckSeverity.WARN,
         description=f"highest copy rate of a partition: {worst:.1%}",
-        metadata={"max_copy_rate": worst, "by_partition": dg.MetadataValue.md(table.to_markdown(index=False, floatfmt=".3f"))},
+        metadata={
+            "max_copy_rate": worst,
+            "by_partition": dg.MetadataValue.md(table.to_markdown(index=False, floatfmt=".3f")),
+        },
     )
 
 

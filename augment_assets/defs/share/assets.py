@@ -6,7 +6,6 @@ they select from); the Parquet file is written beside a temporary name and renam
 reader never opens half a file.
 """
 
-
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,7 +67,9 @@ VIEWS = {
     group_name="share",
     kinds={"duckdb"},
     pool="warehouse",
-    description="DuckDB views for downstream teams: " + ", ".join(VIEWS) + " (docs/tables.md, 'Views and the Parquet export').",
+    description="DuckDB views for downstream teams: "
+    + ", ".join(VIEWS)
+    + " (docs/tables.md, 'Views and the Parquet export').",
 )
 def warehouse_views(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     store = warehouse.get()
@@ -80,9 +81,13 @@ def warehouse_views(context: dg.AssetExecutionContext, warehouse: WarehouseResou
             con.execute(f"CREATE OR REPLACE VIEW {name} AS {VIEWS[name].select}")
     counts = {name: int(store.read(f"SELECT count(*) AS n FROM {name}")["n"].iloc[0]) for name in ready}
     for name in sorted(set(VIEWS) - ready):
-        context.log.warning(f"view {name} not made: its tables {', '.join(VIEWS[name].tables)} are not all in the warehouse yet")
+        context.log.warning(
+            f"view {name} not made: its tables {', '.join(VIEWS[name].tables)} are not all in the warehouse yet"
+        )
     lines = [
-        f"- `{name}` ({counts[name]} rows): {view.what}" if name in ready else f"- `{name}`: not made yet (needs {', '.join(view.tables)})"
+        f"- `{name}` ({counts[name]} rows): {view.what}"
+        if name in ready
+        else f"- `{name}`: not made yet (needs {', '.join(view.tables)})"
         for name, view in VIEWS.items()
     ]
     return dg.MaterializeResult(
@@ -115,7 +120,9 @@ def synthetic_reviews_parquet(
     store = warehouse.get()
     lineage = VIEWS["synthetic_reviews_with_lineage"]
     if not all(store.has_table(t) for t in lineage.tables):
-        context.log.warning("no synthetic reviews yet: materialize the generators and synthetic_reviews first; nothing exported")
+        context.log.warning(
+            "no synthetic reviews yet: materialize the generators and synthetic_reviews first; nothing exported"
+        )
         return dg.MaterializeResult(metadata={"exported": False})
     frame = store.read(lineage.select)
     path = Path(exports.export_dir) / "synthetic_reviews.parquet"

@@ -1,0 +1,285 @@
+"""Select on validation, then refit: the evaluation's work within one repeat.
+
+`Scorer` fits every stored training set (lib/training_sets.py) of every variant, classifier, ratio and
+temperature selection at each configuration of its grid, keeps the configuration with the best validation
+accuracy (`classifiers.best_index`: ties keep the earlier entry), refits it on the whole pool and predicts
+every holdout. Each result is a `ScoredRow`; `choose_rows` picks a cell's baseline and candidate from them,
+by validation accuracy alone. The holdouts' labels are never read here.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .classifiers import best_index, tie_rounded
+from .classify import LABELS, encode_labels
+from .embedding_fits import EmbeddingFits, Embeddings
+from .fitting import FitCache, Grid
+from .generative_margins import GenerativeScores, choose_threshold, predict
+from .training_sets import TrainingSets, validation_name
+from .variants import EMBEDDING, GENERATIVE, TRAINING_DATA, VARIANTS, EvaluationConfig, Variant
+
+
+@dataclass
+class ScoredRow:
+    """One row of the table: a variant at a ratio and selection, with its chosen configuration."""
+
+    variant: Variant
+    ratio: float
+    selection: str | None
+    option: dict
+    gridpoint: tuple
+    validation: list[float]  # per draw, at the chosen configuration
+    n_train: list[int] = field(default_factory=list)
+    n_synthetic: list[int] = field(default_factory=list)
+    capped: bool = False
+    predictions: dict = field(default_factory=dict)  # eval_set -> [per-draw predictions]
+    teacher: ScoredRow | None = None  # the classifier row that filtered or relabelled its synthetic reviews
+    teacher_name: str | None = None  # that classifier (its `genuine_tuned` row)
+
+
+def selection_label(selection) -> str:
+    return "reference" if selection is None else f"temperature {selection}"
+
+
+class Scorer:
+    """Fits the stored training sets and scores them: select on validation, refit, predict holdouts."""
+
+    def __init__(
+        self,
+        sets: TrainingSets,
+        holdouts: dict[str, pd.DataFrame],
+        config: EvaluationConfig,
+        progress,
+        generative: GenerativeScores | None = None,
+        embeddings: Embeddings | None = None,
+    ):
+        self.config = config
+        self.generative = generative
+        self.progress = progress
+        self.holdouts = holdouts
+        self.warnings: list[str] = list(sets.warnings)
+        self.grid = Grid.from_config(config.vectorizer_grid, config.nb_alphas, config.lr_cs, config.embedding_cs)
+        self.configs = sets.configs
+        self.sets = sets
+        self.members = sets.members
+        self.cache = FitCache(self.grid.vec_options)
+        self.item_rows = self.cache.register(sets.items["text"].astype(str).tolist())
+        self.item_labels = encode_labels(sets.items["sentiment"])
+        progress(f"tokenizing {len(self.cache.texts)} training-side texts")
+        self.cache.freeze()
+        self.val_labels = {}
+        for cell, index in sets.validation.items():
+            self.cache.add_eval(validation_name(cell), rows=self.item_rows[index])
+            self.val_labels[cell] = self.item_labels[index]
+        self.holdout_labels = {}
+        for name, frame in holdouts.items():
+            self.cache.add_eval(f"holdout:{name}", texts=frame["text"].astype(str).tolist())
+            self.holdout_labels[name] = encode_labels(frame["sentiment"])
+        # the embedding classifier: the same training sets and evaluation sets, the base model's vectors as features
+        self.embedding_fits = None
+        if embeddings is not None and EMBEDDING in config.classifiers:
+            self.embedding_fits = EmbeddingFits(self.cache.texts, embeddings)
+            for cell, index in sets.validation.items():
+                self.embedding_fits.add_eval(validation_name(cell), rows=self.item_rows[index])
+            for name, frame in holdouts.items():
+                self.embedding_fits.add_eval(f"holdout:{name}", texts=frame["text"].astype(str).tolist())
+        # ((repeat, data size), phase, training data, classifier, ratio, selection) -> {option: {draw: set id}}
+        self.index: dict[tuple, dict[str, dict[int, int]]] = {}
+        for row in self.configs.itertuples(index=False):
+            key = (
+                (int(row.repeat), row.data_size),
+                row.phase,
+                row.training_data,
+                none_if_missing(row.classifier),
+                float(row.ratio),
+                none_if_missing(row.temperature_selection),
+            )
+            self.index.setdefault(key, {}).setdefault(row.option, {})[int(row.draw)] = int(row.training_set_id)
+
+    def warn(self, message: str) -> None:
+        if message not in self.warnings:
+            self.warnings.append(message)
+            self.progress(f"warning: {message}")
+
+    def fitter(self, clf: str):
+        """What fits and predicts this classifier on a training set (`FitCache.predict`'s contract)."""
+        return self.embedding_fits if clf == EMBEDDING else self.cache
+
+    def fit_set(self, set_id: int):
+        """(FitCache rows, labels, sample weights or None) of one stored training set."""
+        members = self.members[set_id]
+        return self.item_rows[members], self.item_labels[members], self.sets.weights_of(set_id)
+
+    def rows_of(self, cell: tuple[int, str], variant: Variant, clf: str) -> list[tuple[float, str | None]]:
+        """(ratio, selection) of every row this variant has at this (repeat, data size), in stored order."""
+        kind = TRAINING_DATA[variant.data]
+        seen = []
+        for c, phase, data, classifier, ratio, selection in self.index:
+            if c == cell and phase == "select" and data == kind.name and classifier == kind.teacher_of(clf):
+                if (ratio, selection) not in seen:
+                    seen.append((ratio, selection))
+        return seen
+
+    def run_row(self, cell, variant: Variant, clf: str, ratio: float, selection) -> ScoredRow | None:
+        kind = TRAINING_DATA[variant.data]
+        classifier = kind.teacher_of(clf)
+        draws = self.config.draws if kind.random else 1
+        options = self.index.get((cell, "select", kind.name, classifier, ratio, selection), {})
+        gridpoints = self.grid.gridpoints(clf, variant.tuned)
+        val_name, val_labels = validation_name(cell), self.val_labels[cell]
+        size = cell_label(cell)
+        best = None  # (mean validation accuracy, option, gridpoint, per-draw accuracies)
+        for option, by_draw in options.items():
+            if len(by_draw) < draws:
+                continue  # some draw left no synthetic review (e.g. a high filter threshold)
+            per_draw = []
+            for draw in range(draws):
+                rows, labels, weights = self.fit_set(by_draw[draw])
+                preds = self.fitter(clf).predict(rows, labels, gridpoints, [val_name], weights=weights)
+                per_draw.append([np.mean(preds[gp][val_name] == val_labels) for gp in gridpoints])
+            accs = np.asarray(per_draw)
+            i = best_index(accs.mean(axis=0))
+            mean = tie_rounded(accs.mean(axis=0)[i])
+            if best is None or mean > best[0]:
+                best = (mean, option, gridpoints[i], accs[:, i].tolist())
+        if best is None:
+            self.warn(
+                f"{size}, {clf}: {variant.name} at ratio {ratio:g} ({selection_label(selection)}) skipped: "
+                "no configuration left any synthetic review to add"
+            )
+            return None
+        _, option, gridpoint, validation = best
+        row = ScoredRow(variant, ratio, selection, json.loads(option), gridpoint, validation)
+        refit = self.index.get((cell, "refit", kind.name, classifier, ratio, selection), {}).get(option, {})
+        holdout_names = [f"holdout:{n}" for n in self.holdouts]
+        for draw in range(draws):
+            if draw not in refit:
+                self.warn(
+                    f"{size}, {clf}: {variant.name} at ratio {ratio:g} chose {option} on validation, which leaves "
+                    "no synthetic review on the data size's whole pool; row skipped"
+                )
+                return None
+            config = self.configs.iloc[refit[draw]]
+            rows, labels, weights = self.fit_set(refit[draw])
+            preds = self.fitter(clf).predict(rows, labels, [gridpoint], holdout_names, weights=weights)[gridpoint]
+            for name in self.holdouts:
+                row.predictions.setdefault(name, []).append(preds[f"holdout:{name}"])
+            row.n_train.append(len(rows))
+            row.n_synthetic.append(int(config["n_synthetic"]))
+            row.capped = row.capped or bool(config["capped"])
+        return row
+
+    def run(self) -> dict[tuple, list[ScoredRow]]:
+        """{(repeat, data size, genuine per class, classifier, pool per class): rows}."""
+        results = {}
+        self.candidate_cells = set()
+        for (repeat, size), group in self.configs.groupby(["repeat", "data_size"], sort=False):
+            cell = (int(repeat), size)
+            if group["training_data"].map(lambda d: TRAINING_DATA[d].pool is not None).any():
+                self.candidate_cells.add(cell)
+            cap = group["genuine_per_class"].iloc[0]
+            cap = None if pd.isna(cap) else int(cap)
+            # genuine reviews per class this size trains on in the end (its whole pool; balanced)
+            refit_genuine = group[(group["phase"] == "refit") & (group["training_data"] == "genuine")]
+            pool_per_class = float(refit_genuine["n_genuine"].iloc[0]) / len(LABELS) if len(refit_genuine) else np.nan
+            if cap is not None and (group["training_data"] == "reference").any():
+                self.warn(
+                    f"low data ({cap} genuine per class): genuine+reference reported, but the reference generator saw "
+                    "more genuine reviews than this classifier (the study's GPT-2 saw 450): not a fair low-data comparison"
+                )
+            for clf in self.config.classifiers:
+                if clf == GENERATIVE:  # fit on no training set: scored from its generators' margins
+                    rows = self.generative_rows(cell, group)
+                    if rows:
+                        results[(cell[0], size, cap, clf, pool_per_class)] = rows
+                    continue
+                if clf == EMBEDDING and self.embedding_fits is None:
+                    self.warn(f"{cell_label(cell)}: embedding classifier not scored (no embeddings given)")
+                    continue
+                rows = []
+                for variant in VARIANTS:
+                    if clf == EMBEDDING and not TRAINING_DATA[variant.data].embedded:
+                        continue
+                    for ratio, selection in self.rows_of(cell, variant, clf):
+                        row = self.run_row(cell, variant, clf, ratio, selection)
+                        if row is not None:
+                            rows.append(row)
+                self.progress(f"{cell_label(cell)}, {clf}: {len(rows)} rows selected and refit")
+                results[(cell[0], size, cap, clf, pool_per_class)] = rows
+        self.warn_capped()
+        return results
+
+    def generative_rows(self, cell, group: pd.DataFrame) -> list[ScoredRow]:
+        """The generative classifier's two baseline rows at a size with generators: threshold 0, and the
+        threshold fit on the validation fold's margins; [] where it has no scores."""
+        scores = self.generative
+        if scores is None or (cell, "validation") not in scores.margins:
+            if cell in self.candidate_cells:
+                why = "no generator scores given" if scores is None else scores.skipped.get(cell, "no generator scores")
+                self.warn(f"{cell_label(cell)}: generative classifier not scored ({why})")
+            return []
+        margins, labels = scores.margins[(cell, "validation")], self.val_labels[cell]
+        if len(margins) != len(labels):
+            raise ValueError(
+                f"{cell_label(cell)}: {len(margins)} generative margins for {len(labels)} validation reviews"
+            )
+        tuned, _ = choose_threshold(margins, labels)
+        fit = group[(group["phase"] == "select") & (group["training_data"] == "genuine")]["n_genuine"]
+        option = {"max_review_tokens": scores.config.max_review_tokens}
+        rows = []
+        for name, threshold in (("genuine", 0.0), ("genuine_tuned", tuned)):
+            variant = next(v for v in VARIANTS if v.name == name)
+            validation = [float(np.mean(predict(margins, threshold) == labels))]
+            row = ScoredRow(variant, 0.0, None, option, (None, GENERATIVE, threshold), validation)
+            for holdout in self.holdouts:
+                row.predictions[holdout] = [predict(scores.margins[(cell, f"holdout:{holdout}")], threshold)]
+            # the generators learned from the fit fold only (they are not refit on the whole pool)
+            row.n_train, row.n_synthetic = [int(fit.iloc[0]) if len(fit) else 0], [0]
+            rows.append(row)
+        self.progress(f"{cell_label(cell)}, {GENERATIVE}: threshold {tuned:+.4f} fit on validation")
+        return rows
+
+    def warn_capped(self) -> None:
+        capped = self.configs[self.configs["capped"].astype(bool) & (self.configs["draw"] == 0)]
+        for (size, data, selection), events in capped.groupby(
+            ["data_size", "training_data", "temperature_selection"], dropna=False, sort=False
+        ):
+            largest = events.loc[events["requested_synthetic"].idxmax()]
+            ratios = ", ".join(f"{r:g}" for r in sorted(set(events["ratio"])))
+            self.warn(
+                f"{size} data, {data} ({selection_label(none_if_missing(selection))}): ratio(s) {ratios} ask for more synthetic "
+                f"reviews than exist; capped, balanced per sentiment (largest request: {largest['requested_synthetic']} at "
+                f"ratio {largest['ratio']:g} on the {'whole pool' if largest['phase'] == 'refit' else 'fit fold'}, got "
+                f"{largest['n_synthetic']}). Capped ratios can be identical training sets."
+            )
+
+
+def cell_label(cell: tuple[int, str]) -> str:
+    return f"{cell[1]} data" if cell[0] == 1 else f"{cell[1]} data (repeat {cell[0]})"
+
+
+def none_if_missing(value):
+    return None if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA else value
+
+
+def best_row(rows: list[ScoredRow]) -> ScoredRow | None:
+    if not rows:
+        return None
+    return rows[best_index([np.mean(r.validation) for r in rows])]
+
+
+def choose_rows(
+    rows: list[ScoredRow], select_reference: bool
+) -> tuple[ScoredRow | None, ScoredRow | None, ScoredRow | None]:
+    """(baseline, selected candidate, best reference row), each by validation accuracy only."""
+    eligible = {"candidate", "reference"} if select_reference else {"candidate"}
+    return (
+        best_row([r for r in rows if r.variant.role == "baseline"]),
+        best_row([r for r in rows if r.variant.role in eligible]),
+        best_row([r for r in rows if r.variant.role == "reference"]),
+    )

@@ -18,7 +18,8 @@ import sys
 import time
 from pathlib import Path
 
-STAGES = ("ingest", "generators", "synthetic", "evaluate")
+from augment_assets.stages import JOB_OF_OP, STAGE_LIST, STAGES  # noqa: F401 - STAGES is the CLI's choices
+
 # Settings a run config's `env:` block may give: the environment variables the definitions read
 # when they load (partitions among them), so they must be set before the definitions import.
 ENV_SETTINGS = (
@@ -36,63 +37,33 @@ ENV_SETTINGS = (
     "AUGMENT_EXPORT_DIR",
     "AUGMENT_WAREHOUSE",
     "AUGMENT_SEED",
+    "GENERATIVE_MAX_REVIEW_TOKENS",
     "AUGMENT_CPU_DTYPE",
 )
-# The job that holds each configurable op, for checking a run config before any run starts.
-JOB_OF_OP = {
-    "gold_holdout": "ingest_job",
-    "ingest_reviews": "ingest_job",
-    "prompt_table": "generators_job",
-    "sentiment_generator": "generators_job",
-    "synthetic_reviews": "synthetic_job",
-    "reference_synthetic": "evaluate_job",
-    "training_set": "evaluate_job",
-    "classifier_metrics": "evaluate_job",
-}
 
 
 def _plan(stages: list[str]):
+    """(label, selection, partition key, the op names whose config applies) of each run, from the declared stages
+    (augment_assets/stages.py): a partitioned stage once per partition key, a stage's `first_alone` assets first."""
     import dagster as dg
 
     from augment_assets.defs.partitions import generator_partitions, synthetic_partitions
 
-    # (label, selection, partition key, the op names whose config applies)
+    keys = {"generator": generator_partitions, "synthetic": synthetic_partitions}
     plan = []
-    if "ingest" in stages:
-        plan.append(("ingest", dg.AssetSelection.groups("ingest"), None, ("gold_holdout", "ingest_reviews")))
-    if "generators" in stages:
-        ops = ("prompt_table", "sentiment_generator")
-        for key in generator_partitions.get_partition_keys():
-            plan.append((f"generators[{key}]", dg.AssetSelection.assets(*ops), key, ops))
-    if "synthetic" in stages:
-        for key in synthetic_partitions.get_partition_keys():
-            plan.append(
-                (
-                    f"synthetic_reviews[{key}]",
-                    dg.AssetSelection.assets("synthetic_reviews"),
-                    key,
-                    ("synthetic_reviews",),
-                )
-            )
-    if "evaluate" in stages:
-        # The reference runs alone: a leak its blocking checks find is reported and the
-        # reference left out of scoring (training_set reads the checks' results), while
-        # our own candidates are still evaluated.
-        plan.append(("reference", dg.AssetSelection.assets("reference_synthetic"), None, ("reference_synthetic",)))
-        ops = (
-            "training_set",
-            "classifier_metrics",
-        )  # classifier_metrics also makes headline, learning_curve, recommendation
-        scores = (
-            "training_set",
-            "classifier_metrics",
-            "headline",
-            "learning_curve",
-            "recommendation",
-            "warehouse_views",
-            "synthetic_reviews_parquet",
-        )
-        plan.append(("evaluate", dg.AssetSelection.assets(*scores), None, ops))
+    for stage in STAGE_LIST:
+        if stage.name not in stages:
+            continue
+        if stage.partitions:
+            label = stage.name if stage.groups or len(stage.assets) > 1 else stage.assets[0]
+            for key in keys[stage.partitions].get_partition_keys():
+                plan.append((f"{label}[{key}]", stage.selection(), key, stage.config_ops))
+            continue
+        if stage.first_alone:
+            alone = tuple(op for op in stage.config_ops if op in stage.first_alone)
+            plan.append(("reference", dg.AssetSelection.assets(*stage.first_alone), None, alone))
+        rest = tuple(op for op in stage.config_ops if op not in stage.first_alone)
+        plan.append((stage.name, stage.selection(without=stage.first_alone), None, rest))
     return plan
 
 

@@ -180,9 +180,10 @@ def test_the_teacher_is_calibrated_on_validation_or_says_why_it_cannot_be(genera
 
 
 def test_the_generative_classifier_reads_what_its_teacher_read():
-    """classifier_metrics' generative classifier reads as many review tokens as the generative teacher of the stored
-    training sets (found in their teacher JSON, a pair's nested one included), so a taught student is compared with
-    its very teacher; a setting that differs is refused, naming both settings and what to do."""
+    """classifier_metrics' generative classifier reads the run-wide scoring length, which the generative teacher of
+    the stored training sets (found in their teacher JSON, a pair's nested one included) must have read too, so a
+    taught student is compared with its very teacher; sets taught at another length are refused, naming the
+    variable and what to do."""
     from augment_assets.lib.generative import classifier_review_tokens, teacher_review_tokens
 
     teacher = json.dumps({"max_review_tokens": 128, "threshold": 0.1})
@@ -191,13 +192,11 @@ def test_the_generative_classifier_reads_what_its_teacher_read():
     assert teacher_review_tokens([json.dumps({"alpha": 0.3})]) is None  # nothing taught by the generators
     with pytest.raises(InputError, match="read \\[128, 256\\] review tokens"):
         teacher_review_tokens([teacher, json.dumps({"max_review_tokens": 256})])
-    assert classifier_review_tokens(None, 128) == 128
     assert classifier_review_tokens(128, 128) == 128
     assert classifier_review_tokens(64, None) == 64  # nothing taught: the setting holds
-    assert classifier_review_tokens(None, None) == ScoringConfig().max_review_tokens
     with pytest.raises(
         InputError,
-        match="generative_max_review_tokens=64 differs from the 128 review tokens .* "
-        "re-materialize training_set with generative_max_review_tokens: 64",
+        match="GENERATIVE_MAX_REVIEW_TOKENS=64 differs from the 128 review tokens .* "
+        "Re-materialize training_set with GENERATIVE_MAX_REVIEW_TOKENS=64, or set it back to 128",
     ):
         classifier_review_tokens(64, 128)

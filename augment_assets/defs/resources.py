@@ -3,8 +3,11 @@
 import os
 
 import dagster as dg
+from pydantic import Field
 
 from augment_assets.lib.errors import InputError
+from augment_assets.lib.generative_margins import ScoringConfig
+from augment_assets.lib.settings import declared
 from augment_assets.lib.warehouse import DEFAULT_WAREHOUSE, Warehouse
 
 
@@ -28,17 +31,39 @@ def warehouse_resource() -> WarehouseResource:
 
 
 class ExperimentResource(dg.ConfigurableResource):
-    """Settings every stage of one experiment shares: the seed of every draw, and the share of each
-    data size's pool held out as its validation fold (lib/folds.py)."""
+    """Settings every stage of one experiment shares: the seed of every draw, the share of each data size's
+    pool held out as its validation fold (lib/folds.py), and the review tokens the generators read to score a
+    review (training_set's generative teacher and classifier_metrics' generative classifier read the same)."""
 
     seed: int = 0
     validation_share: float = 0.2
+    generative_max_review_tokens: int = Field(
+        default=declared(ScoringConfig)["max_review_tokens"][0],
+        # no pydantic bounds: Dagster validates the EnvVar placeholder against them; experiment_resource checks
+        # the variable against the library's bound instead
+        description=declared(ScoringConfig)["max_review_tokens"][1].description,
+    )
+
+
+def _whole_number(name: str, example: str, minimum: int | None = None) -> bool:
+    """Whether the variable is set; an error naming it when it is set to anything but a whole number >= minimum."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return False
+    try:
+        number = int(value)
+    except ValueError:
+        raise InputError(f"{name}={value!r} is not a whole number; unset it or give e.g. {name}={example}") from None
+    if minimum is not None and number < minimum:
+        raise InputError(f"{name}={value!r} must be at least {minimum}; unset it or give e.g. {name}={example}")
+    return True
 
 
 def experiment_resource() -> ExperimentResource:
-    seed = os.environ.get("AUGMENT_SEED", "0").strip() or "0"
-    try:
-        int(seed)
-    except ValueError:
-        raise InputError(f"AUGMENT_SEED={seed!r} is not a whole number; unset it or give e.g. AUGMENT_SEED=1") from None
-    return ExperimentResource(seed=dg.EnvVar.int("AUGMENT_SEED") if os.environ.get("AUGMENT_SEED", "").strip() else 0)
+    tokens = declared(ScoringConfig)["max_review_tokens"]
+    settings = {}
+    if _whole_number("AUGMENT_SEED", "1"):
+        settings["seed"] = dg.EnvVar.int("AUGMENT_SEED")
+    if _whole_number("GENERATIVE_MAX_REVIEW_TOKENS", "128", int(tokens[1].ge)):
+        settings["generative_max_review_tokens"] = dg.EnvVar.int("GENERATIVE_MAX_REVIEW_TOKENS")
+    return ExperimentResource(**settings)

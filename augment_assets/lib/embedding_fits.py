@@ -16,6 +16,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from .classifiers import CLASSIFIER_SPECS
 from .errors import InputError
+from .settings import setting
 from .text import text_hash
 
 
@@ -25,12 +26,12 @@ class EmbeddingConfig:
     # (80 reviews, never a holdout) of the shared pizza CSV, C chosen by 5-fold cross-validation on the fit fold:
     # 0.775 / 0.838 / 0.838 / 0.850 at 32 / 64 / 128 / 256 tokens (one review is 0.0125; 72% of the reviews are
     # longer than 64 tokens). 64 reads as well as 128 there, for about two thirds of the demo's tokens.
-    max_tokens: int = 64
+    max_tokens: int = setting(64, description="Tokens of a review the embedding classifier reads.", ge=8)
     # Reviews per forward pass, length-sorted so padding stays small. Measured in CPU seconds (the 2 cores were
     # shared) on 48 of the demo's training reviews at 128 tokens, bfloat16: 652 tokens per 2 CPU-s at 48, 395 at 16.
     # The decoder alone keeps no vocabulary-wide logits, so large batches cost little memory (unlike the generative
     # classifier's scoring, best at 16).
-    batch_size: int = 64
+    batch_size: int = setting(64, description="Reviews per forward pass of the embedding.", ge=1)
 
     def __post_init__(self):
         if self.max_tokens < 8 or self.batch_size < 1:

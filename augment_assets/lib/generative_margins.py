@@ -17,6 +17,7 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
 from .errors import InputError
+from .settings import setting
 from .training_sets import TeacherLabels
 
 SCORE_COLUMNS = [
@@ -42,10 +43,17 @@ class ScoringConfig:
     # 0.750 / 0.762 / 0.838 / 0.875 at 32 / 64 / 128 / 256 tokens (38% of those reviews are longer than
     # 128 tokens, 10% longer than 264), for 1.3x the tokens of 128. Beyond the fine-tuning length (128)
     # the generators still read the review's ending; 256 keeps most of it.
-    max_review_tokens: int = 256
+    max_review_tokens: int = setting(
+        256,
+        description=(
+            "Review tokens the generators read to score a review, as a classifier and as a teacher (one run-wide "
+            "length, so a taught student is compared with its very teacher)."
+        ),
+        ge=8,
+    )
     # Reviews per forward pass, length-sorted so padding stays small. bench/generative.py --quick on 2 shared
     # cores: 933 review tokens/s at 16, 825 at 8, 626 at 32.
-    batch_size: int = 16
+    batch_size: int = setting(16, description="Reviews per forward pass of the generative scoring.", ge=1)
 
     def __post_init__(self):
         if self.max_review_tokens < 8 or self.batch_size < 1:
@@ -189,15 +197,16 @@ def teacher_review_tokens(teacher_hyperparameters) -> int | None:
     return lengths.pop() if lengths else None
 
 
-def classifier_review_tokens(setting: int | None, teacher_tokens: int | None) -> int:
-    """The review tokens the generative classifier reads: the teacher's (the very classifier that taught a student
-    is the one it is compared with), the `generative_max_review_tokens` setting where no set was taught, else the
-    default. A setting that differs from the teacher's is refused before any scoring."""
-    if setting is not None and teacher_tokens is not None and setting != teacher_tokens:
+def classifier_review_tokens(setting: int, teacher_tokens: int | None) -> int:
+    """The review tokens the generative classifier reads: the run-wide setting (GENERATIVE_MAX_REVIEW_TOKENS), which
+    the generative teacher of the stored training sets must have read too (the very classifier that taught a
+    student is the one it is compared with). Training sets taught at another length are refused before any
+    scoring: they were built before the setting changed."""
+    if teacher_tokens is not None and setting != teacher_tokens:
         raise InputError(
-            f"classifier_metrics: generative_max_review_tokens={setting} differs from the {teacher_tokens} review tokens "
+            f"classifier_metrics: GENERATIVE_MAX_REVIEW_TOKENS={setting} differs from the {teacher_tokens} review tokens "
             "the generative teacher of training_set read, so a taught student would be compared with another classifier "
-            f"than its teacher. Leave it null (it follows training_set), or re-materialize training_set with "
-            f"generative_max_review_tokens: {setting}."
+            f"than its teacher. Re-materialize training_set with GENERATIVE_MAX_REVIEW_TOKENS={setting}, or set it back "
+            f"to {teacher_tokens}."
         )
-    return teacher_tokens or setting or ScoringConfig().max_review_tokens
+    return setting

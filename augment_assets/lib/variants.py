@@ -38,6 +38,7 @@ from .classifiers import CLASSIFIER_SPECS
 from .classify import CLASSIFIERS as STUDENTS
 from .classify import DEFAULT_EMBEDDING_CS, DEFAULT_LR_CS, DEFAULT_NB_ALPHAS, DEFAULT_VECTORIZER_GRID
 from .errors import InputError
+from .settings import setting
 
 GENERATIVE = "generative"
 EMBEDDING = "embedding"
@@ -99,11 +100,19 @@ def with_candidates(classifiers) -> tuple[str, ...]:
 
 @dataclass
 class EvaluationConfig:
-    ratios: tuple[float, ...] = (0, 1, 2, 5, 10, 25)  # synthetic reviews per genuine review
-    draws: int = 5  # repeats of every random training set (synthetic sampling, perturbation)
-    bootstrap: int = 1000
+    ratios: tuple[float, ...] = setting(
+        (0, 1, 2, 5, 10, 25), description="Synthetic reviews per genuine review to try (capped by what exists).", ge=0
+    )
+    draws: int = setting(5, description="Repeats of every random training set.", ge=1)
+    bootstrap: int = setting(1000, description="Bootstrap resamples of the holdout.", ge=100)
     seed: int = 0
-    classifiers: tuple[str, ...] = CLASSIFIERS
+    classifiers: tuple[str, ...] = setting(
+        CLASSIFIERS,
+        description=(
+            f"Classifiers to score, any of {', '.join(CLASSIFIERS)} ({GENERATIVE}: the generator pairs themselves; "
+            f"{EMBEDDING}: the base model's mean-pooled hidden states + logistic regression)."
+        ),
+    )
     nb_alphas: tuple[float, ...] = DEFAULT_NB_ALPHAS
     lr_cs: tuple[float, ...] = DEFAULT_LR_CS
     embedding_cs: tuple[float, ...] = DEFAULT_EMBEDDING_CS
@@ -115,16 +124,42 @@ class EvaluationConfig:
     # over-generate and select: the kept shares and the teachers searched on validation (a share of
     # 1/over_generation keeps what a partition was asked for). Two teachers x three shares: as many
     # fits per student as the two threshold filters together (6 options at each ratio and selection).
-    selection_shares: tuple[float, ...] = (1 / 3, 0.5, 0.75)
-    selection_teachers: tuple[str, ...] = (GENERATIVE, f"{GENERATIVE}+lr")
+    selection_shares: tuple[float, ...] = setting(
+        (1 / 3, 0.5, 0.75),
+        description=(
+            "genuine+synthetic_selected: shares of each synthetic partition to keep, by its teacher, searched on "
+            "validation (1/over_generation keeps the n asked for). Empty: no selected candidate."
+        ),
+        gt=0,
+        le=1,
+    )
+    selection_teachers: tuple[str, ...] = setting(
+        (GENERATIVE, f"{GENERATIVE}+lr"),
+        description=(
+            "genuine+synthetic_selected: teachers that rank the pool, searched on validation; any of "
+            f"{', '.join(SELECTION_TEACHERS)}."
+        ),
+    )
     # teacher-weighted synthetic reviews (sample_weight = the teacher's P(intended label)); empty: no such candidate
-    weighting_teachers: tuple[str, ...] = (GENERATIVE, "lr", f"{GENERATIVE}+lr")
+    weighting_teachers: tuple[str, ...] = setting(
+        (GENERATIVE, "lr", f"{GENERATIVE}+lr"),
+        description=(
+            "genuine+synthetic_weighted: teachers whose P(intended label) weighs each synthetic review "
+            f"(sample_weight), searched on validation; any of {', '.join(SELECTION_TEACHERS)}. Empty: no weighted "
+            "candidate."
+        ),
+    )
     # The headline is about *our* generators: the reference is reported (and gets its own
     # paired gain in `headline`) but is not a candidate for `selected` unless this is set.
     select_reference: bool = False
     confidence: float = 0.95
 
     def __post_init__(self):
+        if self.draws < 1 or self.bootstrap < 100 or any(r < 0 for r in self.ratios):
+            raise InputError(
+                f"evaluation: draws must be >= 1, bootstrap >= 100 and every ratio >= 0, got {self.draws}, "
+                f"{self.bootstrap} and {list(self.ratios)}"
+            )
         self.classifiers = check_classifiers(self.classifiers)
         self.selection_teachers, self.selection_shares = check_selection(self.selection_teachers, self.selection_shares)
         self.weighting_teachers = check_teachers("weighting_teachers", self.weighting_teachers)

@@ -2,31 +2,17 @@
 
 import dagster as dg
 
-from augment_assets.cli import STAGES  # the CLI's stages, in order (a light module: no definitions load)
+from augment_assets.stages import STAGE_LIST, STAGES
 
-ingest_job = dg.define_asset_job(
-    "ingest_job",
-    selection=dg.AssetSelection.groups("ingest"),
-    description="Read the source, label and dedup, split into training and holdout, nested folds; leakage checks.",
-)
-generators_job = dg.define_asset_job(
-    "generators_job",
-    selection=dg.AssetSelection.assets("prompt_table", "sentiment_generator"),
-    description="Prompt table and fine-tuned generator of one generator partition (sentiment x data size x repeat).",
-)
-synthetic_job = dg.define_asset_job(
-    "synthetic_job",
-    selection=dg.AssetSelection.assets("synthetic_reviews"),
-    description="Synthetic reviews of one generator (sentiment x data size x repeat) at one temperature.",
-)
-evaluate_job = dg.define_asset_job(
-    "evaluate_job",
-    selection=dg.AssetSelection.groups("evaluate", "share"),
-    description=(
-        "The reference's checks, every training set, the classifier metrics with the headline, learning curve and "
-        "recommendation, then the shared views and the Parquet export; leakage checks."
-    ),
-)
+# One asset job per stage, as declared in augment_assets/stages.py (the command runs the same stages).
+STAGE_JOBS = {
+    stage.name: dg.define_asset_job(stage.job, selection=stage.selection(), description=stage.description)
+    for stage in STAGE_LIST
+}
+ingest_job = STAGE_JOBS["ingest"]
+generators_job = STAGE_JOBS["generators"]
+synthetic_job = STAGE_JOBS["synthetic"]
+evaluate_job = STAGE_JOBS["evaluate"]
 
 REFRESH_TAG = "augment_assets/refresh"  # on every stage run a refresh launched: the refresh's run id
 

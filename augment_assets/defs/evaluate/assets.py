@@ -11,7 +11,6 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 import pydantic
-from pydantic import Field
 
 from augment_assets.defs.generate.resources import LanguageModelResource
 from augment_assets.defs.metadata import (
@@ -24,6 +23,7 @@ from augment_assets.defs.metadata import (
 )
 from augment_assets.defs.partitions import candidate_sizes
 from augment_assets.defs.resources import ExperimentResource, WarehouseResource, env_or
+from augment_assets.defs.settings import config_field
 from augment_assets.lib.embedding import EmbeddingConfig, Embeddings, embed_texts, embedding_texts
 from augment_assets.lib.errors import InputError
 from augment_assets.lib.evaluation import evaluate
@@ -41,10 +41,8 @@ from augment_assets.lib.plots import accuracy_curve_png, confusion_png, learning
 from augment_assets.lib.reference import empty_reference, read_reference_synthetic
 from augment_assets.lib.training_sets import TrainingSets, build_training_sets
 from augment_assets.lib.variants import (
-    CLASSIFIERS,
     EMBEDDING,
     GENERATIVE,
-    SELECTION_TEACHERS,
     EvaluationConfig,
     check_classifiers,
     check_selection,
@@ -117,39 +115,11 @@ def reference_check_failures(instance: dg.DagsterInstance) -> list[str]:
 
 
 class TrainingSetSettings(dg.Config):
-    ratios: list[float] = Field(
-        default_factory=lambda: list(EvaluationConfig().ratios),
-        description="Synthetic reviews per genuine review to try (capped by what exists).",
-    )
-    draws: int = Field(default=EvaluationConfig().draws, ge=1, description="Repeats of every random training set.")
-    selection_shares: list[float] = Field(
-        default_factory=lambda: list(EvaluationConfig().selection_shares),
-        description=(
-            "genuine+synthetic_selected: shares of each synthetic partition to keep, by its teacher, searched on validation "
-            "(1/over_generation keeps the n asked for). Empty: no selected candidate."
-        ),
-    )
-    selection_teachers: list[str] = Field(
-        default_factory=lambda: list(EvaluationConfig().selection_teachers),
-        description=f"genuine+synthetic_selected: teachers that rank the pool, searched on validation; any of {', '.join(SELECTION_TEACHERS)}.",
-    )
-
-    weighting_teachers: list[str] = Field(
-        default_factory=lambda: list(EvaluationConfig().weighting_teachers),
-        description=(
-            "genuine+synthetic_weighted: teachers whose P(intended label) weighs each synthetic review (sample_weight), "
-            f"searched on validation; any of {', '.join(SELECTION_TEACHERS)}. Empty: no weighted candidate."
-        ),
-    )
-
-    generative_max_review_tokens: int = Field(
-        default=ScoringConfig().max_review_tokens,
-        ge=8,
-        description=(
-            "Review tokens the generative teacher reads (it filters, relabels, selects and weighs synthetic reviews); "
-            "classifier_metrics' generative classifier reads as many, so a taught student is compared with its very teacher."
-        ),
-    )
+    ratios: list[float] = config_field(EvaluationConfig, "ratios")
+    draws: int = config_field(EvaluationConfig, "draws")
+    selection_shares: list[float] = config_field(EvaluationConfig, "selection_shares")
+    selection_teachers: list[str] = config_field(EvaluationConfig, "selection_teachers")
+    weighting_teachers: list[str] = config_field(EvaluationConfig, "weighting_teachers")
 
     @pydantic.field_validator("selection_teachers")
     @classmethod
@@ -242,7 +212,7 @@ def training_set(
             Path(language_model.work_dir) / "generative_scores",
             device,
             dtype,
-            ScoringConfig(max_review_tokens=config.generative_max_review_tokens),
+            ScoringConfig(max_review_tokens=experiment.generative_max_review_tokens),
             progress=context.log.info,
             corpus=_fine_tuning_corpus(store),
         )
@@ -346,28 +316,9 @@ def read_training_sets(store: Warehouse) -> TrainingSets:
 
 
 class MetricsSettings(dg.Config):
-    bootstrap: int = Field(
-        default=EvaluationConfig().bootstrap, ge=100, description="Bootstrap resamples of the holdout."
-    )
-    classifiers: list[str] = Field(
-        default_factory=lambda: list(CLASSIFIERS),
-        description=(
-            f"Classifiers to score, any of {', '.join(CLASSIFIERS)} ({GENERATIVE}: the generator pairs themselves; "
-            f"{EMBEDDING}: the base model's mean-pooled hidden states + logistic regression)."
-        ),
-    )
-    embedding_max_tokens: int = Field(
-        default=EmbeddingConfig().max_tokens, ge=8, description="Tokens of a review the embedding classifier reads."
-    )
-    generative_max_review_tokens: int | None = Field(
-        default=None,
-        ge=8,
-        description=(
-            "Review tokens the generative classifier reads. Null: as many as the generative teacher of training_set read "
-            f"(its generative_max_review_tokens; {ScoringConfig().max_review_tokens} where nothing was taught). A value "
-            "that differs from the teacher's is refused: a taught student is compared with its very teacher."
-        ),
-    )
+    bootstrap: int = config_field(EvaluationConfig, "bootstrap")
+    classifiers: list[str] = config_field(EvaluationConfig, "classifiers")
+    embedding_max_tokens: int = config_field(EmbeddingConfig, "max_tokens")
 
     @pydantic.field_validator("classifiers")
     @classmethod
@@ -530,7 +481,7 @@ def classifier_metrics(
         # the generative classifier reads what its teacher read (refused before any work when set otherwise)
         scoring = ScoringConfig(
             max_review_tokens=classifier_review_tokens(
-                config.generative_max_review_tokens,
+                experiment.generative_max_review_tokens,
                 teacher_review_tokens(sets.configs["teacher_hyperparameters"].dropna().unique()),
             )
         )

@@ -1,0 +1,71 @@
+"""The graph's stages, declared once: the asset jobs (defs/automation/jobs.py) and the runs of
+`augment-assets materialize` (cli.py) are both built from them.
+
+A stage is one asset job. Dagster cannot run assets of different partitions definitions in one run, so
+the command runs a partitioned stage once per partition key, in order. A light module: it imports no
+definitions, so the command can read it before the environment it sets is in place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str  # `augment-assets materialize --stage NAME`
+    job: str  # the asset job launched from the UI, a schedule or a sensor
+    description: str
+    groups: tuple[str, ...] = ()  # the job selects these asset groups ...
+    assets: tuple[str, ...] = ()  # ... and these assets
+    config_ops: tuple[str, ...] = ()  # the ops of this stage a run config may configure
+    partitions: str | None = None  # "generator" / "synthetic": one run per key of that partitions definition
+    # assets the command runs on their own before the rest of the stage: the reference, whose failed
+    # blocking checks must leave it out of scoring (training_set reads them) without stopping our candidates
+    first_alone: tuple[str, ...] = ()
+
+    def selection(self, without: tuple[str, ...] = ()):
+        import dagster as dg
+
+        selection = dg.AssetSelection.groups(*self.groups) | dg.AssetSelection.assets(*self.assets)
+        return selection - dg.AssetSelection.assets(*without) if without else selection
+
+
+STAGE_LIST = (
+    Stage(
+        "ingest",
+        "ingest_job",
+        "Read the source, label and dedup, split into training and holdout, nested folds; leakage checks.",
+        groups=("ingest",),
+        config_ops=("gold_holdout", "ingest_reviews"),
+    ),
+    Stage(
+        "generators",
+        "generators_job",
+        "Prompt table and fine-tuned generator of one generator partition (sentiment x data size x repeat).",
+        assets=("prompt_table", "sentiment_generator"),
+        config_ops=("prompt_table", "sentiment_generator"),
+        partitions="generator",
+    ),
+    Stage(
+        "synthetic",
+        "synthetic_job",
+        "Synthetic reviews of one generator (sentiment x data size x repeat) at one temperature.",
+        assets=("synthetic_reviews",),
+        config_ops=("synthetic_reviews",),
+        partitions="synthetic",
+    ),
+    Stage(
+        "evaluate",
+        "evaluate_job",
+        "The reference's checks, every training set, the classifier metrics with the headline, learning curve and "
+        "recommendation, then the shared views and the Parquet export; leakage checks.",
+        groups=("evaluate", "share"),
+        # classifier_metrics also makes headline, learning_curve and recommendation
+        config_ops=("reference_synthetic", "training_set", "classifier_metrics"),
+        first_alone=("reference_synthetic",),
+    ),
+)
+STAGES = tuple(stage.name for stage in STAGE_LIST)
+# The job that holds each configurable op, for checking a run config before any run starts.
+JOB_OF_OP = {op: stage.job for stage in STAGE_LIST for op in stage.config_ops}

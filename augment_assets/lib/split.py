@@ -143,6 +143,58 @@ def split_reviews(
     sentiment has fewer than `min_train_per_class + min_holdout_per_class` reviews,
     or when grouping leaves either side short.
     """
+    frame = _sorted_reviews(reviews, near_duplicate_threshold)
+    sentiment = _sentiments(frame)
+    available = {s: int((sentiment == s).sum()) for s in SENTIMENTS}
+    holdout_target, cap = _plan_holdout(
+        available, holdout_size, min_train_per_class, min_holdout_per_class, max_holdout_per_business
+    )
+    texts = frame["text"].tolist()
+    ordered_groups, group_of = _ordered_groups(frame, texts, seed)
+
+    holdout_rows, holdout_groups = _take_holdout(ordered_groups, sentiment, holdout_target, cap)
+    holdout_corpus = tokenize([texts[r] for r in holdout_rows])
+    eligible = [row for g, rows in enumerate(ordered_groups) if g not in holdout_groups for row in rows]
+    training_rows, excluded = _pick_training(
+        eligible, sentiment, texts, holdout_corpus, train_per_class, near_duplicate_threshold
+    )
+
+    training = frame.iloc[training_rows]
+    holdout = frame.iloc[holdout_rows]
+    train_counts = training["sentiment"].value_counts().to_dict()
+    holdout_counts = holdout["sentiment"].value_counts().to_dict()
+    _require_both_sides(
+        train_counts, holdout_counts, available, min_train_per_class, min_holdout_per_class, len(excluded), cap
+    )
+    report = {
+        "seed": seed,
+        "available": available,
+        "training": {s: int(train_counts.get(s, 0)) for s in SENTIMENTS},
+        "holdout": {s: int(holdout_counts.get(s, 0)) for s in SENTIMENTS},
+        "holdout_target": holdout_target,
+        "training_size": int(len(training)),
+        "holdout_size": int(len(holdout)),
+        "grouped_by_business": _has_business(frame),
+        "groups": {
+            "total": len(ordered_groups),
+            "holdout": len({int(group_of[r]) for r in holdout_rows}),
+            "training": len({int(group_of[r]) for r in training_rows}),
+        },
+        "businesses": {"holdout": _businesses(holdout), "training": _businesses(training)},
+        "max_holdout_per_business": cap,
+        "near_duplicates_excluded": len(excluded),
+        "near_duplicate_threshold": near_duplicate_threshold,
+    }
+    training = training.sort_values("review_id", kind="stable").reset_index(drop=True)
+    holdout = holdout.sort_values("review_id", kind="stable").reset_index(drop=True)
+    return training, holdout, report
+
+
+# ---- the split's steps -------------------------------------------------------------
+
+
+def _sorted_reviews(reviews: pd.DataFrame, near_duplicate_threshold: float) -> pd.DataFrame:
+    """The reviews sorted by review_id, after checking the columns and the threshold."""
     missing = [c for c in ("review_id", "sentiment", "text") if c not in reviews.columns]
     if missing:
         raise InputError(
@@ -150,12 +202,26 @@ def split_reviews(
         )
     if not 0 < near_duplicate_threshold <= 1:
         raise InputError(f"near_duplicate_threshold must be in (0, 1], got {near_duplicate_threshold}")
-    frame = reviews.sort_values("review_id", kind="stable").reset_index(drop=True)  # input order never matters
+    return reviews.sort_values("review_id", kind="stable").reset_index(drop=True)  # input order never matters
+
+
+def _sentiments(frame: pd.DataFrame) -> np.ndarray:
+    """The sentiment of each row, as strings; each must be one of `SENTIMENTS`."""
     sentiment = frame["sentiment"].astype(str).to_numpy()
     unknown = sorted(set(sentiment) - set(SENTIMENTS))
     if unknown:
         raise InputError(f"split_reviews: unknown sentiment values {unknown}; expected negative or positive.")
-    available = {s: int((sentiment == s).sum()) for s in SENTIMENTS}
+    return sentiment
+
+
+def _plan_holdout(
+    available: dict[str, int],
+    holdout_size: int,
+    min_train_per_class: int,
+    min_holdout_per_class: int,
+    max_holdout_per_business: int | None,
+) -> tuple[dict[str, int], int]:
+    """(holdout target per class, holdout cap per group), or `InputError` when the data cannot supply them."""
     needed = min_train_per_class + min_holdout_per_class
     if any(available[s] < needed for s in SENTIMENTS):
         raise InputError(
@@ -183,13 +249,23 @@ def split_reviews(
         cap = max(1, math.ceil(HOLDOUT_SHARE_PER_BUSINESS * holdout_size))
     if cap < 1:
         raise InputError(f"max_holdout_per_business must be at least 1, got {cap}")
+    return holdout_target, cap
 
+
+def _has_business(frame: pd.DataFrame) -> bool:
+    return bool("business_id" in frame.columns and frame["business_id"].notna().any())
+
+
+def _ordered_groups(frame: pd.DataFrame, texts: list[str], seed: int) -> tuple[list[list[int]], np.ndarray]:
+    """(the groups' rows, in the seeded group order, each in the seeded row order; the group of each row).
+
+    A group is a business's reviews (rows without one stand alone), merged with the
+    rows of equal normalized text. Orders come from seeded hashes of ids, never row positions.
+    """
     n = len(frame)
     review_ids = frame["review_id"].astype(str).tolist()
     row_rank = _seeded_hash(review_ids, seed, "row")
-    has_business = "business_id" in frame.columns and frame["business_id"].notna().any()
     business = frame["business_id"].tolist() if "business_id" in frame.columns else [None] * n
-    texts = frame["text"].tolist()
 
     # groups: one per business (rows without one stand alone), merged with equal normalized texts
     uf = _UnionFind(n)
@@ -221,11 +297,18 @@ def split_reviews(
     for row in np.argsort(row_rank, kind="stable"):
         members[int(group_of[row])].append(int(row))
     ordered_groups = [members[g] for g in sorted(members, key=lambda g: (group_order[g], g))]
+    return ordered_groups, group_of
 
-    holdout_rows, holdout_groups = _take_holdout(ordered_groups, sentiment, holdout_target, cap)
-    holdout_corpus = tokenize([texts[r] for r in holdout_rows])
-    eligible = [row for g, rows in enumerate(ordered_groups) if g not in holdout_groups for row in rows]
 
+def _pick_training(
+    eligible: list[int],
+    sentiment: np.ndarray,
+    texts: list[str],
+    holdout_corpus,
+    train_per_class: int,
+    near_duplicate_threshold: float,
+) -> tuple[list[int], set[int]]:
+    """(training rows, balanced per class; the rows withheld as near-duplicates of the holdout)."""
     # training: pick in order, withhold near-duplicates of the holdout, refill, until nothing new is withheld
     excluded: set[int] = set()
     checked: set[int] = set()
@@ -243,17 +326,25 @@ def split_reviews(
         excluded.update(new[i] for i in hits)
     per_class_train = min(train_per_class, *(len(picked[s]) for s in SENTIMENTS))
     training_rows = [row for s in SENTIMENTS for row in picked[s][:per_class_train]]
+    return training_rows, excluded
 
-    training = frame.iloc[training_rows]
-    holdout = frame.iloc[holdout_rows]
-    train_counts = training["sentiment"].value_counts().to_dict()
-    holdout_counts = holdout["sentiment"].value_counts().to_dict()
+
+def _require_both_sides(
+    train_counts: dict,
+    holdout_counts: dict,
+    available: dict[str, int],
+    min_train_per_class: int,
+    min_holdout_per_class: int,
+    n_excluded: int,
+    cap: int,
+) -> None:
+    """`InputError` when the training side or the holdout came out short of its minimum per class."""
     if any(train_counts.get(s, 0) < min_train_per_class for s in SENTIMENTS):
         raise InputError(
             f"Too few reviews left for training after the holdout: training side has "
             f"{train_counts.get('negative', 0)} negative and {train_counts.get('positive', 0)} positive (need "
             f"{min_train_per_class} each; found {available['negative']} negative and {available['positive']} positive "
-            f"in all, grouped by business, {len(excluded)} withheld as near-duplicates of holdout reviews). Lower "
+            f"in all, grouped by business, {n_excluded} withheld as near-duplicates of holdout reviews). Lower "
             f"holdout_size or min_train_per_class, or use more data."
         )
     if any(holdout_counts.get(s, 0) < min_holdout_per_class for s in SENTIMENTS):
@@ -264,31 +355,9 @@ def split_reviews(
             f"(at most {cap} per business)."
         )
 
-    def businesses(part: pd.DataFrame) -> int:
-        return int(part["business_id"].dropna().nunique()) if "business_id" in part.columns else 0
 
-    report = {
-        "seed": seed,
-        "available": available,
-        "training": {s: int(train_counts.get(s, 0)) for s in SENTIMENTS},
-        "holdout": {s: int(holdout_counts.get(s, 0)) for s in SENTIMENTS},
-        "holdout_target": holdout_target,
-        "training_size": int(len(training)),
-        "holdout_size": int(len(holdout)),
-        "grouped_by_business": bool(has_business),
-        "groups": {
-            "total": len(ordered_groups),
-            "holdout": len({int(group_of[r]) for r in holdout_rows}),
-            "training": len({int(group_of[r]) for r in training_rows}),
-        },
-        "businesses": {"holdout": businesses(holdout), "training": businesses(training)},
-        "max_holdout_per_business": cap,
-        "near_duplicates_excluded": len(excluded),
-        "near_duplicate_threshold": near_duplicate_threshold,
-    }
-    training = training.sort_values("review_id", kind="stable").reset_index(drop=True)
-    holdout = holdout.sort_values("review_id", kind="stable").reset_index(drop=True)
-    return training, holdout, report
+def _businesses(part: pd.DataFrame) -> int:
+    return int(part["business_id"].dropna().nunique()) if "business_id" in part.columns else 0
 
 
 def exclude_texts(

@@ -35,6 +35,7 @@ from .augment import perturb
 from .classify import LABELS, encode_labels
 from .fitting import FitCache, Grid, select
 from .folds import FIT, VALIDATION
+from .recipes import top_share  # noqa: F401 - re-exported (tests)
 from .text import text_key
 from .variants import GENERATIVE, TRAINING_DATA, EvaluationConfig, students
 
@@ -99,17 +100,6 @@ def _draw_order(pool: pd.DataFrame, seed: int, draw: int) -> pd.DataFrame:
     keys = pool["synthetic_id"].astype(str) + f"|draw|{seed}|{draw}"
     order = pd.util.hash_pandas_object(keys, index=False).to_numpy()
     return pool.iloc[np.argsort(order, kind="stable")]
-
-
-def top_share(pool: pd.DataFrame, p_intended: np.ndarray, share: float) -> pd.DataFrame:
-    """The `share` of each synthetic partition (sentiment x temperature) of `pool` that its teacher gives the
-    intended label with the highest probability (round(share x partition size) reviews; ties by synthetic_id)."""
-    ranked = pool.assign(_p=np.asarray(p_intended, dtype=float), _position=np.arange(len(pool)))
-    ranked = ranked.sort_values(["_p", "synthetic_id"], ascending=[False, True], kind="stable")
-    rank = ranked.groupby(["sentiment", "temperature"], sort=False, dropna=False).cumcount().to_numpy()
-    size = ranked.groupby(["sentiment", "temperature"], sort=False, dropna=False)["_p"].transform("size").to_numpy()
-    keep = np.sort(ranked["_position"].to_numpy()[rank < np.floor(share * size + 0.5)])
-    return pool.iloc[keep]
 
 
 def selection_scores(teachers: dict, phase: str, name: str) -> tuple[np.ndarray, str] | None:
@@ -455,7 +445,7 @@ class _Builder:
             if kind.pool is None:
                 for option in options:
                     for draw in range(c.draws if kind.random else 1):
-                        members = self.baseline_members(kind.name, option, genuine, genuine_ids, draw)
+                        members = kind.baseline(genuine, option, self.perturbed_copies(genuine_ids, draw))
                         self.add_set(
                             members, {**base, "draw": draw, "training_data": kind.name, "option": option_key(option)}
                         )
@@ -467,7 +457,7 @@ class _Builder:
                 if kind.teacher and (phase, clf) not in teachers:
                     continue
                 for option in options:
-                    chosen, teacher = pool, None
+                    p_intended, ranked, teacher = None, None, None
                     if "teacher" in option:  # select or weight: the teacher is in the option
                         scored = selection_scores(teachers, phase, option["teacher"])
                         if scored is None:  # e.g. no generative teacher at this size: no sets
@@ -478,27 +468,22 @@ class _Builder:
                             if message not in self.warnings:
                                 self.warnings.append(message)
                             continue
-                        if kind.weighted:  # every review, weighed by its teacher's P(intended label)
-                            chosen, teacher = pool.assign(_weight=scored[0]), scored[1]
-                        else:
-                            chosen, teacher = top_share(pool, scored[0], option["keep_share"]), scored[1]
+                        ranked, teacher = scored
                     if kind.teacher:
                         p_intended, teacher = teachers[(phase, clf)]
-                        if "filter_threshold" in option:
-                            chosen = pool[p_intended >= option["filter_threshold"]]
-                    if kind.relabel:
-                        chosen = chosen.assign(_item=chosen["_relabelled_item"])
+                    chosen = kind.recipe(pool, option, p_intended, ranked)
                     selections = temperature_selections(pool) if kind.pool == "synthetic" else ["all"]
                     for draw in range(c.draws):
                         self.sampled_sets(kind.name, option, clf, teacher, chosen, selections, genuine, draw, base)
 
-    def baseline_members(self, kind, option, genuine, genuine_ids, draw) -> np.ndarray:
-        if kind == "genuine":
-            return genuine
-        if kind == "duplicates":
-            return np.tile(genuine, option["duplicate_k"])
-        copies = self.perturbed[(option["perturb_share"], draw)]  # review_id -> item index
-        return np.concatenate([genuine, copies[copies.index.isin(genuine_ids)].to_numpy()])
+    def perturbed_copies(self, genuine_ids, draw):
+        """share -> the item rows of the perturbed copies of these genuine reviews at this draw."""
+
+        def copies(share: float) -> np.ndarray:
+            by_review = self.perturbed[(share, draw)]  # review_id -> item index
+            return by_review[by_review.index.isin(genuine_ids)].to_numpy()
+
+        return copies
 
     def sampled_sets(self, kind, option, clf, teacher, pool, selections, genuine, draw, base) -> None:
         ratios = [float(r) for r in self.config.ratios if float(r) > 0]

@@ -34,6 +34,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from . import recipes
 from .classifiers import CLASSIFIER_SPECS
 from .classify import CLASSIFIERS as STUDENTS
 from .classify import DEFAULT_EMBEDDING_CS, DEFAULT_LR_CS, DEFAULT_NB_ALPHAS, DEFAULT_VECTORIZER_GRID
@@ -174,13 +175,19 @@ class TrainingData:
     # who judges the pool's labels: "student" (each classifier's own tuned self, fit on the genuine
     # rows), GENERATIVE (the generator pair), or None
     teacher: str | None = None
-    relabel: bool = False  # the teacher's label replaces the generator's (else the teacher only filters)
     # whether the embedding classifier is fit on these sets: their items are genuine or synthetic reviews, each
     # embedded once. Perturbed copies and the reference's reviews would each add texts to embed (a real run's
     # reference: 11,424 reviews, about 20 minutes on 2 cores), and `synthetic_filtered` would need the embedding
     # classifier as its own teacher inside `training_set`.
     embedded: bool = False
-    weighted: bool = False  # its synthetic members carry their teacher's P(intended label) as sample weight
+    # how its members are made (lib/recipes.py): from the genuine rows alone (kinds without a pool), or by
+    # narrowing or weighing the pool (kinds with one)
+    baseline: Callable | None = None
+    recipe: Callable = recipes.whole_pool
+
+    def __post_init__(self):
+        if (self.pool is None) == (self.baseline is None):
+            raise ValueError(f"training data {self.name!r}: a baseline recipe exactly when it has no pool")
 
     def teacher_of(self, student: str) -> str | None:
         """The teacher's name for this student (the `classifier` column of its training sets)."""
@@ -190,11 +197,20 @@ class TrainingData:
 TRAINING_DATA = {
     kind.name: kind
     for kind in (
-        TrainingData("genuine", lambda c: [{}], random=False, embedded=True),
+        TrainingData("genuine", lambda c: [{}], random=False, embedded=True, baseline=recipes.genuine_only),
         TrainingData(
-            "duplicates", lambda c: [{"duplicate_k": int(k)} for k in c.duplicate_ks], random=False, embedded=True
+            "duplicates",
+            lambda c: [{"duplicate_k": int(k)} for k in c.duplicate_ks],
+            random=False,
+            embedded=True,
+            baseline=recipes.duplicated,
         ),
-        TrainingData("perturbed", lambda c: [{"perturb_share": float(s)} for s in c.perturbation_shares], random=True),
+        TrainingData(
+            "perturbed",
+            lambda c: [{"perturb_share": float(s)} for s in c.perturbation_shares],
+            random=True,
+            baseline=recipes.with_perturbed_copies,
+        ),
         TrainingData("synthetic", lambda c: [{}], random=True, pool="synthetic", embedded=True),
         TrainingData(
             "synthetic_filtered",
@@ -202,6 +218,7 @@ TRAINING_DATA = {
             random=True,
             pool="synthetic",
             teacher="student",
+            recipe=recipes.filtered,
         ),
         TrainingData(
             "synthetic_filtered_generative",
@@ -210,6 +227,7 @@ TRAINING_DATA = {
             pool="synthetic",
             teacher=GENERATIVE,
             embedded=True,
+            recipe=recipes.filtered,
         ),
         TrainingData(
             "synthetic_relabelled",
@@ -217,8 +235,8 @@ TRAINING_DATA = {
             random=True,
             pool="synthetic",
             teacher=GENERATIVE,
-            relabel=True,
             embedded=True,
+            recipe=recipes.relabelled,
         ),
         # its teacher is part of the option (searched on validation), so its sets serve every student
         TrainingData(
@@ -229,6 +247,7 @@ TRAINING_DATA = {
             random=True,
             pool="synthetic",
             embedded=True,
+            recipe=recipes.selected,
         ),
         TrainingData(
             "synthetic_weighted",
@@ -236,7 +255,7 @@ TRAINING_DATA = {
             random=True,
             pool="synthetic",
             embedded=True,
-            weighted=True,
+            recipe=recipes.weighted,
         ),
         TrainingData("reference", lambda c: [{}], random=True, pool="reference"),
     )

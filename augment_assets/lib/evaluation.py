@@ -158,21 +158,39 @@ def check_labelled(frame: pd.DataFrame | None, name: str, *, two_classes: bool) 
 # ------------------------------------------------------------------ the tables
 
 
-def _tables(
-    results,
-    holdouts,
-    holdout_labels,
-    grid: Grid,
-    config: EvaluationConfig,
-    warn,
-    candidate_cells,
-    reference_status: str | None = None,
-) -> EvaluationResult:
-    metric_rows, curve_rows, headline_rows, gain_rows, confusions = [], [], [], [], {}
-    boot = {name: bootstrap_indices(len(frame), config.bootstrap, config.seed) for name, frame in holdouts.items()}
+def _repeat_rows(
+    rows, baseline, selected, name: str, y, idx, grid: Grid, context: dict, confidence: float
+) -> tuple[dict, dict]:
+    """One repeat's `classifier_metrics` records of one cell on one holdout, by row, and each row's per-review
+    correctness (draw-averaged)."""
+    correct = {id(r): (np.asarray(r.predictions[name]) == y).mean(axis=0) for r in rows}
+    records = {}
+    for r in rows:
+        record = metric_record(r, y, correct[id(r)], idx, grid, context, confidence)
+        record.update(
+            selected=r is selected,
+            baseline_selected=r is baseline,
+            gain_vs_baseline=np.nan,
+            gain_ci_low=np.nan,
+            gain_ci_high=np.nan,
+            teacher=r.teacher_name,
+            teacher_accuracy=np.nan,
+        )
+        if r.teacher is not None:  # beside the student's: a student that trails its teacher is no win
+            record["teacher_accuracy"] = float(np.mean((np.asarray(r.teacher.predictions[name]) == y).mean(axis=1)))
+        if r is selected:
+            gain = paired_bootstrap_gain(correct[id(r)], correct[id(baseline)], idx, confidence)
+            record.update(gain_vs_baseline=gain[0], gain_ci_low=gain[1], gain_ci_high=gain[2])
+        records[id(r)] = record
+    return records, correct
+
+
+def _per_repeat(results, holdouts, holdout_labels, boot, grid: Grid, config: EvaluationConfig, warn, candidate_cells):
+    """`classifier_metrics` and the validation curve, row by row; the cells the summaries read; and every row's
+    per-review correctness on each holdout, computed once."""
+    metric_rows, curve_rows = [], []
     cells: dict[tuple, list[RepeatCell]] = {}
     all_correct: dict[tuple, np.ndarray] = {}  # (id(row), eval_set) -> per-review correctness, computed once
-    attach_teachers(results)
     for (repeat, data_size, cap, clf, pool_per_class), rows in results.items():
         baseline, selected, reference = choose_rows(rows, config.select_reference)
         if selected is None and (repeat, data_size) in candidate_cells and clf in with_candidates(config.classifiers):
@@ -181,7 +199,6 @@ def _tables(
             RepeatCell(repeat, pool_per_class, rows, baseline, selected, reference)
         )
         for name in holdouts:
-            y, idx = holdout_labels[name], boot[name]
             context = {
                 "eval_set": name,
                 "repeat": repeat,
@@ -189,31 +206,18 @@ def _tables(
                 "data_size": data_size,
                 "genuine_per_class": cap,
             }
-            correct = {id(r): (np.asarray(r.predictions[name]) == y).mean(axis=0) for r in rows}
+            records, correct = _repeat_rows(
+                rows, baseline, selected, name, holdout_labels[name], boot[name], grid, context, config.confidence
+            )
             all_correct.update({(key, name): value for key, value in correct.items()})
-            records = {}
-            for r in rows:
-                record = metric_record(r, y, correct[id(r)], idx, grid, context, config.confidence)
-                record.update(
-                    selected=r is selected,
-                    baseline_selected=r is baseline,
-                    gain_vs_baseline=np.nan,
-                    gain_ci_low=np.nan,
-                    gain_ci_high=np.nan,
-                    teacher=r.teacher_name,
-                    teacher_accuracy=np.nan,
-                )
-                if r.teacher is not None:  # beside the student's: a student that trails its teacher is no win
-                    record["teacher_accuracy"] = float(
-                        np.mean((np.asarray(r.teacher.predictions[name]) == y).mean(axis=1))
-                    )
-                if r is selected:
-                    gain = paired_bootstrap_gain(correct[id(r)], correct[id(baseline)], idx, config.confidence)
-                    record.update(gain_vs_baseline=gain[0], gain_ci_low=gain[1], gain_ci_high=gain[2])
-                records[id(r)] = record
             metric_rows.extend(records.values())
             curve_rows.extend(curve_records(rows, records))
-    summaries = Summaries(cells, all_correct, boot, grid, config, reference_status)
+    return metric_rows, curve_rows, cells, all_correct
+
+
+def _summary_rows(summaries: Summaries, cells, holdouts, holdout_labels, config: EvaluationConfig, candidate_cells):
+    """The learning curve, the recommendation, the headline and the candidate gains over repeats, and the mean
+    confusion matrices of each headline's choices."""
     learning_rows, recommendation_rows = [], []
     for name in holdouts:
         for clf in config.classifiers:
@@ -223,6 +227,7 @@ def _tables(
             if recommendation is not None:
                 recommendation_rows.append(recommendation)
     learning_curve = typed_table(learning_rows, LEARNING_CURVE_COLUMNS)
+    headline_rows, gain_rows, confusions = [], [], {}
     for (data_size, cap, clf), entries in cells.items():
         if not any((c.repeat, data_size) in candidate_cells for c in entries) or clf not in with_candidates(
             config.classifiers
@@ -239,20 +244,39 @@ def _tables(
                 "baseline": mean_confusion([c.baseline for c in entries], holdout_labels[name], name),
             }
     mark_baselines_that_beat_every_candidate(headline_rows)
+    return learning_rows, recommendation_rows, headline_rows, gain_rows, confusions
+
+
+def _tables(
+    results,
+    holdouts,
+    holdout_labels,
+    grid: Grid,
+    config: EvaluationConfig,
+    warn,
+    candidate_cells,
+    reference_status: str | None = None,
+) -> EvaluationResult:
+    boot = {name: bootstrap_indices(len(frame), config.bootstrap, config.seed) for name, frame in holdouts.items()}
+    attach_teachers(results)
+    metric_rows, curve_rows, cells, all_correct = _per_repeat(
+        results, holdouts, holdout_labels, boot, grid, config, warn, candidate_cells
+    )
+    summaries = Summaries(cells, all_correct, boot, grid, config, reference_status)
+    learning_rows, recommendation_rows, headline_rows, gain_rows, confusions = _summary_rows(
+        summaries, cells, holdouts, holdout_labels, config, candidate_cells
+    )
     metrics = pd.DataFrame(metric_rows).drop(columns="_accuracies")
     metrics = metrics[METRIC_COLUMNS + [col for col in metrics.columns if col not in METRIC_COLUMNS]]
     metrics["genuine_per_class"] = metrics["genuine_per_class"].astype("Int64")
-    headline = typed_table(headline_rows, HEADLINE_COLUMNS)
-    learning_curve = typed_table(learning_rows, LEARNING_CURVE_COLUMNS)
-    recommendation = typed_table(recommendation_rows, RECOMMENDATION_COLUMNS)
     return EvaluationResult(
         metrics=metrics,
         curve=pd.DataFrame(curve_rows, columns=CURVE_COLUMNS).astype({"temperature_selection": "string"}),
         confusion=confusions,
         warnings=[],
-        headline=headline,
-        learning_curve=learning_curve,
-        recommendation=recommendation,
+        headline=typed_table(headline_rows, HEADLINE_COLUMNS),
+        learning_curve=typed_table(learning_rows, LEARNING_CURVE_COLUMNS),
+        recommendation=typed_table(recommendation_rows, RECOMMENDATION_COLUMNS),
         candidate_gains=typed_table(gain_rows, CANDIDATE_GAIN_COLUMNS),
     )
 

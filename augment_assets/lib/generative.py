@@ -65,9 +65,9 @@ from .generative_margins import (  # noqa: F401
 )
 from .model import dtype_name, label_log_probs, load_model
 from .parquet import read_parquet, write_parquet_atomic
+from .recipes import TeacherLabels
 from .reviews import SENTIMENTS
 from .text import text_hash
-from .training_sets import TeacherLabels
 
 CACHE_COLUMNS = ["text_hash", "max_review_tokens", "dtype", "mean_log_likelihood", "n_tokens"]
 

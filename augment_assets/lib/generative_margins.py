@@ -18,7 +18,7 @@ from sklearn.linear_model import LogisticRegression
 
 from .errors import InputError
 from .settings import setting
-from .training_sets import TeacherLabels
+from .recipes import TeacherLabels
 
 SCORE_COLUMNS = [
     "repeat",

@@ -35,7 +35,12 @@ from .augment import perturb
 from .classify import LABELS, encode_labels
 from .fitting import FitCache, Grid, select
 from .folds import FIT, VALIDATION
-from .recipes import top_share  # noqa: F401 - re-exported (tests)
+from .recipes import (  # noqa: F401 - TeacherLabels, top_share re-exported
+    TeacherLabels,
+    synthetic_samples,
+    temperature_selections,
+    top_share,
+)
 from .text import text_key
 from .variants import GENERATIVE, TRAINING_DATA, EvaluationConfig, students
 
@@ -72,36 +77,6 @@ def option_key(option: dict) -> str:
     return json.dumps(option, sort_keys=True)
 
 
-def _selection_label(temperature: float) -> str:
-    return repr(float(temperature))
-
-
-def temperature_selections(synthetic: pd.DataFrame | None) -> list[str]:
-    """Each temperature alone ("0.7", "0.9", ...) and "all" together; just the one when there is one."""
-    if synthetic is None or len(synthetic) == 0:
-        return []
-    temps = sorted(set(float(t) for t in synthetic["temperature"].dropna()))
-    labels = [_selection_label(t) for t in temps]
-    return labels + ["all"] if len(labels) > 1 else labels or ["all"]
-
-
-def _selection_pool(synthetic: pd.DataFrame, selection: str) -> pd.DataFrame:
-    if selection == "all":
-        return synthetic
-    return synthetic[np.isclose(synthetic["temperature"].astype(float), float(selection))]
-
-
-def _draw_order(pool: pd.DataFrame, seed: int, draw: int) -> pd.DataFrame:
-    """Pool rows in an order depending only on (synthetic_id, seed, draw).
-
-    Prefixes are the samples, so a larger ratio's sample contains a smaller one's,
-    and a filtered or single-temperature pool is sampled consistently with "all".
-    """
-    keys = pool["synthetic_id"].astype(str) + f"|draw|{seed}|{draw}"
-    order = pd.util.hash_pandas_object(keys, index=False).to_numpy()
-    return pool.iloc[np.argsort(order, kind="stable")]
-
-
 def selection_scores(teachers: dict, phase: str, name: str) -> tuple[np.ndarray, str] | None:
     """(P(intended label) of each synthetic review, how it was made) by the selection teacher `name`
     (lib/variants.py SELECTION_TEACHERS: one teacher, or the mean of two); None where a part is missing."""
@@ -114,48 +89,6 @@ def selection_scores(teachers: dict, phase: str, name: str) -> tuple[np.ndarray,
         np.mean([p for p, _ in parts], axis=0),
         json.dumps({part: h for part, (_, h) in zip(name.split("+"), parts)}, sort_keys=True),
     )
-
-
-@dataclass
-class SyntheticSample:
-    rows: pd.DataFrame  # the chosen synthetic reviews, balanced per sentiment
-    requested: int  # synthetic reviews the ratio asked for (both sentiments)
-    capped: bool  # fewer exist than asked for
-
-
-def synthetic_samples(
-    synthetic: pd.DataFrame | None,
-    n_genuine: int,
-    ratios,
-    seed: int = 0,
-    draw: int = 0,
-    selections: list[str] | None = None,
-) -> dict[tuple[float, str], SyntheticSample]:
-    """{(ratio, temperature selection): sample} of one draw: synthetic reviews to add to `n_genuine` genuine ones.
-
-    A ratio asks for `round(ratio * n_genuine / 2)` synthetic reviews per sentiment
-    (balanced). A request beyond what a sentiment has is capped to the smaller
-    sentiment's supply (still balanced) and flagged `capped`; it is not an error.
-    Samples are prefixes of one seeded order per (selection, draw), so a larger ratio's
-    sample contains a smaller one's.
-    """
-    has_synthetic = synthetic is not None and len(synthetic) > 0
-    if selections is None:
-        selections = temperature_selections(synthetic) if has_synthetic else []
-    samples = {}
-    empty = synthetic.iloc[:0] if has_synthetic else pd.DataFrame()
-    for selection in selections:
-        ordered = {}
-        if has_synthetic:
-            pool = _draw_order(_selection_pool(synthetic, selection), seed, draw)
-            ordered = {s: pool[pool["sentiment"] == s] for s in LABELS}
-        supply = min((len(ordered.get(s, ())) for s in LABELS), default=0)
-        for ratio in ratios:
-            per_class = int(round(float(ratio) * n_genuine / len(LABELS)))
-            take = min(per_class, supply)
-            rows = pd.concat([ordered[s].iloc[:take] for s in LABELS]) if take else empty
-            samples[(float(ratio), selection)] = SyntheticSample(rows, per_class * len(LABELS), take < per_class)
-    return samples
 
 
 @dataclass
@@ -232,14 +165,6 @@ class TrainingSets:
         }
         configs = configs.sort_values("training_set_id").reset_index(drop=True)
         return cls(items[ITEM_COLUMNS], configs, grouped, validation, weights=weights)
-
-
-@dataclass
-class TeacherLabels:
-    """The generative classifier as a teacher of one (repeat, data size)'s synthetic reviews."""
-
-    p_positive: pd.Series  # P(positive) of each synthetic review, by synthetic_id (the calibrated margin)
-    hyperparameters: str  # how it was made (JSON: its threshold, calibration and scoring length)
 
 
 class _Builder:

@@ -22,15 +22,11 @@ from .text import text_hash
 
 @dataclass(frozen=True)
 class EmbeddingConfig:
-    # Tokens of a review read (its first ones). Measured with bench/embedding.py --lengths on the validation fold
-    # (80 reviews, never a holdout) of the shared pizza CSV, C chosen by 5-fold cross-validation on the fit fold:
-    # 0.775 / 0.838 / 0.838 / 0.850 at 32 / 64 / 128 / 256 tokens (one review is 0.0125; 72% of the reviews are
-    # longer than 64 tokens). 64 reads as well as 128 there, for about two thirds of the demo's tokens.
+    # Tokens of a review read (its first ones): 64 read as well as 128 on validation, for about two thirds of the
+    # tokens (docs/results.md, "What truncation costs the embedding classifier").
     max_tokens: int = setting(64, description="Tokens of a review the embedding classifier reads.", ge=8)
-    # Reviews per forward pass, length-sorted so padding stays small. Measured in CPU seconds (the 2 cores were
-    # shared) on 48 of the demo's training reviews at 128 tokens, bfloat16: 652 tokens per 2 CPU-s at 48, 395 at 16.
-    # The decoder alone keeps no vocabulary-wide logits, so large batches cost little memory (unlike the generative
-    # classifier's scoring, best at 16).
+    # Reviews per forward pass, length-sorted so padding stays small. The decoder alone keeps no vocabulary-wide
+    # logits, so large batches cost little memory (unlike the generative classifier's scoring) and run faster.
     batch_size: int = setting(64, description="Reviews per forward pass of the embedding.", ge=1)
 
     def __post_init__(self):

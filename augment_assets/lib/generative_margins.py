@@ -38,11 +38,8 @@ SCORE_COLUMNS = [
 
 @dataclass(frozen=True)
 class ScoringConfig:
-    # Review tokens scored (after the conditioning prefix). Measured on the validation fold (80 reviews,
-    # never a holdout) of the shared pizza CSV, generators of data size all: accuracy at threshold 0 of
-    # 0.750 / 0.762 / 0.838 / 0.875 at 32 / 64 / 128 / 256 tokens (38% of those reviews are longer than
-    # 128 tokens, 10% longer than 264), for 1.3x the tokens of 128. Beyond the fine-tuning length (128)
-    # the generators still read the review's ending; 256 keeps most of it.
+    # Review tokens scored (after the conditioning prefix): long enough to read most reviews' endings, where
+    # validation accuracy kept rising (docs/results.md, "How many review tokens the generative classifier reads").
     max_review_tokens: int = setting(
         256,
         description=(
@@ -51,8 +48,8 @@ class ScoringConfig:
         ),
         ge=8,
     )
-    # Reviews per forward pass, length-sorted so padding stays small. bench/generative.py --quick on 2 shared
-    # cores: 933 review tokens/s at 16, 825 at 8, 626 at 32.
+    # Reviews per forward pass, length-sorted so padding stays small; the fastest of 8 / 16 / 32 in
+    # bench/generative.py (docs/results.md): each batch holds vocabulary-wide logits, so larger ones cost memory.
     batch_size: int = setting(16, description="Reviews per forward pass of the generative scoring.", ge=1)
 
     def __post_init__(self):
@@ -147,9 +144,8 @@ def choose_threshold(margins: np.ndarray, labels: np.ndarray) -> tuple[float, fl
     margin where P(positive) = 1/2; 0 when no boundary can be fit.
 
     Why not the threshold with the best accuracy on them: on a validation fold of 20 reviews that
-    argmax rests on the one or two reviews nearest the boundary. Leave-one-out on the demo's own
-    validation folds (never a holdout): threshold 0 0.85 / 0.923, the accuracy argmax 0.80 / 0.904,
-    the logistic fit 0.90 / 0.923 (50 per class / all).
+    argmax rests on the one or two reviews nearest the boundary; leave-one-out on validation folds put the
+    logistic fit ahead of both the argmax and threshold 0 (docs/results.md, "The generative threshold").
     """
     calibration = calibrate(margins, labels)
     threshold = 0.0 if calibration is None else calibration.threshold

@@ -13,6 +13,7 @@ import pandas as pd
 import pydantic
 
 from augment_assets.defs.generate.resources import LanguageModelResource
+from augment_assets.defs.leakage.check_names import HOLDOUT_COMPARISON_CHECKS
 from augment_assets.defs.metadata import (
     for_people,
     images_markdown,
@@ -50,7 +51,7 @@ from augment_assets.lib.variants import (
 )
 from augment_assets.lib.warehouse import Warehouse
 
-REFERENCE_CHECKS = ("no_holdout_text", "no_holdout_near_duplicate", "no_copied_holdout_spans")
+REFERENCE_CHECKS = HOLDOUT_COMPARISON_CHECKS  # reference_synthetic carries every one (defs/leakage/checks.py)
 
 
 class EvaluationResource(dg.ConfigurableResource):

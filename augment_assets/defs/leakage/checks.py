@@ -15,10 +15,13 @@ import dagster as dg
 import pandas as pd
 
 from augment_assets.defs.evaluate.assets import training_set_items
+from augment_assets.defs.leakage.check_names import NO_COPIED_HOLDOUT_SPANS, NO_HOLDOUT_NEAR_DUPLICATE, NO_HOLDOUT_TEXT
 from augment_assets.defs.metadata import preview
 from augment_assets.defs.resources import WarehouseResource
 from augment_assets.lib.folds import FIT, VALIDATION
 from augment_assets.lib.leakage import (
+    DEFAULT_NEAR_DUP_THRESHOLD,
+    DEFAULT_SHINGLE,
     business_overlap,
     copied_span_leaks,
     exact_leaks,
@@ -76,7 +79,7 @@ def exact_leak_check(asset: str, corpus: Loader, corpus_name: str, reads=()) -> 
         asset,
         corpus,
         corpus_name,
-        "no_holdout_text",
+        NO_HOLDOUT_TEXT,
         exact_leaks,
         f"holdout reviews found verbatim in {corpus_name}",
         f"No holdout or gold review (normalized text) appears in {corpus_name}.",
@@ -89,10 +92,11 @@ def near_duplicate_check(asset: str, corpus: Loader, corpus_name: str, reads=())
         asset,
         corpus,
         corpus_name,
-        "no_holdout_near_duplicate",
+        NO_HOLDOUT_NEAR_DUPLICATE,
         near_duplicate_leaks,
         f"near-duplicates of holdout reviews in {corpus_name}",
-        f"No holdout or gold review is a near-duplicate (Jaccard of word 3-shingles >= 0.3, exact) of a review in {corpus_name}.",
+        f"No holdout or gold review is a near-duplicate (Jaccard of word {DEFAULT_SHINGLE}-shingles >= "
+        f"{DEFAULT_NEAR_DUP_THRESHOLD:g}, exact) of a review in {corpus_name}.",
         reads,
     )
 
@@ -143,7 +147,7 @@ def copied_span_check(asset: str, corpus: Loader) -> dg.AssetChecksDefinition:
 
     @dg.asset_check(
         asset=asset,
-        name="no_copied_holdout_spans",
+        name=NO_COPIED_HOLDOUT_SPANS,
         blocking=True,
         additional_deps=[*HOLDOUTS, "training_reviews"],
         description=(

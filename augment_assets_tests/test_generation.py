@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from augment_assets.lib import generate as gen_mod
+from augment_assets.lib import generate_decoding as decoding
 from augment_assets.lib.errors import InputError
 from augment_assets.lib.finetune import (
     CONFIG_FILE,
@@ -406,15 +407,15 @@ def test_progress_reports_rate_and_eta(tiny_model_dir, tmp_path):
 
 def test_out_of_memory_halves_the_batch(tiny_model_dir, tmp_path, monkeypatch, caplog):
     """The static decoder (model.generate batches, today's path kept as decoder="static")."""
-    real = gen_mod._generate_batch
+    real = decoding._generate_batch
 
     def picky(model, tokenizer, texts, config, device):
         if len(texts) > 2:
             raise RuntimeError("CUDA out of memory. Tried to allocate 2 GiB")
         return real(model, tokenizer, texts, config, device)
 
-    monkeypatch.setattr(gen_mod, "_generate_batch", picky)
-    with caplog.at_level(logging.WARNING, logger="augment_assets.lib.generate"):
+    monkeypatch.setattr(decoding, "_generate_batch", picky)
+    with caplog.at_level(logging.WARNING, logger="augment_assets.lib.generate_decoding"):
         out = run(tiny_model_dir, tmp_path / "oom", small_config(decoder="static"))
     assert len(out) == 10 and out.attrs["stats"]["batch_size"] == 2
     assert "out of memory at batch size 4; retrying with 2" in caplog.text
@@ -477,7 +478,7 @@ def continuous(model, tok, prompts, cfg, batch_size):
     """{prompt index: (continuation, new tokens, ended)} from `_continuous_generate`."""
     got = {}
     jobs = [(i, p, 1000 + i) for i, p in enumerate(prompts)]
-    gen_mod._continuous_generate(model, tok, jobs, cfg, "cpu", batch_size, got.__setitem__)
+    decoding._continuous_generate(model, tok, jobs, cfg, "cpu", batch_size, got.__setitem__)
     assert sorted(got) == list(range(len(prompts)))  # every row reported exactly once
     return got
 
@@ -513,7 +514,7 @@ def test_continuous_respects_max_and_min_new_tokens(tiny):
 def test_continuous_greedy_matches_hf_generate(tiny, monkeypatch, spare):
     """Greedy (top_k=1) with rows leaving and joining: every row's tokens equal HF's batch-1 greedy
     tokens up to the step the row was stopped (cache merging, padding and positions are exact)."""
-    monkeypatch.setattr(gen_mod._GrowingLayer, "SPARE", spare)
+    monkeypatch.setattr(decoding._GrowingLayer, "SPARE", spare)
     model, tok = tiny
     cfg = small_config(temperature=1.0, top_k=1, top_p=1.0, repetition_penalty=1.3, max_new_tokens=14)
     got = continuous(eos_from(model, 12, tok.eos_token_id), tok, MIXED, cfg, 3)
@@ -590,15 +591,15 @@ def test_continuous_out_of_memory_halves_the_batch(tiny_model_dir, tmp_path, mon
     a near-tie between two tokens can then sample another one (seen: 1 of 10 reviews differs)."""
     first_try = run(tiny_model_dir, tmp_path / "ref")
     reference = run(tiny_model_dir, tmp_path / "ref2", small_config(batch_size=2))
-    real = gen_mod._decode_step
+    real = decoding._decode_step
 
     def picky(model, sampler, live):
         if len(live.jobs) > 2:
             raise RuntimeError("CUDA out of memory. Tried to allocate 2 GiB")
         return real(model, sampler, live)
 
-    monkeypatch.setattr(gen_mod, "_decode_step", picky)
-    with caplog.at_level(logging.WARNING, logger="augment_assets.lib.generate"):
+    monkeypatch.setattr(decoding, "_decode_step", picky)
+    with caplog.at_level(logging.WARNING, logger="augment_assets.lib.generate_decoding"):
         out = run(tiny_model_dir, tmp_path / "oom")
     assert len(out) == 10 and out.attrs["stats"]["batch_size"] == 2
     assert "out of memory at batch size 4; retrying with 2" in caplog.text

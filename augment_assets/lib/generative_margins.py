@@ -17,8 +17,8 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
 from .errors import InputError
-from .settings import setting
 from .recipes import TeacherLabels
+from .settings import setting
 
 SCORE_COLUMNS = [
     "repeat",

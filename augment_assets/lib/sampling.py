@@ -21,7 +21,7 @@ Top-p without a full sort, exactly:
   strictly above it is < top_p. The accepted token then follows the nucleus distribution
   exactly; a draw is accepted with probability >= top_p, so about one try per row.
 
-Own decode loops (`generate._continuous_generate`, where rows join and leave the batch) call
+Own decode loops (`generate_decoding._continuous_generate`, where rows join and leave the batch) call
 `SamplingProcessor.draw` instead: each row counts its own new tokens for ``min_new_tokens``,
 and may draw from its own `torch.Generator`, so a row's tokens do not depend on which rows
 share its batch (same distribution, one small draw per row).

@@ -9,21 +9,25 @@ import dataclasses
 import dagster as dg
 import pytest
 
-import augment_assets.definitions  # noqa: F401 - loads every Config class of defs/
+from augment_assets.definitions import build_definitions
 from augment_assets.defs.resources import ExperimentResource, experiment_resource
 from augment_assets.lib.embedding_fits import EmbeddingConfig
 from augment_assets.lib.errors import InputError
+from augment_assets.lib.finetune_config import FinetuneConfig
+from augment_assets.lib.generate import GenerationConfig
 from augment_assets.lib.generative_margins import ScoringConfig
 from augment_assets.lib.settings import declared
 from augment_assets.lib.variants import EvaluationConfig
 
-LIBRARY_SETTINGS = (EvaluationConfig, ScoringConfig, EmbeddingConfig)
+LIBRARY_SETTINGS = (EvaluationConfig, ScoringConfig, EmbeddingConfig, GenerationConfig, FinetuneConfig)
 # The library dataclass whose settings each Dagster config class exposes under the same names (None: it exposes
 # none by name), and the fields exposed under another name: (config class, field) -> (library class, setting).
 # Every Config class and resource of defs/ must be listed, so a new one is held to this test.
 LIBRARY_OF = {
     "TrainingSetSettings": EvaluationConfig,
     "MetricsSettings": EvaluationConfig,
+    "GenerationSettings": GenerationConfig,
+    "FinetuneSettings": FinetuneConfig,
     "ExperimentResource": None,
 }
 RENAMED = {
@@ -39,12 +43,11 @@ NOT_LIBRARY_SETTINGS = {  # config of the platform itself, declared once where i
     "RefreshConfig",
     "SplitConfig",
     "PromptTableConfig",
-    "FinetuneSettings",
-    "GenerationSettings",
 }
 
 
 def _config_classes() -> dict[str, type]:
+    build_definitions()  # loads every module of defs/, so every Config class exists
     found, todo = {}, [dg.Config, dg.ConfigurableResource]
     while todo:
         cls = todo.pop()
@@ -82,6 +85,8 @@ def test_every_exposed_setting_has_the_librarys_default_bounds_and_description()
         ("MetricsSettings", "bootstrap"),
         ("MetricsSettings", "embedding_max_tokens"),
         ("ExperimentResource", "generative_max_review_tokens"),
+        ("GenerationSettings", "max_new_tokens"),
+        ("FinetuneSettings", "max_length"),
     }
     for config, field, library, name in exposed:
         info = config.model_fields[field]

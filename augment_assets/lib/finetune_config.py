@@ -16,6 +16,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from .settings import setting
+
 CONFIG_FILE = "finetune_config.json"
 # Domain-neutral: nothing here may assume what a user's CSV reviews (the prefix is one
 # constant per generator; what the reviews are about is learned from the reviews).
@@ -72,17 +74,32 @@ class FinetuneConfig:
     - learning rate 3e-4 instead of 1e-4: perplexity 37.4 vs 32.9 (negative), no gain.
     """
 
-    method: str = "full"
-    epochs: float = 2.0
-    learning_rate: float = 1e-4  # full fine-tuning
+    method: str = setting("full", description="'full' or 'lora'.")
+    epochs: float = setting(2.0, description="Passes over the generator's reviews.", gt=0)
+    learning_rate: float = setting(1e-4, description="Learning rate of full fine-tuning.", gt=0)
     lora_learning_rate: float = 1e-3  # LoRA (used when method == "lora")
-    batch_size: int = 8
-    max_length: int | None = None  # null: the length covering the reviews (covering_length)
-    length_quantile: float = 0.95
-    max_length_cap: int = 512
+    batch_size: int = setting(8, description="Reviews per optimizer step.", ge=1)
+    max_length: int | None = setting(
+        None,
+        description=(
+            "Training length in tokens; null: the length_quantile of the generator's reviews' lengths, at most "
+            "max_length_cap (whole reviews)."
+        ),
+        ge=8,
+    )
+    length_quantile: float = setting(
+        0.95, description="The share of the reviews' token lengths the training length covers.", gt=0, le=1
+    )
+    max_length_cap: int = setting(512, description="The longest training length null max_length may choose.", ge=8)
     seed: int = 0
     prompt_format: str = "prefix"
-    prefix_template: str = DEFAULT_TEMPLATE
+    prefix_template: str = setting(
+        DEFAULT_TEMPLATE,
+        description=(
+            "The conditioning prefix each review is fine-tuned behind, with {stars} (1-2 or 4-5) and/or {sentiment}; "
+            "name your domain if you like: 'Hotel review, {stars} stars:'."
+        ),
+    )
     chat_instruction: str = "Write a {sentiment} review."
     lora_r: int = 16
     lora_alpha: int = 32

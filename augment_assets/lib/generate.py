@@ -46,6 +46,7 @@ from augment_assets.lib.finetune_config import FinetuneConfig, generation_prefix
 from augment_assets.lib.generate_chunks import COLUMNS, ChunkWriter, finished_chunks
 from augment_assets.lib.generate_decoding import decoder_for, make_continuous, make_static
 from augment_assets.lib.model import choose_device_dtype, dtype_name, load_model
+from augment_assets.lib.settings import setting
 
 log = logging.getLogger(__name__)
 
@@ -91,15 +92,24 @@ class GenerationConfig:
       (copy rate 0.96-1.0), so prompts stay at 4 words (`PromptTableConfig.prefix_words`).
     """
 
-    n: int = 32
+    n: int = setting(
+        32, description="Synthetic reviews kept per partition (after the quality filters; see max_attempts).", ge=1
+    )
     temperature: float = 0.7
     # null: the generator's training length (whole reviews: the length covering its training reviews, so it
     # can end any review it learned to write), or DEFAULT_MAX_NEW_TOKENS for a model without a fine-tuning config
-    max_new_tokens: int | None = None
-    top_p: float = 0.95
-    top_k: int = 0
-    repetition_penalty: float = 1.1
-    batch_size: int = 128
+    max_new_tokens: int | None = setting(
+        None,
+        description=(
+            "Cap on a review's new tokens; null: the generator's training length, so it can end every review it "
+            "learned to write (whole reviews)."
+        ),
+        ge=1,
+    )
+    top_p: float = setting(0.95, description="Nucleus sampling: the probability mass sampled from.", gt=0, le=1)
+    top_k: int = setting(0, description="Sample from the k likeliest tokens; 0 disables top-k.", ge=0)
+    repetition_penalty: float = setting(1.1, description="Divides the logits of tokens already in the review.", gt=0)
+    batch_size: int = setting(128, description="Reviews decoded together; halved on out-of-memory.", ge=1)
     seed: int = 0
     min_new_tokens: int = 0
     chunk_size: int | None = None  # reviews per resumable chunk; default: see effective_chunk_size

@@ -26,6 +26,7 @@ from augment_assets.defs.partitions import (
     synthetic_partitions,
 )
 from augment_assets.defs.resources import ExperimentResource, WarehouseResource
+from augment_assets.defs.settings import config_field
 from augment_assets.lib.errors import InputError
 from augment_assets.lib.finetune import FinetuneConfig, finetune, template_problem
 from augment_assets.lib.folds import FIT, VALIDATION, fold_reviews
@@ -115,24 +116,14 @@ def prompt_table(
 class FinetuneSettings(dg.Config):
     """Overrides of the fine-tuning defaults (null keeps the measured default of lib/finetune.py)."""
 
-    method: str | None = Field(default=None, description="'lora' or 'full'")
-    epochs: float | None = Field(default=None, gt=0)
-    learning_rate: float | None = Field(default=None, gt=0)
-    batch_size: int | None = Field(default=None, ge=1)
-    max_length: int | None = Field(
-        default=None,
-        ge=16,
-        description="Training length in tokens; null: the length_quantile of the generator's reviews' lengths, at most max_length_cap (whole reviews).",
-    )
-    length_quantile: float | None = Field(default=None, gt=0, le=1, description="null: 0.95")
-    max_length_cap: int | None = Field(default=None, ge=16, description="null: 512")
-    prefix_template: str | None = Field(
-        default=None,
-        description=(
-            "The conditioning prefix each review is fine-tuned behind, with {stars} (1-2 or 4-5) and/or "
-            "{sentiment}; default 'Review, {stars} stars:'. Name your domain if you like: 'Hotel review, {stars} stars:'."
-        ),
-    )
+    method: str | None = config_field(FinetuneConfig, "method", nullable=True)
+    epochs: float | None = config_field(FinetuneConfig, "epochs", nullable=True)
+    learning_rate: float | None = config_field(FinetuneConfig, "learning_rate", nullable=True)
+    batch_size: int | None = config_field(FinetuneConfig, "batch_size", nullable=True)
+    max_length: int | None = config_field(FinetuneConfig, "max_length", nullable=True)
+    length_quantile: float | None = config_field(FinetuneConfig, "length_quantile", nullable=True)
+    max_length_cap: int | None = config_field(FinetuneConfig, "max_length_cap", nullable=True)
+    prefix_template: str | None = config_field(FinetuneConfig, "prefix_template", nullable=True)
 
     # Checked when the config is built, so `augment-assets materialize --config` refuses it before any run.
     @pydantic.field_validator("prefix_template")
@@ -284,17 +275,10 @@ def sentiment_generator(
     )
 
 
-_GENERATION_DEFAULTS = GenerationConfig()  # lib/generate.py is the one place the defaults live
-
-
 class GenerationSettings(dg.Config):
     """Sampling settings; out-of-range values are rejected before the run starts any work."""
 
-    n: int = Field(
-        default=_GENERATION_DEFAULTS.n,
-        ge=1,
-        description="Synthetic reviews kept per partition (after the quality filters; see max_attempts).",
-    )
+    n: int = config_field(GenerationConfig, "n")
     over_generation: float = Field(
         default=1.0,
         ge=1,
@@ -308,15 +292,11 @@ class GenerationSettings(dg.Config):
         ge=1,
         description="Review slots generated at most to fill the pool; null: 3 x the reviews to keep. At least n x over_generation.",
     )
-    max_new_tokens: int | None = Field(
-        default=None,
-        ge=8,
-        description="Cap on a review's new tokens; null: the generator's training length, so it can end every review it learned to write (whole reviews).",
-    )
-    top_p: float = Field(default=_GENERATION_DEFAULTS.top_p, gt=0, le=1)
-    top_k: int = Field(default=_GENERATION_DEFAULTS.top_k, ge=0, description="0 disables top-k")
-    repetition_penalty: float = Field(default=_GENERATION_DEFAULTS.repetition_penalty, gt=0)
-    batch_size: int = Field(default=_GENERATION_DEFAULTS.batch_size, ge=1)
+    max_new_tokens: int | None = config_field(GenerationConfig, "max_new_tokens")
+    top_p: float = config_field(GenerationConfig, "top_p")
+    top_k: int = config_field(GenerationConfig, "top_k")
+    repetition_penalty: float = config_field(GenerationConfig, "repetition_penalty")
+    batch_size: int = config_field(GenerationConfig, "batch_size")
 
     @property
     def keep_target(self) -> int:

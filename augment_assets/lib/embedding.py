@@ -13,7 +13,8 @@ repeat, so each text is embedded once per (base model, length, dtype) and reused
 fit, data size, repeat and later evaluation (`<work_dir>/review_embeddings/<model key>.parquet`).
 Texts are sorted by length and batched (little padding), the model runs in the inference
 dtype of `model.choose_device_dtype` (bfloat16 on a CPU with native bfloat16, and on CUDA),
-under `torch.inference_mode`, truncated to `max_tokens` (measured: `EmbeddingConfig`).
+under `torch.inference_mode`, truncated to `max_tokens` (`EmbeddingConfig`; docs/results.md, "What
+truncation costs the embedding classifier").
 """
 
 from __future__ import annotations

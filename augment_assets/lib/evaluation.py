@@ -310,8 +310,8 @@ def evaluate(
         raise InputError("training_set holds no training sets: materialize training_set first")
     progress = progress or (lambda message: None)
     started = time.perf_counter()
-    # Thousands of small fits: BLAS threads only add contention (measured 25x slower
-    # L-BFGS on a busy 2-core machine with OpenBLAS threading on).
+    # Thousands of small fits: BLAS threads only add contention (docs/results.md, "BLAS threads in the
+    # evaluation").
     with threadpool_limits(limits=1):
         scorer = Scorer(sets, holdouts, config, progress, generative, embeddings)
         results = scorer.run()

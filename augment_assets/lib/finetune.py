@@ -262,9 +262,8 @@ class _Run:
 
     def validation_perplexity(self, model) -> float | None:
         # Perplexity in the precision the generator trains in and is used in (generation and the generative classifier
-        # load it in the same bfloat16 where the device has it): faster, and the figure of the model as it runs. The
-        # demo's 26 negative validation reviews: 7.4 s in float32, 3.4 s under bfloat16 autocast; perplexity of the
-        # base model 104.38 vs 104.40, after 9 steps 36.42 vs 37.57 (float32 keeps updates that bfloat16 rounds off).
+        # load it in the same bfloat16 where the device has it): faster, and the figure of the model as it runs; float32
+        # would keep updates that bfloat16 rounds off (docs/results.md, "Fine-tuning speed").
         with self.autocast():
             return (
                 _perplexity_encoded(model, self.validation, self.pad_id, self.device, self.config.eval_batch_size)

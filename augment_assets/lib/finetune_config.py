@@ -32,46 +32,34 @@ LLAMA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
 
 @dataclass
 class FinetuneConfig:
-    """Fine-tuning settings; defaults chosen by measurement on the 2-core CPU.
+    """Fine-tuning settings; defaults chosen by measurement on the 2-core CPU (docs/results.md).
 
-    Full fine-tuning (lr 1e-4) vs LoRA (r=16 on every attention and MLP projection, lr 1e-3),
-    same reviews and seed (`python bench/finetune.py`: 96 positive reviews, max_length 192,
-    1 epoch): 154 vs 160 tokens/s, peak RSS 7.2 vs 8.5 GB, validation perplexity
-    39.3 -> 29.4 (full) vs 39.3 -> 30.3 (LoRA). 64 negative reviews, 2 epochs: 45.7 -> 34.1
-    (full) vs 45.7 -> 34.7 (LoRA). On a CPU the activation backward dominates, so LoRA
-    saves almost no time here; full fine-tuning is the default for its lower perplexity at
-    equal cost.
+    Full fine-tuning, not LoRA: on a CPU the activation backward dominates, so LoRA saves almost
+    no time here, and full fine-tuning reaches a lower validation perplexity at equal cost
+    (docs/results.md, "Fine-tuning: full or LoRA").
 
     Whole reviews: `max_length` null (the default) trains on a length that covers the
     training reviews' length distribution: the `length_quantile` (0.95) of their tokenized
     lengths (prefix and end-of-text included), at most `max_length_cap` (512). A review longer
     than that is cut without its end-of-text, so the generator learns how the reviews it sees
-    end. On the 606 pizza reviews: median 104 tokens, 0.95 quantile 344, and 40% are longer
-    than the former fixed 128 (which ended few generated reviews as reviews end); on the
-    demo sample the quantile is 143. Generation's default cap is this length (lib/generate.py).
+    end. The former fixed 128 cut many real reviews and ended few generated reviews as reviews
+    end (docs/results.md, "The fine-tuning length (whole reviews)"). Generation's default cap is
+    this length (lib/generate.py).
 
-    Speed (`python bench/finetune.py`: 96 positive pizza reviews, max_length 192, 1 epoch,
-    2 cores with AVX-512 BF16): the float32 loop 118 tokens/s; bfloat16 autocast with
-    float32 master weights plus the fused AdamW kernel 248 tokens/s (2.09x), validation
-    perplexity 29.42 vs 29.51 (+0.3%). The loss's vocabulary projection and float32
-    log-softmax on the review tokens' rows only, in chunks (`model.label_log_probs`, the same
-    mean as the model's own loss): the demo's fine-tune of 104 negative reviews 252 -> 346
-    tokens/s, 91 -> 66 s of training (one `make demo` each, quiet cores).
+    Speed: bfloat16 autocast with float32 master weights plus the fused AdamW kernel
+    (`mixed_precision`, `fused_optimizer`) trains much faster than the float32 loop at the same
+    validation perplexity, and the loss's vocabulary projection and float32 log-softmax run on the
+    review tokens' rows only, in chunks (`model.label_log_probs`, the same mean as the model's own
+    loss) (docs/results.md, "Fine-tuning speed").
 
-    Format, epochs and learning rate (`python scripts/generator_sweep.py --csv
-    pizza_reviews.csv`: 162 fit reviews per class, 48 generations per point at T 0.9, top_p
-    0.95, judged on the training reviews' validation split; +-0.05 per figure; measured when
-    the prefix read "Yelp pizza review, {stars} stars:" and on-topic used a fixed pizza noun
-    list, both since replaced by domain-neutral ones):
-    - format: prefix > chat template > none. Positive label fidelity 0.88 / 0.81 / 0.74,
-      on-topic 0.85 / 0.90 / 0.83; negative fidelity 0.98 / 1.00 / 0.96, on-topic
-      0.98 / 0.98 / 0.875. The prefix is also the shortest conditioning to train on.
-    - epochs: 4 epochs lift positive fidelity (0.79, 0.85, 0.93, 0.91 after epochs 1-4 of
-      a 4-epoch run) but raise validation perplexity (32.9 -> 39.5 negative, 33.2 -> 40.4
-      positive versus 2 epochs) and the 8-word copy rate (0 -> 0.02); the downstream
-      validation accuracy moves by none of it. 2 epochs stay the default: the lowest
-      held-out perplexity at half the cost.
-    - learning rate 3e-4 instead of 1e-4: perplexity 37.4 vs 32.9 (negative), no gain.
+    Format, epochs and learning rate, judged on generated reviews (`scripts/generator_sweep.py`;
+    docs/results.md, "Fine-tuning: format, epochs and learning rate"):
+    - format: the prefix ranked ahead of a chat template and of none, and is the shortest
+      conditioning to train on.
+    - epochs: more epochs lift positive fidelity but raise held-out perplexity and copying, and
+      move no downstream validation accuracy; 2 epochs stay the default: the lowest held-out
+      perplexity at half the cost.
+    - learning rate: a higher one gave a worse perplexity and no gain.
     """
 
     method: str = setting("full", description="'full' or 'lora'.")
@@ -115,8 +103,8 @@ class FinetuneConfig:
     # with AVX-512 BF16 or AMX); elsewhere it falls back to float32 with a logged reason.
     # "off": float32 throughout.
     mixed_precision: str = "bf16"
-    # One fused kernel for the AdamW update of all parameters (torch >= 2.4 on CPU and CUDA):
-    # 0.4 -> 0.1 s a step on the 135M model, 2 cores. Same update rule as the loop version.
+    # One fused kernel for the AdamW update of all parameters (torch >= 2.4 on CPU and CUDA): a much shorter optimizer
+    # step (docs/results.md, "Fine-tuning speed"). Same update rule as the loop version.
     fused_optimizer: bool = True
 
     def __post_init__(self):

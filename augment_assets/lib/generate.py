@@ -71,25 +71,22 @@ class GenerationConfig:
 
     Decoding: ``decoder="continuous"`` (rows leave at end-of-text, queued prompts join; see
     lib/generate_decoding.py) at ``batch_size`` 128: on 2 CPU cores a decode step has a large fixed
-    cost (~30 ms of the ~70 ms a batch-32 step takes), which a full, bigger batch spreads
-    over more rows; a static batch that size would wait longer for its longest row.
+    cost, which a full, bigger batch spreads over more rows; a static batch that size would wait
+    longer for its longest row (docs/results.md, "Where a decode step's time goes").
     ``decoder="static"`` is the former `model.generate` path (its default batch was 32).
     Rejected lever: dynamic int8 quantization of the linear layers (`quantize_dynamic`) made
-    a decode step 2x faster but raised the perplexity of real reviews from 56 to 255-305
-    (69 with down_proj and lm_head left out, 56.5 only for the attention projections).
+    a decode step faster but raised the perplexity of real reviews severalfold; only leaving
+    layers out brought it back near the unquantized model's (docs/results.md, "Generation: int8
+    quantization (rejected)").
 
-    Measured by `scripts/generator_sweep.py` on the pizza CSV (default 2-epoch generator,
-    48 reviews per point, validation split of the training reviews; +-0.05 per figure; on-topic
-    then against a fixed pizza noun list, since replaced by the domain's own topic words):
-    - temperature 0.7 / 0.9 / 1.1: positive label fidelity 0.90 / 0.88 / 0.71, distinct-2
-      0.69 / 0.80 / 0.92; negative on-topic 0.92 / 0.98 / 0.79. T 0.5 (4-epoch model) copies
-      8-word training spans in 12.5% of negative reviews. The partitions stay 0.7-1.1 and
-      the evaluation picks among them on validation.
-    - top_p 0.9 / 0.95 / 1.0 (4-epoch model, T 0.9): positive fidelity 0.91 / 0.91 / 0.85,
-      negative on-topic 0.875 / 0.92 / 0.96: 0.95 kept.
-    - prompt of 2 / 4 / 8 opening words: fidelity 0.98 / 0.91 / 0.94 (positive) and
-      0.96 / 1.00 / 1.00 (negative); 8 words copy an 8-word training span by construction
-      (copy rate 0.96-1.0), so prompts stay at 4 words (`PromptTableConfig.prefix_words`).
+    Sampling defaults, measured by `scripts/generator_sweep.py` on the pizza CSV (docs/results.md,
+    "Generation: temperature, top_p and prompt length"):
+    - temperature: a higher one writes more varied reviews but loses label fidelity and topic; a
+      low one copies training spans. The partitions stay 0.7-1.1 and the evaluation picks among
+      them on validation.
+    - top_p 0.95: as label-faithful as 0.9, where 1.0 lost positive fidelity.
+    - prompts of 4 opening words: 8 words copy an 8-word training span by construction, so
+      prompts stay at 4 words (`PromptTableConfig.prefix_words`).
     """
 
     n: int = setting(
@@ -360,10 +357,11 @@ def _make_missing(
 def default_max_attempts(target: int) -> int:
     """The attempt bound when none is given: 3 x the reviews to keep.
 
-    The quality filters drop few reviews of a working generator (the real run kept 99.3 of 100 on
-    average; the demo's tiny partitions lose a few to duplicates), so a generator that needs more
-    than three attempts per kept review is broken (looping, echoing its prompt), and drawing on
-    would spend the partition's hour on more of the same: it stops and says so instead.
+    The quality filters drop few reviews of a working generator (the real run kept nearly all:
+    docs/results.md, "The real run: 3 repeats at all, 50 and 25 per class"; the demo's tiny
+    partitions lose a few to duplicates), so a generator that needs more than three attempts per
+    kept review is broken (looping, echoing its prompt), and drawing on would spend the
+    partition's hour on more of the same: it stops and says so instead.
     """
     return 3 * int(target)
 

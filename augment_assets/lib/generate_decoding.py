@@ -18,16 +18,11 @@ Both run in the dtype chosen by `choose_device_dtype` (bfloat16 on CPU) under ``
   batches (left padding), `SamplingProcessor` as its logits processor; the RNG is re-seeded
   per chunk from (seed, chunk). A static batch runs until its longest row ends.
 
-Measured (`bench/generate.py`, 128 real prompts, at most 128 new tokens, end-of-text on,
-2 CPU cores): on a generator fine-tuned from the embedded SmolLM2-135M (the model a
-partition is made from; it ends ~95% of its reviews early), continuous at batch 128 made
-44,184 kept reviews/h against 14,529 for static at batch 32 (vs_today 3.04; useful tokens/s
-533 vs 220, 2.42x) on quiet cores, and 2.80x at load 6. Part of the kept-reviews figure is
-length: static's reviews are longer (49.8 vs 41.1 words), from the padding bias above
-(new tokens a review: static 55-61, continuous 42, the unpadded batch-1 `model.generate`
-baseline 20 and 33 in two runs of 12 reviews; small samples, but none as long as static). On the base model, which ends only ~35% of its reviews before 128 tokens,
-the gain was 1.4-2.0x over three runs; there the loop and the bigger batch each gave
-~1.27x (static/32 51 s, static/128 40 s, continuous/32 40 s, continuous/128 26 s).
+Why continuous is the default: a fine-tuned generator ends most of its reviews well before the
+token cap, and a static batch keeps computing until its longest row ends. On 2 CPU cores the loop
+made several times the kept reviews per hour of static batches (`bench/generate.py`); part of that
+is length, as static's reviews run longer from the padding bias above (docs/results.md, "The
+continuous decoder").
 
 Running out of memory at a batch size halves the batch and retries (logged); the
 continuous decoder restarts the rows in flight with their own seeds, so the retry equals a
@@ -151,8 +146,8 @@ def _pad_left(t: torch.Tensor, n: int, dim: int) -> torch.Tensor:
 
 class _GrowingLayer(DynamicLayer):
     """A DynamicLayer with spare columns: `update` writes the new keys/values in place and
-    returns views. DynamicLayer concatenates, copying the whole cache every step: 14% of a
-    batch-32 decode step (SmolLM2-135M, 2 CPU cores)."""
+    returns views. DynamicLayer concatenates, copying the whole cache every step: a sizeable share
+    of a decode step (docs/results.md, "Where a decode step's time goes")."""
 
     SPARE = 64  # columns added per reallocation: a few per review at 128 new tokens
 

@@ -25,10 +25,11 @@ Speed: a forward pass of two models per review. Texts are sorted by length and
 batched (little padding), the models run in the generation dtype of
 `model.choose_device_dtype` (bfloat16 on a CPU with native bfloat16 and on CUDA), the
 vocabulary-wide projection and its float32 log-softmax run on the review tokens' rows
-only, in cache-sized chunks (`model.label_log_probs`: 1.5x faster than on every row), and
+only, in cache-sized chunks (`model.label_log_probs`: faster than on every row), and
 each (generator version, text, settings) is scored once: scores are kept in
 `<work_dir>/generative_scores/<generator_version>.parquet` and reused by every later
-evaluation (`bench/generative.py` measures reviews/s against its compute ceiling).
+evaluation (`bench/generative.py` measures reviews/s against its compute ceiling;
+docs/results.md, "The generative classifier's speed").
 """
 
 from __future__ import annotations

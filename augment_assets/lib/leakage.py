@@ -115,15 +115,13 @@ def prompt_leaks(
     A holdout-only n-gram occurs in at least one holdout review and in no training
     review. Prompts are meant to come from the training reviews, so such an
     n-gram can only have come from the holdout. Single words are off by default
-    (min_n=2); measured on the 606 pizza reviews split 406 training / 200
-    holdout: prompts made of the holdout's 2-word openings are flagged 58 of 176
-    with n >= 2 and the same 58 with n >= 1 (single words add no detection); on
-    2-word snippets of the study's GPT-2 reviews single words add 6 flags (49 vs
-    43 of 454) -- rare words the 406 training reviews happen to lack. Bigrams
-    stay on because a 2-word prompt can only be caught by them, at a price: 3-word
-    openings of the GPT-2 reviews are flagged 33 of 207 with n >= 2 ("gross
-    pizza" is in no training review) against 4 with trigrams only, while holdout
-    3-word openings are flagged 133 of 195 either way. Columns: prompt,
+    (min_n=2): on the pizza reviews they added no detection of the holdout's
+    openings, only flags on rare words the training reviews happen to lack.
+    Bigrams stay on because a 2-word prompt can only be caught by them, at a
+    price: they flag more 3-word openings of other text (the study's GPT-2
+    reviews) than trigrams alone, while holdout openings are flagged as often
+    either way (docs/results.md,
+    "Holdout-only n-grams in prompts"). Columns: prompt,
     sentiment, kind, ngram, holdout_review_id (one row per holdout review
     containing the n-gram).
     """

@@ -8,11 +8,11 @@ within the first |X| - ceil(t|X|) + 1 shingles of each. This is exact (no
 missed pair), and stock phrases ("the pizza was", "highly recommend this
 place") sort last, so they rarely generate candidates. MinHash LSH
 (`method="minhash"`, datasketch) is kept for comparison on small inputs: on the
-200-review pizza holdout against the study's 11,426 GPT-2 reviews it took 4.4 s
-and found 99.0% of the 1,107 pairs, prefix filtering 0.8 s and all of them. At
-the low threshold real data calls for (0.3, see below) LSH needs bands of 2-3
-rows, which over 1e11 pairs sharing stock phrases let through many unrelated
-candidates (an estimate, not measured at that size).
+pizza holdout against the study's GPT-2 reviews it was slower than prefix filtering
+and missed some of the pairs prefix filtering found (docs/results.md, "Near-duplicate
+detection: prefix filtering or MinHash"). At the low threshold real data calls for
+(0.3, see below) LSH needs bands of 2-3 rows, which over 1e11 pairs sharing stock
+phrases let through many unrelated candidates (an estimate, not measured at that size).
 
 Part of `augment_assets.lib.leakage`, which re-exports it.
 """
@@ -37,24 +37,14 @@ from augment_assets.lib.leakage_corpus import (
 )
 
 # Chosen on the 2020 study's Yelp pizza reviews (606 genuine reviews; docs/results.md, "The near-duplicate threshold"),
-# Jaccard of word 3-shingle sets (exact, not estimated):
-#   - distinct genuine reviews, max over the other 605 per review:
-#     median 0.017, 99th pct 0.059, max 0.114 (only 2 reviews above 0.08);
-#   - planted copies with 10% of words edited (half deleted, half replaced by a
-#     random vocabulary word), Jaccard to their source: median 0.60,
-#     1st pct 0.48, min 0.37 -> all 606 caught at 0.3;
-#     5% edited: min 0.375; 20% edited: median 0.38, 5th pct 0.30 (~95% caught);
-#     30% edited: median 0.25 (mostly missed: no longer a "light" edit);
-#   - the study's GPT-2 synthetic reviews (11,426) against the same 606, max per
-#     synthetic review: median 0.10, 90th pct 0.49, 99th 0.86, max 0.945;
-#     2,832 reach 0.3. That is not "unrelated" text: these 606 reviews contain
-#     the study's training reviews (85% of the synthetic reviews copy an 8-word
-#     span of them), and the distribution has no gap -- memorization comes in
-#     every degree. Whatever of it lands on a holdout review is leakage.
-# 0.3 sits 2.6x above the closest pair of distinct genuine reviews and below
-# every 10%-edited copy. 1-shingles separate worse (genuine max 0.35 vs edited
-# 1st pct 0.78, but two short reviews with common words collide), 5-shingles
-# lose edited copies (10% edited: 1st pct 0.26).
+# Jaccard of word 3-shingle sets (exact, not estimated). 0.3 sits well above the closest pair of
+# distinct genuine reviews and below every planted copy with 10% of its words edited, so lightly
+# edited copies are caught and distinct reviews are not; much heavier edits slip through (no longer
+# a "light" edit). The study's GPT-2 synthetic reviews against the same 606 are not "unrelated" text:
+# these reviews contain the study's training reviews, and the similarities have no gap --
+# memorization comes in every degree. Whatever of it lands on a holdout review is leakage.
+# 1-shingles separate worse (two short reviews with common words collide), 5-shingles lose edited
+# copies.
 DEFAULT_NEAR_DUP_THRESHOLD: float = 0.3
 DEFAULT_SHINGLE = 3
 

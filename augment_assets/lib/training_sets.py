@@ -144,8 +144,8 @@ class TrainingSets:
         rows = rows.astype(np.int64)
         set_ids = members["training_set_id"].to_numpy()
         order = np.argsort(set_ids, kind="stable")
-        # sorted once: indexing by `order` inside the loop below copied every member once per set (28 s of the
-        # demo's 7,090 sets)
+        # sorted once: indexing by `order` inside the loop below copied every member once per set (docs/results.md,
+        # "Reading the stored training sets")
         sorted_ids, sorted_rows = set_ids[order], rows[order]
         # a table written before weights existed weighs every member 1
         stored = members["weight"].to_numpy(dtype=np.float64) if "weight" in members else np.ones(len(members))

@@ -114,7 +114,7 @@ def prompt_table(
 
 
 class FinetuneSettings(dg.Config):
-    """Overrides of the fine-tuning defaults (null keeps the measured default of lib/finetune.py)."""
+    """Overrides of the fine-tuning defaults (null keeps the library's measured default, lib/finetune_config.py)."""
 
     method: str | None = config_field(FinetuneConfig, "method", nullable=True)
     epochs: float | None = config_field(FinetuneConfig, "epochs", nullable=True)

@@ -133,11 +133,10 @@ def no_holdout_only_ngrams(warehouse: WarehouseResource) -> dg.AssetCheckResult:
 
 
 # A generator that never saw the holdout still meets it in stock phrases ("this is one of my
-# go to places"): the study's honest GPT-2 output shares an 8-word span with 0.6% of its
-# reviews (measured on the 2020 study's public output), while a generator that saw the holdout copies it far more often
-# (its output vs a holdout cut from its own training data: 43% of reviews) and in long runs
-# (up to 127 words). So the check blocks on a share above 1% or on any run of 16+ words,
-# and lists every shorter match in its metadata.
+# go to places"): the study's honest GPT-2 output shares an 8-word span with a small share of its
+# reviews, while a generator that saw the holdout copies it far more often and in long runs
+# (docs/results.md, "The copied-span check's limits"). So the check blocks on a share above 1% or on any
+# run of 16+ words, and lists every shorter match in its metadata.
 MAX_COPIED_SHARE = 0.01
 LONG_COPY_WORDS = 16
 

@@ -309,3 +309,97 @@ def test_default_threshold_separates_light_edits_from_genuine_pairs(path):
     caught_share = sum((r, "e" + r) in pairs for r in reviews.review_id) / len(reviews)
     assert caught_share >= 0.98, caught_share  # misses: a 5-10 word review loses most shingles to one edit
     assert pairs <= {(r, "e" + r) for r in reviews.review_id}  # and nothing else
+
+
+# ---------------------------------------------------------------- the copied-span check's control
+
+
+def test_the_control_counts_a_training_review_only_for_a_holdout_window_no_other_training_review_has():
+    holdout = pd.DataFrame({"review_id": ["h"], "text": [f"We said {STOCK} and meant every word of it tonight."]})
+    alone = f"Friends told me {STOCK}, so we went."  # shares STOCK's windows with the holdout, alone in the pool
+    other = "Cold wings, a missing salad and nobody answered the phone when we called about it."
+    assert leakage.copy_control(holdout, [alone, other]) == (1, 2)
+    # a second training review with the same phrase: the pool teaches it, so neither counts
+    assert leakage.copy_control(holdout, [alone, other, f"Yes, {STOCK} too."]) == (0, 3)
+    assert leakage.copy_control(holdout, []) == (0, 0)
+
+
+def test_the_excess_test_blocks_a_copier_and_not_a_rate_like_the_controls():
+    from augment_assets.defs.leakage.checks import COPYING_ALPHA
+
+    assert leakage.copying_excess_p_value(2, 120, 20, 244) > 0.5  # 1.7% against 8.2%: honest, however many
+    assert leakage.copying_excess_p_value(3, 40, 20, 244) > COPYING_ALPHA  # about the control's rate
+    assert leakage.copying_excess_p_value(14, 32, 20, 244) < COPYING_ALPHA  # 43%: a generator that saw the holdout
+    assert leakage.copying_excess_p_value(5, 32, 0, 260) < COPYING_ALPHA  # 16% where genuine reviews never do
+    assert leakage.copying_excess_p_value(0, 0, 3, 100) == 1.0
+
+
+def _copier(holdout: pd.DataFrame, n: int, share: float, seed: int = 0) -> pd.DataFrame:
+    """Reviews of which `share` paste 10 consecutive words of a holdout review into text of their own."""
+    rnd = random.Random(seed)
+    rows = []
+    for i in range(n):
+        text = "the crust was fine and the sauce was sweet enough for the kids at the table tonight"
+        if i < round(share * n):
+            source = words(holdout.text.iloc[rnd.randrange(len(holdout))])
+            start = rnd.randrange(max(1, len(source) - 10))
+            text = f"{text} {' '.join(source[start : start + 10])} we will see"
+        rows.append((f"s{i}", text))
+    return pd.DataFrame(rows, columns=["synthetic_id", "text"])
+
+
+@pytest.mark.parametrize(
+    "path, holdout_size",
+    [
+        pytest.param(FIXTURE_CSV, 200, id="fixture"),
+        pytest.param(
+            SHARED_DATA / "yelp_pizza" / "pizza_reviews.csv",
+            450,
+            id="shared",
+            marks=pytest.mark.skipif(
+                not (SHARED_DATA / "yelp_pizza" / "pizza_reviews.csv").exists(),
+                reason="../shared/data/yelp_pizza/pizza_reviews.csv not present (shared data lives outside the repository)",
+            ),
+        ),
+    ],
+)
+def test_honest_text_passes_the_copy_check_with_most_of_the_data_held_out(path, holdout_size):
+    """Genuine reviews that neither the pool nor the holdout holds stand in for a generator that never saw the
+    holdout: with most of the data held out they meet it in stock phrases, and must pass. (The fixture's invented
+    reviews are built from shared sentence parts: most of them meet the holdout so, and the control says so.)"""
+    from augment_assets.defs.leakage.checks import COPYING_ALPHA
+
+    reviews = pd.read_csv(path).sample(frac=1.0, random_state=0)
+    reviews = reviews.assign(review_id=[f"r{i}" for i in range(len(reviews))])
+    holdout, rest = reviews.iloc[:holdout_size], reviews.iloc[holdout_size:]
+    training, honest = rest.iloc[: len(rest) // 2], rest.iloc[len(rest) // 2 :]
+    control = leakage.copy_control(holdout, training.text.tolist())
+    assert control[0] > 0  # honest reviews do meet a large holdout in holdout-only spans
+    honest = honest.assign(synthetic_id=honest.review_id)
+    copied = leakage.copied_span_leaks(honest, holdout, training.text.tolist())["synthetic_id"].nunique()
+    assert (
+        leakage.copying_excess_p_value(copied, len(honest), *control) >= COPYING_ALPHA
+    )  # (a fixed 1% blocked the fixture: 39 of 40)
+    if path != FIXTURE_CSV:  # real reviews rarely share 8 words: a copier at a leak's rate stands out
+        copier = _copier(holdout, 40, 0.45)
+        found = leakage.copied_span_leaks(copier, holdout, training.text.tolist())
+        p_value = leakage.copying_excess_p_value(found["synthetic_id"].nunique(), len(copier), *control)
+        assert p_value < COPYING_ALPHA, (control, found["synthetic_id"].nunique())
+
+
+def test_a_copier_fails_by_its_rate_alone_where_genuine_reviews_share_no_spans():
+    """Holdout-only 10-word runs (below the long-run limit) in 45% of the reviews, where the pool's reviews (the
+    fixture's words in another order) meet the holdout in none: the excess test fails it; honest ones pass."""
+    from augment_assets.defs.leakage.checks import COPYING_ALPHA, LONG_COPY_WORDS
+
+    reviews = pd.read_csv(FIXTURE_CSV)
+    holdout = reviews.iloc[:200].assign(review_id=[f"h{i}" for i in range(200)])
+    rnd = random.Random(1)
+    shuffled = [" ".join(rnd.sample(words(t), len(words(t)))) for t in reviews.text.iloc[200:]]
+    control = leakage.copy_control(holdout, shuffled)
+    assert control == (0, len(shuffled))
+    copier = _copier(holdout, 40, 0.45)
+    found = leakage.copied_span_leaks(copier, holdout, shuffled)
+    assert found["synthetic_id"].nunique() == 18 and found["span_words"].max() < LONG_COPY_WORDS
+    assert leakage.copying_excess_p_value(18, 40, *control) < COPYING_ALPHA
+    assert leakage.copying_excess_p_value(0, 40, *control) == 1.0

@@ -43,7 +43,12 @@ from augment_assets.lib.leakage_near import (  # noqa: F401 - re-exported
     near_duplicate_leaks,
     near_duplicate_pairs,
 )
-from augment_assets.lib.leakage_spans import DEFAULT_SPAN, copied_span_leaks  # noqa: F401 - re-exported
+from augment_assets.lib.leakage_spans import (  # noqa: F401 - re-exported
+    DEFAULT_SPAN,
+    copied_span_leaks,
+    copy_control,
+    copying_excess_p_value,
+)
 from augment_assets.lib.text import copy_rate, distinct_n, normalize_text, text_key, word_ngrams, words
 
 # --------------------------------------------------------------------------- exact

@@ -1,4 +1,12 @@
-"""Copied-span detection: synthetic reviews that share a word window with a holdout review only.
+"""Copied-span detection: synthetic reviews that share a word window with a holdout review only, judged against
+how often honest reviews of the same data do.
+
+A review of a domain meets the holdout in stock phrases ("brought my vehicle in for service the day after") even
+when its writer never saw the holdout, and the more holdout reviews there are, the more such phrases the holdout
+holds that a small training pool lacks. So a share of copying reviews means nothing on its own: `copy_control`
+measures it on the genuine training reviews (each against the holdout windows no *other* training review has,
+the windows a generator could not have learned from the rest of the pool), and `copying_excess_p_value` asks
+whether the synthetic reviews copy more often than that (one-sided Fisher exact test).
 
 Part of `augment_assets.lib.leakage`, which re-exports it.
 """
@@ -9,6 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from scipy.stats import fisher_exact
 
 from augment_assets.lib.leakage_corpus import _BATCH_DOCS, _ID_COLUMNS, Corpus, _as_corpus, _isin, _windows
 
@@ -75,3 +84,35 @@ def copied_span_leaks(
             (syn.ids[s], hold.ids[h], " ".join(syn.tokens(s, start, start + length)), length, int(n_windows[(s, h)]))
         )
     return pd.DataFrame(rows, columns=columns)
+
+
+def copy_control(
+    holdout: pd.DataFrame | Corpus, training_texts: Sequence[str] | Corpus, span: int = DEFAULT_SPAN
+) -> tuple[int, int]:
+    """The negative control of the copied-span check: (genuine training reviews that share a `span`-word window with
+    a holdout review that no other training review contains, training reviews).
+
+    Leave-one-out: each training review is held to the holdout windows absent from the rest of the pool, as a
+    synthetic review is held to the windows absent from all of it. Its writer never saw the holdout, so its rate
+    is how often honest text of this data meets the holdout in a phrase the pool does not teach. (Windows are
+    compared by their 64-bit hashes; a collision would only raise the control.)"""
+    hold = _as_corpus(holdout, "holdout", _ID_COLUMNS)
+    train = _as_corpus(training_texts, "training_texts", _ID_COLUMNS)
+    if len(train) == 0:
+        return 0, 0
+    h_hash, _, _ = _windows(hold, span)
+    t_hash, t_doc, _ = _windows(train, span)
+    pairs = pd.DataFrame({"hash": t_hash, "doc": t_doc}).drop_duplicates()
+    docs_with = pairs.groupby("hash")["doc"].transform("size").to_numpy()
+    # a window of one training review only, which the holdout has too
+    own = (docs_with == 1) & _isin(pairs["hash"].to_numpy(), h_hash)
+    return int(pairs.loc[own, "doc"].nunique()), len(train)
+
+
+def copying_excess_p_value(copied: int, reviews: int, control_copied: int, control_reviews: int) -> float:
+    """One-sided Fisher exact test that the synthetic reviews share holdout-only spans more often than the control:
+    the probability of at least this many copying synthetic reviews if both came from the same rate."""
+    if reviews == 0 or control_reviews == 0:
+        return 1.0
+    table = [[copied, reviews - copied], [control_copied, control_reviews - control_copied]]
+    return float(fisher_exact(table, alternative="greater").pvalue)

@@ -24,6 +24,8 @@ from augment_assets.lib.leakage import (
     DEFAULT_SHINGLE,
     business_overlap,
     copied_span_leaks,
+    copy_control,
+    copying_excess_p_value,
     exact_leaks,
     memorization,
     near_duplicate_leaks,
@@ -132,17 +134,20 @@ def no_holdout_only_ngrams(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     return _result(findings, "prompts with holdout-only n-grams")
 
 
-# A generator that never saw the holdout still meets it in stock phrases ("this is one of my
-# go to places"): the study's honest GPT-2 output shares an 8-word span with a small share of its
-# reviews, while a generator that saw the holdout copies it far more often and in long runs
-# (docs/results.md, "The copied-span check's limits"). So the check blocks on a share above 1% or on any
-# run of 16+ words, and lists every shorter match in its metadata.
-MAX_COPIED_SHARE = 0.01
+# A generator that never saw the holdout still meets it in stock phrases ("this is one of my go to places"), and
+# a larger holdout holds more of them: a fixed share (the former 1%) blocked honest output at a 1,000-review
+# holdout, where genuine training reviews met the holdout that way five times as often as the synthetic ones.
+# A generator that saw the holdout copies it far more often and in long runs (docs/results.md, "The copied-span
+# check's limits"). So the check compares the synthetic reviews' copying share with the genuine reviews' own
+# (`copy_control`) and blocks when it is higher beyond chance (one-sided Fisher exact test, p below
+# COPYING_ALPHA: small, because a run checks dozens of partitions and an honest one must not fail by chance),
+# or on any run of 16+ words; it lists every shorter match in its metadata.
+COPYING_ALPHA = 0.001
 LONG_COPY_WORDS = 16
 
 
 def copied_span_check(asset: str, corpus: Loader) -> dg.AssetChecksDefinition:
-    """Blocking: generated reviews must not copy holdout-only 8-word spans (see MAX_COPIED_SHARE)."""
+    """Blocking: generated reviews must not copy holdout-only 8-word spans (see COPYING_ALPHA)."""
 
     @dg.asset_check(
         asset=asset,
@@ -150,26 +155,37 @@ def copied_span_check(asset: str, corpus: Loader) -> dg.AssetChecksDefinition:
         blocking=True,
         additional_deps=[*HOLDOUTS, "training_reviews"],
         description=(
-            f"Reviews of {asset} sharing an 8-word span with a holdout review that no training review has: "
-            f"fails above {MAX_COPIED_SHARE:.0%} of them or on any copied run of {LONG_COPY_WORDS}+ words."
+            f"Reviews of {asset} sharing an 8-word span with a holdout review that no training review has: fails "
+            f"when they are more of them than of the genuine training reviews (the control, each against the "
+            f"windows of no other training review; one-sided Fisher exact test, p < {COPYING_ALPHA}) or on any "
+            f"copied run of {LONG_COPY_WORDS}+ words."
         ),
     )
     def _check(warehouse: WarehouseResource) -> dg.AssetCheckResult:
         store = warehouse.get()
-        generated = corpus(store)
-        findings = copied_span_leaks(generated, holdouts(store), _training_texts(store))
-        share = findings["synthetic_id"].nunique() / len(generated) if len(generated) else 0.0
+        generated, holdout, training = corpus(store), holdouts(store), _training_texts(store)
+        findings = copied_span_leaks(generated, holdout, training)
+        copied = findings["synthetic_id"].nunique()
+        share = copied / len(generated) if len(generated) else 0.0
+        control_copied, control_reviews = copy_control(holdout, training)
+        control_share = control_copied / control_reviews if control_reviews else 0.0
+        p_value = copying_excess_p_value(copied, len(generated), control_copied, control_reviews)
         longest = int(findings["span_words"].max()) if len(findings) else 0
         return dg.AssetCheckResult(
-            passed=share <= MAX_COPIED_SHARE and longest < LONG_COPY_WORDS,
+            passed=p_value >= COPYING_ALPHA and longest < LONG_COPY_WORDS,
             severity=dg.AssetCheckSeverity.ERROR,
             description=(
-                f"{findings['synthetic_id'].nunique()} of {len(generated)} reviews ({share:.2%}) share a holdout-only "
-                f"8-word span; longest copied run {longest} words"
+                f"{copied} of {len(generated)} reviews ({share:.2%}) share a holdout-only 8-word span, against "
+                f"{control_copied} of {control_reviews} genuine training reviews ({control_share:.2%}; one-sided "
+                f"Fisher p = {p_value:.2g}, blocks below {COPYING_ALPHA}); longest copied run {longest} words "
+                f"(blocks at {LONG_COPY_WORDS})"
             ),
             metadata={
                 "findings": len(findings),
                 "copied_share": round(share, 4),
+                "control_share": round(control_share, 4),
+                "control_reviews": control_reviews,
+                "excess_p_value": float(f"{p_value:.3g}"),
                 "longest_copied_run": longest,
                 "examples": preview(findings, rows=20) if len(findings) else "none",
             },

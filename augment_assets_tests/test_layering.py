@@ -11,7 +11,7 @@ from pathlib import Path
 import augment_assets.lib
 
 # The modules that run a language model. Everything else in lib/ works on tables, texts and numbers.
-MODEL_MODULES = {"model", "finetune", "generate", "generate_decoding", "generative", "embedding", "sampling"}
+MODEL_MODULES = {"model", "finetune", "generate", "generate_decoding", "generative", "embedding", "sampling", "ceiling"}
 LIB = Path(augment_assets.lib.__file__).parent
 
 

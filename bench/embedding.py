@@ -12,8 +12,10 @@ holdout), else a few fixed reviews.
 Model loads are not timed.
 
 Ceiling: a forward pass costs about 2 x parameters FLOP per token; without the tied lm_head
-SmolLM2-135M's decoder is about 0.21 GFLOP per token (0.27 with it). The 2-core bfloat16 compute
-ceiling is 384 GFLOP/s (`--peak-gflops`, as in bench/generative.py).
+SmolLM2-135M's decoder is about 0.21 GFLOP per token (0.27 with it). The ceiling is measured
+(`lib/ceiling.forward_ceiling` without the head, `bench/ceiling.py`): the decoder's linear layers at
+the tokens per matmul the project runs at (a batch's reviews x their tokens), and at 8,192;
+`--peak-gflops` fixes it instead.
 
 `--lengths 32,64,128,256`: with the vectors of the fit fold and the validation fold of data
 size `all` (never a holdout), the validation accuracy of the tuned embedding classifier (C chosen
@@ -42,6 +44,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
+from augment_assets.lib.ceiling import forward_ceiling  # noqa: E402
 from augment_assets.lib.classify import DEFAULT_EMBEDDING_CS  # noqa: E402
 from augment_assets.lib.embedding import EmbeddingConfig, last_hidden_state, make_embedding_classifier, mean_pooled  # noqa: E402
 from augment_assets.lib.folds import build_folds, fold_reviews  # noqa: E402
@@ -126,7 +129,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--n", type=int, default=256)
     parser.add_argument("--baseline-n", type=int, default=32)
-    parser.add_argument("--peak-gflops", type=float, default=384.0)
+    parser.add_argument("--peak-gflops", type=float, default=None, help="a fixed ceiling (default: measured here)")
     parser.add_argument("--lengths", default="")
     args = parser.parse_args()
     n, baseline_n = (64, 8) if args.quick else (args.n, args.baseline_n)
@@ -147,7 +150,6 @@ def main() -> None:
         sum(p.numel() for p in model.base_model.parameters()) - model.get_input_embeddings().weight.numel()
     )
     gflop_per_token = 2 * matmul_parameters / 1e9
-    ceiling = args.peak_gflops / (gflop_per_token * tokens / len(texts))
     float_model, float_tokenizer = load_model(path, device, torch.float32)
     naive_s = naive(float_model, float_tokenizer, texts[:baseline_n])
     project_rate, naive_rate = len(texts) / project_s, baseline_n / naive_s
@@ -159,9 +161,15 @@ def main() -> None:
         f"project ({dtype_name(dtype)}, batch {config.batch_size}): {project_rate:.1f} reviews/s, {tokens / project_s:.0f} tokens/s"
     )
     print(f"naive (float32, batch 1, on {baseline_n}): {naive_rate:.1f} reviews/s")
-    print(
-        f"ceiling ({args.peak_gflops:.0f} GFLOP/s): {ceiling:.1f} reviews/s; project at {project_rate / ceiling:.0%} of it"
-    )
+    per_matmul = max(1, round(config.batch_size * tokens / len(texts)))
+    for at in (per_matmul, 8192):
+        peak = args.peak_gflops or forward_ceiling(model.config, at, dtype, 0.2, head=False)
+        ceiling = peak / (gflop_per_token * tokens / len(texts))
+        print(
+            f"ceiling at {at:,} tokens per matmul{' (the project runs here)' if at == per_matmul else ''}: "
+            f"{peak:.0f} GFLOP/s ({dtype_name(dtype)}, measured) -> {ceiling:.1f} reviews/s; project at "
+            f"{project_rate / ceiling:.0%} of it"
+        )
     print(f"ratio: {project_rate / naive_rate:.2f}")
 
 

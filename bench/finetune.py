@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import multiprocessing as mp
 import os
 import resource
@@ -135,6 +136,27 @@ def main() -> None:
     print(
         f"ppl_change: {change:+.2%} (project vs float32 validation perplexity after fine-tuning, both models read in float32)"
     )
+    # A training step's matmuls run at its batch's tokens (8 reviews x their length, forward and backward); its
+    # FLOPs are about 6 x parameters per token. Against the ceiling measured at that size, and at 8,192.
+    import torch
+    from transformers import AutoConfig
+
+    from augment_assets.lib.ceiling import forward_ceiling
+
+    model_config = AutoConfig.from_pretrained(path)
+    params = results["project"]["total_params"]
+    steps = math.ceil(n_train / 8) * args.epochs
+    per_matmul = round(results["project"]["train_tokens"] / steps)
+    for label in results:
+        dtype = torch.bfloat16 if results[label].get("autocast") == "bfloat16" else torch.float32
+        gflops = 6 * params * results[label]["tokens_per_s"] / 1e9
+        for at in (per_matmul, 8192):
+            peak = forward_ceiling(model_config, at, dtype, 0.2)
+            print(
+                f"{label:>8}: {gflops:.0f} GFLOP/s of training; ceiling at {at:,} tokens per matmul"
+                f"{' (a step of this run)' if at == per_matmul else ''}: {peak:.0f} GFLOP/s "
+                f"({str(dtype).split('.')[-1]}, measured) -> {gflops / peak:.0%} of it"
+            )
     print(f"load avg at end: {os.getloadavg()[0]:.1f}")
     print("naive baseline = today's path = the float32 loop (one measurement, printed as both)")
     speedup = results["project"]["tokens_per_s"] / results["float32"]["tokens_per_s"]

@@ -57,6 +57,7 @@ sys.path.insert(0, str(REPO))
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
+from augment_assets.lib.ceiling import forward_ceiling  # noqa: E402
 from augment_assets.lib.finetune import (  # noqa: E402
     FinetuneConfig,
     finetune,
@@ -194,7 +195,13 @@ def speed(name: str, frame: pd.DataFrame, seconds: float, new_tokens: int, tok, 
     ntok = lambda s: len(tok(s, add_special_tokens=False)["input_ids"])  # noqa: E731
     # generated tokens that survive in the kept reviews (the prompt's words were not generated)
     useful = sum(max(0, ntok(t) - ntok(p)) for t, p in zip(kept["text"], kept["prompt"]))
-    r = {"name": name, "kept": kept, "kept_per_h": len(kept) / seconds * 3600, "useful_tok_s": useful / seconds}
+    r = {
+        "name": name,
+        "kept": kept,
+        "kept_per_h": len(kept) / seconds * 3600,
+        "useful_tok_s": useful / seconds,
+        "tok_s": new_tokens / seconds,
+    }
     print(
         f"{name:8s}: {len(frame)} reviews, {len(kept)} kept, {new_tokens} new tokens in {seconds:.1f} s -> "
         f"{r['kept_per_h']:.0f} kept reviews/h, {r['useful_tok_s']:.1f} useful tokens/s, "
@@ -356,6 +363,16 @@ def main() -> None:
         f"useful tokens/s: project / today {proj['useful_tok_s'] / today['useful_tok_s']:.2f}, "
         f"project / naive {proj['useful_tok_s'] / base['useful_tok_s']:.2f}"
     )
+    # Decoding multiplies each step's live rows (at most the batch) by every weight: its tokens per matmul are the
+    # batch's live rows, far below what the matrix units need (bench/ceiling.py).
+    model_config, flop_per_token = float_model[0].config, 2 * sum(p.numel() for p in float_model[0].parameters())
+    for at in (cfg.batch_size, 8192):
+        peak = forward_ceiling(model_config, at, dtype, 0.2)
+        print(
+            f"ceiling at {at:,} tokens per matmul{' (a full decode batch)' if at == cfg.batch_size else ''}: "
+            f"{peak:.0f} GFLOP/s ({dtype_name(dtype)}, measured); the project decodes at "
+            f"{proj['tok_s'] * flop_per_token / 1e9:.0f} GFLOP/s, {proj['tok_s'] * flop_per_token / 1e9 / peak:.0%} of it"
+        )
     print(f"vs_today: {proj['kept_per_h'] / today['kept_per_h']:.2f}")
     print(f"ratio: {proj['kept_per_h'] / base['kept_per_h']:.2f}")
 

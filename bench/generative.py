@@ -14,9 +14,10 @@ Model loads are not timed (both load once). A review is two forward passes (one 
 generator), so reviews/s = reviews / (seconds of both models).
 
 Ceiling: a forward pass costs about 2 x parameters FLOP per token (0.27 GFLOP for
-SmolLM2-135M, the lm_head included: it is the tied embedding); the 2-core bfloat16 compute
-ceiling is 2 cores x 64 bf16 FLOP/cycle (AVX-512 BF16 dot products) x 3.0 GHz = 384 GFLOP/s
-(`--peak-gflops`), so the ceiling in reviews/s is 384e9 / (2 x 0.27e9 x tokens per review).
+SmolLM2-135M, the lm_head included: it is the tied embedding). The ceiling is measured, not
+assumed (`lib/ceiling.forward_ceiling`, `bench/ceiling.py`): the GFLOP/s of the model's own linear
+layers at the tokens per matmul the project runs at (a batch's reviews x their tokens), and at
+8,192 tokens per matmul (what larger batches could reach); `--peak-gflops` fixes it instead.
 Agreement: the margins (negative minus positive mean log-likelihood) of both paths on the
 naive path's reviews, so a speed-up is not bought with other answers. Then the cached path:
 the same reviews again through `generator_log_likelihoods` (scored once, read after).
@@ -43,6 +44,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
+from augment_assets.lib.ceiling import forward_ceiling  # noqa: E402
 from augment_assets.lib.finetune import FinetuneConfig, read_finetune_config  # noqa: E402
 from augment_assets.lib.generative import ScoringConfig, generator_log_likelihoods, review_log_likelihoods  # noqa: E402
 from augment_assets.lib.model import EMBEDDED_MODEL, choose_device_dtype, dtype_name, load_model, resolve_base_model  # noqa: E402
@@ -114,7 +116,7 @@ def main() -> None:
     ap.add_argument("--baseline-n", type=int, help="reviews the naive loop scores")
     ap.add_argument("--batch-size", type=int, default=ScoringConfig().batch_size)
     ap.add_argument("--max-review-tokens", type=int, default=ScoringConfig().max_review_tokens)
-    ap.add_argument("--peak-gflops", type=float, default=384.0, help="the compute ceiling (2-core bf16 by default)")
+    ap.add_argument("--peak-gflops", type=float, default=None, help="a fixed ceiling (default: measured here)")
     ap.add_argument("--models-dir", default=str(REPO / "data" / "models"))
     args = ap.parse_args()
     started = time.perf_counter()
@@ -158,12 +160,16 @@ def main() -> None:
         f"project: {dtype_name(dtype)}, length-sorted batches of {config.batch_size}: {len(texts)} reviews in "
         f"{project_s:.1f} s -> {project_rate:.2f} reviews/s ({project_tokens / project_s:.0f} tokens/s, {gflops:.0f} GFLOP/s)"
     )
-    ceiling = args.peak_gflops * 1e9 / (2 * flop_per_token * tokens_per_review)
-    print(
-        f"ceiling: {args.peak_gflops:.0f} GFLOP/s (2 cores, bfloat16) -> {ceiling:.2f} reviews/s at "
-        f"{tokens_per_review:.0f} tokens per review; the project runs at {project_rate / ceiling:.0%} of it "
-        f"(review tokens only: the prefix's and padding's compute is on top)"
-    )
+    per_matmul = max(1, round(config.batch_size * tokens_per_review))
+    model_config = project_models[SENTIMENTS[0]][0].config
+    for at in (per_matmul, 8192):
+        peak = args.peak_gflops or forward_ceiling(model_config, at, dtype, 0.2)
+        ceiling = peak * 1e9 / (2 * flop_per_token * tokens_per_review)
+        print(
+            f"ceiling at {at:,} tokens per matmul{' (the project runs here)' if at == per_matmul else ''}: "
+            f"{peak:.0f} GFLOP/s ({dtype_name(dtype)}, measured) -> {ceiling:.2f} reviews/s; the project runs at "
+            f"{project_rate / ceiling:.0%} of it (review tokens only: the prefix's and padding's compute is on top)"
+        )
     diff = project_margins[:baseline_n] - naive_margins
     same = np.mean(np.sign(project_margins[:baseline_n]) == np.sign(naive_margins))
     print(

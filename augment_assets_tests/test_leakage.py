@@ -402,4 +402,8 @@ def test_a_copier_fails_by_its_rate_alone_where_genuine_reviews_share_no_spans()
     found = leakage.copied_span_leaks(copier, holdout, shuffled)
     assert found["synthetic_id"].nunique() == 18 and found["span_words"].max() < LONG_COPY_WORDS
     assert leakage.copying_excess_p_value(18, 40, *control) < COPYING_ALPHA
+    # what the check calls: both at once, the holdout and training reviews tokenized once
+    together, together_control = leakage.copied_spans_and_control(copier, holdout, shuffled)
+    pd.testing.assert_frame_equal(together, found)
+    assert together_control == control
     assert leakage.copying_excess_p_value(0, 40, *control) == 1.0

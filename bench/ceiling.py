@@ -28,8 +28,8 @@ sys.path.insert(0, str(REPO))
 import torch  # noqa: E402
 from transformers import AutoConfig  # noqa: E402
 
-from augment_assets.lib.ceiling import forward_ceiling, linear_shapes, onednn_kernels, shape_gflops  # noqa: E402
-from augment_assets.lib.model import EMBEDDED_MODEL, resolve_base_model  # noqa: E402
+from augment_assets.lib.ceiling import forward_gflops, onednn_kernels, shape_gflops, shape_seconds  # noqa: E402
+from augment_assets.lib.model import EMBEDDED_MODEL, dtype_name, resolve_base_model  # noqa: E402
 
 
 def main() -> None:
@@ -48,13 +48,14 @@ def main() -> None:
     print(f"oneDNN bfloat16 matmul kernel: {', '.join(kernels) or 'none (not routed through oneDNN)'} -> AMX {amx}")
     ceilings = {}
     for dtype in (torch.float32, torch.bfloat16):
-        name = str(dtype).split(".")[-1]
+        name = dtype_name(dtype)
+        seconds = {t: shape_seconds(config, t, dtype, min_seconds) for t in tokens}  # each matmul timed once
         print(f"\n{name}: GFLOP/s of one matmul, by tokens per matmul")
         print(f"{'layer (in x out)':<36}" + "".join(f"{t:>9,}" for t in tokens))
-        for shape in linear_shapes(config):
+        for shape in seconds[tokens[0]]:
             label = f"{shape.name} ({shape.in_features} x {shape.out_features})"
-            print(f"{label:<36}" + "".join(f"{shape_gflops(t, shape, dtype, min_seconds):>9.0f}" for t in tokens))
-        ceilings[name] = {t: forward_ceiling(config, t, dtype, min_seconds) for t in tokens}
+            print(f"{label:<36}" + "".join(f"{shape_gflops(t, shape, seconds[t][shape]):>9.0f}" for t in tokens))
+        ceilings[name] = {t: forward_gflops(t, seconds[t]) for t in tokens}
         print(f"{'forward pass (all its linears)':<36}" + "".join(f"{ceilings[name][t]:>9.0f}" for t in tokens))
     at = 2048
     print(

@@ -142,6 +142,7 @@ def main() -> None:
     from transformers import AutoConfig
 
     from augment_assets.lib.ceiling import forward_ceiling
+    from augment_assets.lib.model import dtype_name
 
     model_config = AutoConfig.from_pretrained(path)
     params = results["project"]["total_params"]
@@ -155,7 +156,7 @@ def main() -> None:
             print(
                 f"{label:>8}: {gflops:.0f} GFLOP/s of training; ceiling at {at:,} tokens per matmul"
                 f"{' (a step of this run)' if at == per_matmul else ''}: {peak:.0f} GFLOP/s "
-                f"({str(dtype).split('.')[-1]}, measured) -> {gflops / peak:.0%} of it"
+                f"({dtype_name(dtype)}, measured) -> {gflops / peak:.0%} of it"
             )
     print(f"load avg at end: {os.getloadavg()[0]:.1f}")
     print("naive baseline = today's path = the float32 loop (one measurement, printed as both)")

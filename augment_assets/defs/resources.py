@@ -30,6 +30,10 @@ def warehouse_resource() -> WarehouseResource:
     return WarehouseResource(path=env_or("AUGMENT_WAREHOUSE", DEFAULT_WAREHOUSE))
 
 
+# the run-wide scoring length: its default, bound and description are the library's (lib/generative_margins.py)
+_SCORING_TOKENS_DEFAULT, _SCORING_TOKENS = declared(ScoringConfig)["max_review_tokens"]
+
+
 class ExperimentResource(dg.ConfigurableResource):
     """Settings every stage of one experiment shares: the seed of every draw, the share of each data size's
     pool held out as its validation fold (lib/folds.py), and the review tokens the generators read to score a
@@ -38,10 +42,10 @@ class ExperimentResource(dg.ConfigurableResource):
     seed: int = 0
     validation_share: float = 0.2
     generative_max_review_tokens: int = Field(
-        default=declared(ScoringConfig)["max_review_tokens"][0],
+        default=_SCORING_TOKENS_DEFAULT,
         # no pydantic bounds: Dagster validates the EnvVar placeholder against them; experiment_resource checks
         # the variable against the library's bound instead
-        description=declared(ScoringConfig)["max_review_tokens"][1].description,
+        description=_SCORING_TOKENS.description,
     )
 
 
@@ -60,10 +64,9 @@ def _whole_number(name: str, example: str, minimum: int | None = None) -> bool:
 
 
 def experiment_resource() -> ExperimentResource:
-    tokens = declared(ScoringConfig)["max_review_tokens"]
     settings = {}
     if _whole_number("AUGMENT_SEED", "1"):
         settings["seed"] = dg.EnvVar.int("AUGMENT_SEED")
-    if _whole_number("GENERATIVE_MAX_REVIEW_TOKENS", "128", int(tokens[1].ge)):
+    if _whole_number("GENERATIVE_MAX_REVIEW_TOKENS", "128", int(_SCORING_TOKENS.ge)):
         settings["generative_max_review_tokens"] = dg.EnvVar.int("GENERATIVE_MAX_REVIEW_TOKENS")
     return ExperimentResource(**settings)

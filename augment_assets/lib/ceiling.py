@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import torch
 
+from .model import dtype_name
+
 
 @dataclass(frozen=True)
 class LinearShape:
@@ -60,34 +62,39 @@ def matmul_seconds(tokens: int, in_features: int, out_features: int, dtype: torc
     return sorted(times)[len(times) // 2]
 
 
-def shape_gflops(tokens: int, shape: LinearShape, dtype: torch.dtype, min_seconds: float = 0.3) -> float:
-    seconds = matmul_seconds(tokens, shape.in_features, shape.out_features, dtype, min_seconds)
+def shape_seconds(
+    config, tokens: int, dtype: torch.dtype, min_seconds: float = 0.3, head: bool = True
+) -> dict[LinearShape, float]:
+    """Seconds of one matmul of each linear layer shape of the model at `tokens` per matmul (`head=False`: without
+    the vocabulary head, for a pass that reads hidden states only)."""
+    return {
+        shape: matmul_seconds(tokens, shape.in_features, shape.out_features, dtype, min_seconds)
+        for shape in linear_shapes(config)
+        if head or shape.name != "lm_head"
+    }
+
+
+def shape_gflops(tokens: int, shape: LinearShape, seconds: float) -> float:
     return 2 * tokens * shape.in_features * shape.out_features / seconds / 1e9
 
 
+def forward_gflops(tokens: int, seconds: dict[LinearShape, float]) -> float:
+    """GFLOP/s of one forward pass's linear layers, from each shape's matmul time: their FLOPs over their time."""
+    flops = sum(s.per_forward * 2 * tokens * s.in_features * s.out_features for s in seconds)
+    return flops / sum(s.per_forward * t for s, t in seconds.items()) / 1e9
+
+
 def forward_ceiling(config, tokens: int, dtype: torch.dtype, min_seconds: float = 0.3, head: bool = True) -> float:
-    """GFLOP/s of one forward pass's linear layers at `tokens` per matmul: their FLOPs over the time they take
-    (`head=False`: without the vocabulary head, for a pass that reads hidden states only)."""
-    flops = seconds = 0.0
-    for shape in linear_shapes(config):
-        if shape.name == "lm_head" and not head:
-            continue
-        t = matmul_seconds(tokens, shape.in_features, shape.out_features, dtype, min_seconds)
-        flops += shape.per_forward * 2 * tokens * shape.in_features * shape.out_features
-        seconds += shape.per_forward * t
-    return flops / seconds / 1e9
+    """GFLOP/s of one forward pass's linear layers at `tokens` per matmul: their FLOPs over the time they take."""
+    return forward_gflops(tokens, shape_seconds(config, tokens, dtype, min_seconds, head))
 
 
 def onednn_kernels(dtype: torch.dtype = torch.bfloat16) -> list[str]:
     """The oneDNN implementations a matmul in `dtype` runs (e.g. `brg_matmul:avx10_1_512_amx`: AMX), read from
     ONEDNN_VERBOSE in a fresh process (the variable is read when oneDNN loads); empty when torch does not route
     the matmul through oneDNN (float32 goes to its own BLAS)."""
-    code = (
-        "import torch\n"
-        f"a = torch.randn(512, 576).to(torch.{str(dtype).split('.')[-1]})\n"
-        f"b = torch.randn(576, 1536).to(torch.{str(dtype).split('.')[-1]})\n"
-        "a @ b\n"
-    )
+    name = dtype_name(dtype)
+    code = f"import torch\na = torch.randn(512, 576).to(torch.{name})\nb = torch.randn(576, 1536).to(torch.{name})\na @ b\n"
     env = {**os.environ, "ONEDNN_VERBOSE": "1"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120).stdout
     kernels = [line.split(",")[6] for line in out.splitlines() if line.startswith("onednn_verbose,v1,primitive,exec")]

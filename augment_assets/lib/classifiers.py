@@ -79,7 +79,7 @@ class _Tfidf(_TextClassifier):
         return TfidfVectorizer(ngram_range=tuple(self.ngram_range), sublinear_tf=bool(self.sublinear_tf))
 
     def fit(self, X, y, sample_weight=None):
-        self.model_ = make_pipeline(self._vectorizer(), self._classifier())
+        self.model_ = make_pipeline(self._vectorizer(), self.classifier_step())
         weights = {} if sample_weight is None else {self.model_.steps[-1][0] + "__sample_weight": sample_weight}
         _fit_quietly(self.model_, list(X), np.asarray(y), **weights)
         self.classes_ = self.model_.classes_
@@ -92,7 +92,8 @@ class TfidfNaiveBayes(_Tfidf):
     def __init__(self, alpha: float | None = None, ngram_range=(1, 1), sublinear_tf: bool = False):
         self.alpha, self.ngram_range, self.sublinear_tf = alpha, ngram_range, sublinear_tf
 
-    def _classifier(self):
+    def classifier_step(self):
+        """The classifier on TF-IDF features (the evaluation's fast path fits it on its cached TF-IDF)."""
         return MultinomialNB() if self.alpha is None else MultinomialNB(alpha=self.alpha)
 
 
@@ -102,7 +103,7 @@ class TfidfLogisticRegression(_Tfidf):
     def __init__(self, C: float | None = None, ngram_range=(1, 1), sublinear_tf: bool = False):
         self.C, self.ngram_range, self.sublinear_tf = C, ngram_range, sublinear_tf
 
-    def _classifier(self):
+    def classifier_step(self):
         return LogisticRegression() if self.C is None else LogisticRegression(C=self.C, max_iter=1000)
 
 

@@ -60,7 +60,7 @@ def make_classifier(name: str, param: float | None = None):
     (`classifiers.TfidfNaiveBayes` / `TfidfLogisticRegression`); `param=None` gives the library defaults."""
     if name not in CLASSIFIERS:
         raise ValueError(f"unknown classifier {name!r}; expected one of {CLASSIFIERS}")
-    return CLASSIFIER_SPECS[name].make(param)._classifier()
+    return CLASSIFIER_SPECS[name].make(param).classifier_step()
 
 
 def make_pipeline(name: str, param: float | None = None, options: dict | None = None) -> Pipeline:

@@ -46,6 +46,7 @@ from augment_assets.lib.leakage_near import (  # noqa: F401 - re-exported
 from augment_assets.lib.leakage_spans import (  # noqa: F401 - re-exported
     DEFAULT_SPAN,
     copied_span_leaks,
+    copied_spans_and_control,
     copy_control,
     copying_excess_p_value,
 )

@@ -109,6 +109,18 @@ def copy_control(
     return int(pairs.loc[own, "doc"].nunique()), len(train)
 
 
+def copied_spans_and_control(
+    synthetic: pd.DataFrame | Corpus,
+    holdout: pd.DataFrame | Corpus,
+    training_texts: Sequence[str] | Corpus,
+    span: int = DEFAULT_SPAN,
+) -> tuple[pd.DataFrame, tuple[int, int]]:
+    """`copied_span_leaks` and `copy_control` of the same holdout and training reviews, each tokenized once."""
+    hold = _as_corpus(holdout, "holdout", _ID_COLUMNS)
+    train = _as_corpus(training_texts, "training_texts", _ID_COLUMNS)
+    return copied_span_leaks(synthetic, hold, train, span), copy_control(hold, train, span)
+
+
 def copying_excess_p_value(copied: int, reviews: int, control_copied: int, control_reviews: int) -> float:
     """One-sided Fisher exact test that the synthetic reviews share holdout-only spans more often than the control:
     the probability of at least this many copying synthetic reviews if both came from the same rate."""

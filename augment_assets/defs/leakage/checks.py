@@ -23,8 +23,7 @@ from augment_assets.lib.leakage import (
     DEFAULT_NEAR_DUP_THRESHOLD,
     DEFAULT_SHINGLE,
     business_overlap,
-    copied_span_leaks,
-    copy_control,
+    copied_spans_and_control,
     copying_excess_p_value,
     exact_leaks,
     memorization,
@@ -164,10 +163,9 @@ def copied_span_check(asset: str, corpus: Loader) -> dg.AssetChecksDefinition:
     def _check(warehouse: WarehouseResource) -> dg.AssetCheckResult:
         store = warehouse.get()
         generated, holdout, training = corpus(store), holdouts(store), _training_texts(store)
-        findings = copied_span_leaks(generated, holdout, training)
+        findings, (control_copied, control_reviews) = copied_spans_and_control(generated, holdout, training)
         copied = findings["synthetic_id"].nunique()
         share = copied / len(generated) if len(generated) else 0.0
-        control_copied, control_reviews = copy_control(holdout, training)
         control_share = control_copied / control_reviews if control_reviews else 0.0
         p_value = copying_excess_p_value(copied, len(generated), control_copied, control_reviews)
         longest = int(findings["span_words"].max()) if len(findings) else 0

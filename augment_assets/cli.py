@@ -55,15 +55,14 @@ def _plan(stages: list[str]):
         if stage.name not in stages:
             continue
         if stage.partitions:
-            label = stage.name if stage.groups or len(stage.assets) > 1 else stage.assets[0]
             for key in keys[stage.partitions].get_partition_keys():
-                plan.append((f"{label}[{key}]", stage.selection(), key, stage.config_ops))
+                plan.append((f"{stage.label}[{key}]", stage.selection(), key, stage.config_ops))
             continue
         if stage.first_alone:
             alone = tuple(op for op in stage.config_ops if op in stage.first_alone)
             plan.append(("reference", dg.AssetSelection.assets(*stage.first_alone), None, alone))
         rest = tuple(op for op in stage.config_ops if op not in stage.first_alone)
-        plan.append((stage.name, stage.selection(without=stage.first_alone), None, rest))
+        plan.append((stage.label, stage.selection(without=stage.first_alone), None, rest))
     return plan
 
 

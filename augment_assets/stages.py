@@ -23,6 +23,11 @@ class Stage:
     # assets the command runs on their own before the rest of the stage: the reference, whose failed
     # blocking checks must leave it out of scoring (training_set reads them) without stopping our candidates
     first_alone: tuple[str, ...] = ()
+    run_label: str = ""  # how the command names this stage's runs (and tags them); default: the stage's name
+
+    @property
+    def label(self) -> str:
+        return self.run_label or self.name
 
     def selection(self, without: tuple[str, ...] = ()):
         import dagster as dg
@@ -54,6 +59,7 @@ STAGE_LIST = (
         assets=("synthetic_reviews",),
         config_ops=("synthetic_reviews",),
         partitions="synthetic",
+        run_label="synthetic_reviews",
     ),
     Stage(
         "evaluate",

@@ -274,7 +274,7 @@ def test_stars_outside_range_and_empty_text_rejected_by_reason(tmp_path):
     reviews, rejected, duplicates = label_reviews(raw)
     assert rejected == {"stars outside 1-5": 2, "empty text": 2, "3 stars (neutral)": 1}
     assert sorted(reviews["review_id"]) == ["review0000000000000004", "review0000000000000006"]
-    assert duplicates == 0
+    assert duplicates == {}
 
 
 def test_embedded_sample_reads_and_is_balanced_enough():
@@ -286,7 +286,7 @@ def test_embedded_sample_reads_and_is_balanced_enough():
     counts = reviews["sentiment"].value_counts()
     assert counts["negative"] >= 220 and counts["positive"] >= 220
     assert rejected.get("3 stars (neutral)", 0) > 0
-    assert duplicates == 2
+    assert duplicates == {"duplicate text or review_id": 2}
     words = reviews["text"].str.split().str.len()
     assert words.min() >= 40 and words.max() <= 120
 
@@ -401,7 +401,7 @@ def test_integration_pizza_csv(path, min_rows, min_per_class):
     counts = reviews["sentiment"].value_counts()
     assert counts["negative"] >= min_per_class and counts["positive"] >= min_per_class
     assert reviews["review_id"].str.startswith("csv-").all() and reviews["review_id"].is_unique
-    assert len(reviews) + sum(rejected.values()) + duplicates == len(raw)
+    assert len(reviews) + sum(rejected.values()) + sum(duplicates.values()) == len(raw)
 
 
 # ---- labels and dedup --------------------------------------------------------------------
@@ -444,7 +444,7 @@ def test_exact_duplicates_by_normalized_text_removed_keeping_first():
     )
     reviews, _, duplicates = label_reviews(raw)
     assert reviews["review_id"].tolist() == ["r1", "r3"]
-    assert duplicates == 3
+    assert duplicates == {"duplicate text or review_id": 3}  # none kept under another label
     assert reviews["text"].iloc[0] == "Great pizza, great crust!"  # the original text is kept, not the normalized
 
 
@@ -569,4 +569,4 @@ def test_dedup_shortcut_finds_exactly_the_normalized_text_duplicates():
     reviews, _, duplicates = label_reviews(raw)
     expected = raw.assign(key=raw["text"].map(text_key)).drop_duplicates("key", keep="first")
     assert reviews["review_id"].tolist() == expected["review_id"].tolist()
-    assert duplicates == len(raw) - len(expected) > 300
+    assert sum(duplicates.values()) == len(raw) - len(expected) > 300

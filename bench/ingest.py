@@ -157,7 +157,7 @@ def run_project(folder: Path) -> dict:
         "seconds": seconds,
         "raw_rows": len(raw),
         "reviews": len(reviews),
-        "duplicates": duplicates,
+        "duplicates": sum(duplicates.values()),
         "bad_lines": report.bad_line_count,
     }
 
@@ -188,7 +188,7 @@ def run_pandas(folder: Path, chunksize: int = 100_000) -> dict:
     raw["sentiment"] = None
     reviews, rejected, duplicates = label_reviews(raw)
     seconds = time.perf_counter() - start
-    return {"seconds": seconds, "raw_rows": len(raw), "reviews": len(reviews), "duplicates": duplicates}
+    return {"seconds": seconds, "raw_rows": len(raw), "reviews": len(reviews), "duplicates": sum(duplicates.values())}
 
 
 def child_main(which: str, folder: str) -> None:

@@ -35,6 +35,9 @@ ENV_SETTINGS = (
     "AUGMENT_MODELS_DIR",
     "AUGMENT_WORK_DIR",
     "AUGMENT_EXPORT_DIR",
+    "AUGMENT_CLASSIFIERS_DIR",
+    "AUGMENT_INBOX",
+    "AUGMENT_REPORTS_DIR",
     "AUGMENT_WAREHOUSE",
     "AUGMENT_SEED",
     "GENERATIVE_MAX_REVIEW_TOKENS",
@@ -42,20 +45,28 @@ ENV_SETTINGS = (
 )
 
 
-def _plan(stages: list[str]):
+def _plan(stages: list[str], instance=None):
     """(label, selection, partition key, the op names whose config applies) of each run, from the declared stages
-    (augment_assets/stages.py): a partitioned stage once per partition key, a stage's `first_alone` assets first."""
+    (augment_assets/stages.py): a partitioned stage once per partition key, a stage's `first_alone` assets first.
+    The prediction batches (the source's unlabelled reviews, each inbox CSV) are registered in `instance` here."""
     import dagster as dg
 
     from augment_assets.defs.partitions import generator_partitions, synthetic_partitions
+    from augment_assets.defs.predict.assets import SOURCE_BATCH, register_batches
 
-    keys = {"generator": generator_partitions, "synthetic": synthetic_partitions}
+    keys = {
+        "generator": generator_partitions.get_partition_keys,
+        "synthetic": synthetic_partitions.get_partition_keys,
+        "predictions": lambda: (
+            register_batches(instance, os.environ.get("AUGMENT_INBOX") or "data/inbox") if instance else [SOURCE_BATCH]
+        ),
+    }
     plan = []
     for stage in STAGE_LIST:
         if stage.name not in stages:
             continue
         if stage.partitions:
-            for key in keys[stage.partitions].get_partition_keys():
+            for key in keys[stage.partitions]():
                 plan.append((f"{stage.label}[{key}]", stage.selection(), key, stage.config_ops))
             continue
         if stage.first_alone:
@@ -233,7 +244,7 @@ def materialize_all(stages: list[str], run_config: dict | None = None, instance=
     instance = instance or dg.DagsterInstance.get()
     for line in end_dead_runs(instance):  # a killed earlier run must not hold a pool slot forever
         print(f"recovered: {line}", file=sys.stderr)
-    plan = _plan(stages)
+    plan = _plan(stages, instance)
     started = time.perf_counter()
     with tqdm(plan, desc="augment-assets", unit="run", file=sys.stderr) as bar:
         for label, selection, partition_key, op_names in bar:
@@ -296,6 +307,14 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         help="a YAML run config, e.g. `ops: {synthetic_reviews: {config: {n: 200}}}` (asset names as op names)",
     )
+    label = sub.add_parser("predict", help="label the reviews of a CSV (a `text` column) with a saved classifier")
+    label.add_argument("file", type=Path, help="a CSV with a `text` column (an `id` or `review_id` column is kept)")
+    label.add_argument(
+        "-o", "--output", help="where to write the labelled rows (default: FILE_predictions.csv; - for stdout)"
+    )
+    label.add_argument(
+        "--data-size", help="whose classifier: a data size of classifier_registry (default: the largest)"
+    )
     args = parser.parse_args(argv)
     # SIGTERM (a scheduler, `kill`, a closed terminal) ends the run the way Ctrl-C does: Dagster marks it
     # failed and frees its pool slots, instead of leaving it STARTED.
@@ -326,6 +345,16 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"  - {problem}", file=sys.stderr)
                 return 2
         return materialize_all(stages, run_config)
+    if args.command == "predict":
+        from augment_assets.lib.errors import InputError
+        from augment_assets.predict import predict_csv
+
+        try:
+            predict_csv(args.file, args.output, args.data_size)
+        except InputError as error:
+            print(f"Nothing was labelled: {error}", file=sys.stderr)
+            return 2
+        return 0
     return 2
 
 

@@ -13,6 +13,7 @@ import dagster as dg
 
 from augment_assets.defs.automation.conditions import follows_inputs
 from augment_assets.defs.automation.freshness import with_freshness
+from augment_assets.defs.deploy.resources import deliverables_resource
 from augment_assets.defs.evaluate.assets import evaluation_resource
 from augment_assets.defs.executors import executor_from_environment
 from augment_assets.defs.generate.resources import language_model_resource
@@ -49,6 +50,7 @@ def build_definitions() -> dg.Definitions:
                 "experiment": experiment_resource(),
                 "evaluation": evaluation_resource(),
                 "exports": export_resource(),
+                "deliverables": deliverables_resource(),
             },
         ),
     )

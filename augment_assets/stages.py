@@ -19,7 +19,8 @@ class Stage:
     groups: tuple[str, ...] = ()  # the job selects these asset groups ...
     assets: tuple[str, ...] = ()  # ... and these assets
     config_ops: tuple[str, ...] = ()  # the ops of this stage a run config may configure
-    partitions: str | None = None  # "generator" / "synthetic": one run per key of that partitions definition
+    # "generator" / "synthetic" / "predictions": one run per key of that partitions definition
+    partitions: str | None = None
     # assets the command runs on their own before the rest of the stage: the reference, whose failed
     # blocking checks must leave it out of scoring (training_set reads them) without stopping our candidates
     first_alone: tuple[str, ...] = ()
@@ -65,11 +66,21 @@ STAGE_LIST = (
         "evaluate",
         "evaluate_job",
         "The reference's checks, every training set, the classifier metrics with the headline, learning curve and "
-        "recommendation, then the shared views and the Parquet export; leakage checks.",
-        groups=("evaluate", "share"),
+        "recommendation, the classifier to deploy at each data size and the report, then the shared views and the "
+        "Parquet export; leakage checks.",
+        groups=("evaluate", "share", "deploy"),
         # classifier_metrics also makes headline, learning_curve and recommendation
         config_ops=("reference_synthetic", "training_set", "classifier_metrics"),
         first_alone=("reference_synthetic",),
+    ),
+    Stage(
+        "predict",
+        "predict_job",
+        "Label one batch of unlabelled reviews (the source's, or one inbox CSV) with the saved classifier.",
+        assets=("review_predictions",),
+        config_ops=("review_predictions",),
+        partitions="predictions",
+        run_label="review_predictions",
     ),
 )
 STAGES = tuple(stage.name for stage in STAGE_LIST)

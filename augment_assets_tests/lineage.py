@@ -26,6 +26,8 @@ TABLE_OWNER = {
     "classifier_metrics_curve": "classifier_metrics",
     "generative_scores": "classifier_metrics",
     "candidate_gains": "headline",
+    "classifier_registry": "sentiment_classifier",
+    "latest_predictions": "review_predictions",
     # the shared views belong to the asset that creates them
     "synthetic_reviews_with_lineage": "warehouse_views",
     "generator_registry": "warehouse_views",

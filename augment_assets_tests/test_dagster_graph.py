@@ -29,6 +29,9 @@ def project(tmp_path, monkeypatch):
     monkeypatch.setenv("AUGMENT_MODELS_DIR", str(tmp_path / "models"))
     monkeypatch.setenv("AUGMENT_WORK_DIR", str(tmp_path / "work"))
     monkeypatch.setenv("AUGMENT_EXPORT_DIR", str(tmp_path / "exports"))
+    monkeypatch.setenv("AUGMENT_CLASSIFIERS_DIR", str(tmp_path / "classifiers"))
+    monkeypatch.setenv("AUGMENT_INBOX", str(tmp_path / "inbox"))
+    monkeypatch.setenv("AUGMENT_REPORTS_DIR", str(tmp_path / "reports"))
     monkeypatch.setenv("SYNTHETIC_TEMPERATURES", "0.7,0.9,1.1")
     for name in SOURCE_VARIABLES:
         monkeypatch.delenv(name, raising=False)
@@ -74,6 +77,7 @@ def test_definitions_describe_the_designed_graph(project):
         "gold_holdout": "ingest",
         "training_reviews": "ingest",
         "holdout_reviews": "ingest",
+        "unlabelled_reviews": "ingest",
         "review_folds": "ingest",
         "prompt_table": "generate",
         "sentiment_generator": "generate",
@@ -86,6 +90,9 @@ def test_definitions_describe_the_designed_graph(project):
         "recommendation": "evaluate",
         "warehouse_views": "share",
         "synthetic_reviews_parquet": "share",
+        "sentiment_classifier": "deploy",
+        "report": "deploy",
+        "review_predictions": "predict",
     }
     synthetic = graph.get(dg.AssetKey("synthetic_reviews"))
     generators = [f"{s}_{size}_r1" for size in ("all", "50") for s in ("negative", "positive")]
@@ -109,7 +116,13 @@ def test_definitions_describe_the_designed_graph(project):
         "no_business_overlap",
         "no_copied_holdout_spans",
     } <= blocking
-    assert {j.name for j in defs.jobs} >= {"ingest_job", "generators_job", "synthetic_job", "evaluate_job"}
+    assert {j.name for j in defs.jobs} >= {
+        "ingest_job",
+        "generators_job",
+        "synthetic_job",
+        "evaluate_job",
+        "predict_job",
+    }
     assert {s.name for s in defs.schedules} and {s.name for s in defs.sensors}
 
 
@@ -271,7 +284,7 @@ def test_a_partition_holds_n_kept_times_over_generation_or_says_why_not(project,
 def test_a_source_that_cannot_be_split_leaves_every_table_as_it_was(project, monkeypatch, rows, message):
     assert run(dg.AssetSelection.groups("ingest")).success
     store = Warehouse(project / "warehouse.duckdb")
-    tables = ("pizza_reviews", "training_reviews", "holdout_reviews", "review_folds")
+    tables = ("pizza_reviews", "unlabelled_reviews", "training_reviews", "holdout_reviews", "review_folds")
     before = {name: store.read_table(name) for name in tables}
     bad_csv = project / "bad.csv"
     pd.DataFrame(rows, columns=["text", "stars"]).to_csv(bad_csv, index=False)
@@ -435,6 +448,10 @@ def test_one_partition_of_every_asset_through_dagster(project, monkeypatch, tiny
         assert row.n_synthetic == int(stored["n_synthetic"].iloc[0]), row
     # The shared views and the Parquet export, queried read-only by another process while they are written.
     _views_and_export_under_a_reader(project, store)
+    # What a team takes away: the saved classifiers, their predictions and the report (test_takeaway.py).
+    from .test_takeaway import check_takeaway_through_dagster
+
+    check_takeaway_through_dagster(project, store, run, step_errors)
     # A synthetic review that copies 20 words of a holdout review fails the span check.
     checks = checks_by_name(run(dg.AssetSelection.checks_for_assets(dg.AssetKey("synthetic_reviews"))))
     assert checks["synthetic_reviews:no_copied_holdout_spans"] is True, checks

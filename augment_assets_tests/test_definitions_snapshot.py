@@ -38,6 +38,35 @@ ASSETS = {
         "generator x temperature",
     ),
     "training_reviews": ("ingest", ["gold_holdout", "pizza_reviews"], None),
+    "unlabelled_reviews": ("ingest", ["pizza_reviews", "review_source"], None),
+    "sentiment_classifier": (
+        "deploy",
+        [
+            "classifier_metrics",
+            "headline",
+            "recommendation",
+            "reference_synthetic",
+            "sentiment_generator",
+            "synthetic_reviews",
+            "training_reviews",
+            "training_set",
+        ],
+        None,
+    ),
+    "report": (
+        "deploy",
+        [
+            "headline",
+            "learning_curve",
+            "pizza_reviews",
+            "recommendation",
+            "sentiment_classifier",
+            "sentiment_generator",
+            "training_reviews",
+        ],
+        None,
+    ),
+    "review_predictions": ("predict", ["sentiment_classifier", "unlabelled_reviews"], "dynamic prediction_batches"),
     "warehouse_views": ("share", ["classifier_metrics", "headline", "sentiment_generator", "synthetic_reviews"], None),
     "synthetic_reviews_parquet": ("share", ["sentiment_generator", "synthetic_reviews"], None),
     "training_set": (
@@ -74,6 +103,8 @@ CHECKS = {
 def _partitions(partitions_def) -> str | None:
     if partitions_def is None:
         return None
+    if isinstance(partitions_def, dg.DynamicPartitionsDefinition):
+        return f"dynamic {partitions_def.name}"
     if isinstance(partitions_def, dg.MultiPartitionsDefinition):
         return " x ".join(partitions_def.partition_dimension_names)
     return "generator" if all("_" in k for k in partitions_def.get_partition_keys()) else "?"

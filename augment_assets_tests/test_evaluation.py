@@ -1053,6 +1053,10 @@ def test_no_choice_over_repeats_or_on_the_curve_looks_at_the_holdout(repeated):
         "temperature_selection",
         "hyperparameters",
         "validation_accuracy",
+        # what sentiment_classifier refits and saves
+        "deploy_repeat",
+        "deploy_training_set_id",
+        "deploy_hyperparameters",
     ]
     pd.testing.assert_frame_equal(result.recommendation[rec_cols], other.recommendation[rec_cols])
     head_cols = [

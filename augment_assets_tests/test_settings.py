@@ -43,6 +43,8 @@ NOT_LIBRARY_SETTINGS = {  # config of the platform itself, declared once where i
     "RefreshConfig",
     "SplitConfig",
     "PromptTableConfig",
+    "DeliverablesResource",
+    "PredictionSettings",
 }
 
 

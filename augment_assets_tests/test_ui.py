@@ -114,6 +114,9 @@ def instance_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         DAGSTER_HOME=str(home),
         AUGMENT_WAREHOUSE=str(root / "warehouse.duckdb"),
         AUGMENT_WORK_DIR=str(root / "work"),
+        AUGMENT_CLASSIFIERS_DIR=str(root / "classifiers"),
+        AUGMENT_INBOX=str(root / "inbox"),
+        AUGMENT_REPORTS_DIR=str(root / "reports"),
         PYTHONUNBUFFERED="1",
     )
     started = time.perf_counter()

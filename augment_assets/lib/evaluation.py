@@ -59,6 +59,7 @@ option / ratio first, variants in their declared order, classifiers in configure
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -101,6 +102,7 @@ from .training_sets import TrainingSets
 from .variants import (
     BASELINES,
     CANDIDATES,
+    EMBEDDING,
     EvaluationConfig,
     with_candidates,
 )
@@ -223,7 +225,7 @@ def _summary_rows(summaries: Summaries, cells, holdouts, holdout_labels, config:
         for clf in config.classifiers:
             learning_rows.extend(summaries.learning_curve(name, clf))
         for data_size, cap in dict.fromkeys((k[0], k[1]) for k in cells):
-            recommendation = summaries.recommendation(name, data_size, cap)
+            recommendation = summaries.recommendation(name, data_size, cap, holdout_labels[name])
             if recommendation is not None:
                 recommendation_rows.append(recommendation)
     learning_curve = typed_table(learning_rows, LEARNING_CURVE_COLUMNS)
@@ -325,6 +327,13 @@ def evaluate(
             scorer.candidate_cells,
             reference_status,
         )
+    if embeddings is not None:  # the length it reads is part of the embedding classifier a team deploys
+        rec = result.recommendation
+        rows = rec["classifier"] == EMBEDDING
+        rec.loc[rows, "deploy_hyperparameters"] = [
+            json.dumps({**json.loads(h), "max_tokens": embeddings.config.max_tokens}, sort_keys=True)
+            for h in rec.loc[rows, "deploy_hyperparameters"]
+        ]
     result.warnings = list(scorer.warnings)
     result.seconds = time.perf_counter() - started
     result.extras["fits"] = scorer.cache.fits + (scorer.embedding_fits.fits if scorer.embedding_fits else 0)

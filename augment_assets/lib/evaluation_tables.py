@@ -131,6 +131,7 @@ TEXT_COLUMNS = {
     "temperature_selection",
     "synthetic_per_genuine",
     "hyperparameters",
+    "deploy_hyperparameters",
     "best_baseline_classifier",
     "best_baseline_variant",
     "verdict_vs_best_baseline",
@@ -155,7 +156,7 @@ def typed_table(rows: list[dict], columns: list[str]) -> pd.DataFrame:
         c: "string"
         if c in TEXT_COLUMNS
         else "Int64"
-        if c in ("genuine_per_class", "repeats", "selected_by_validation")
+        if c in ("genuine_per_class", "repeats", "selected_by_validation", "deploy_repeat", "deploy_training_set_id")
         else "float64"
         for c in columns
     }
@@ -221,6 +222,10 @@ RECOMMENDATION_COLUMNS = [
     "accuracy",
     "accuracy_ci_low",
     "accuracy_ci_high",
+    "deploy_repeat",
+    "deploy_training_set_id",
+    "deploy_hyperparameters",
+    "deploy_accuracy",
 ]
 
 

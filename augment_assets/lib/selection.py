@@ -40,6 +40,7 @@ class ScoredRow:
     predictions: dict = field(default_factory=dict)  # eval_set -> [per-draw predictions]
     teacher: ScoredRow | None = None  # the classifier row that filtered or relabelled its synthetic reviews
     teacher_name: str | None = None  # that classifier (its `genuine_tuned` row)
+    refit_sets: list[int] = field(default_factory=list)  # per draw: the training set it was refit on
 
 
 def selection_label(selection) -> str:
@@ -170,6 +171,7 @@ class Scorer:
             for name in self.holdouts:
                 row.predictions.setdefault(name, []).append(preds[f"holdout:{name}"])
             row.n_train.append(len(rows))
+            row.refit_sets.append(int(refit[draw]))
             row.n_synthetic.append(int(config["n_synthetic"]))
             row.capped = row.capped or bool(config["capped"])
         return row

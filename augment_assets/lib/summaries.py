@@ -289,8 +289,10 @@ class Summaries:
                 )
         return out
 
-    def recommendation(self, name: str, data_size: str, cap) -> dict | None:
-        """The one classifier and training data validation picks at this data size (mean over repeats)."""
+    def recommendation(self, name: str, data_size: str, cap, labels=None) -> dict | None:
+        """The one classifier and training data validation picks at this data size (mean over repeats), and what
+        sentiment_classifier saves of it: the first repeat's pick on its first draw's set, with that fit's accuracy
+        on this holdout (`labels`), read here so that the saved classifier never needs the holdout."""
         eligible = {"baseline", "candidate", "reference"} if self.config.select_reference else {"baseline", "candidate"}
         best = None
         for clf in self.config.classifiers:
@@ -325,6 +327,12 @@ class Summaries:
             "accuracy": accuracy,
             "accuracy_ci_low": low,
             "accuracy_ci_high": high,
+            "deploy_repeat": entries[0].repeat,
+            "deploy_training_set_id": picks[0].refit_sets[0] if picks[0].refit_sets else None,
+            "deploy_hyperparameters": self.grid.hyperparameters(picks[0].gridpoint, picks[0].option),
+            "deploy_accuracy": float(np.mean(np.asarray(picks[0].predictions[name][0]) == labels))
+            if labels is not None
+            else np.nan,
         }
 
 

@@ -13,6 +13,7 @@ ingest_job = STAGE_JOBS["ingest"]
 generators_job = STAGE_JOBS["generators"]
 synthetic_job = STAGE_JOBS["synthetic"]
 evaluate_job = STAGE_JOBS["evaluate"]
+predict_job = STAGE_JOBS["predict"]
 
 REFRESH_TAG = "augment_assets/refresh"  # on every stage run a refresh launched: the refresh's run id
 

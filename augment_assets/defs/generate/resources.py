@@ -6,6 +6,7 @@ import dagster as dg
 
 from augment_assets.defs.resources import env_or
 from augment_assets.lib.model import EMBEDDED_MODEL, resolve_base_model
+from augment_assets.lib.saved_classifier import ModelAccess
 
 
 class LanguageModelResource(dg.ConfigurableResource):
@@ -18,6 +19,11 @@ class LanguageModelResource(dg.ConfigurableResource):
 
     def resolve(self) -> tuple[Path | str, dict]:
         return resolve_base_model(self.base_model, Path(self.models_dir))
+
+    def access(self, progress=None) -> ModelAccess:
+        """What a saved embedding or generative classifier reads reviews through."""
+        path, info = self.resolve()
+        return ModelAccess(info["base_model"], Path(path), Path(self.work_dir), self.device, progress)
 
 
 def language_model_resource() -> LanguageModelResource:

@@ -67,4 +67,4 @@ lock: setup
 	mv requirements.lock.new requirements.lock
 
 clean-data:
-	rm -rf data/warehouse.duckdb* data/models data/work data/exports data/celery
+	rm -rf data/warehouse.duckdb* data/models data/work data/exports data/celery data/classifiers data/reports

@@ -224,7 +224,7 @@ def test_the_report_answers_three_questions_per_data_size():
         }
     )
     text = report_markdown(ReportInputs(recommendation, headline, pd.DataFrame()))
-    all_at, fifty_at = text.index("## all data"), text.index("## 50 data")
+    all_at, fifty_at = text.index("## All training reviews (data size all)"), text.index("## 50 reviews per class")
     assert all_at < fifty_at  # the largest size first
     for section in (text[all_at:fifty_at], text[fifty_at:]):
         assert "**Did synthetic data help?**" in section and "**What to deploy:**" in section

@@ -378,3 +378,55 @@ def test_a_materialization_launched_from_the_ui_succeeds_and_lands_in_duckdb(pag
     )  # 4 generators x 3 temperatures
     expect(page.get_by_text("Missing (12)").first).to_be_visible(timeout=LOAD_MS)
     _screenshot(page, tmp_path, "synthetic_partitions")
+
+
+def test_the_report_answers_the_three_questions_on_screen(page, tmp_path: Path, instance_env):
+    """The evaluate stage (TF-IDF classifiers only, no generators: the learning-curve answer) saves a classifier
+    per data size and writes the report; Chromium opens report.html and shows, per data size, whether synthetic
+    data helped, what to deploy and what the synthetic data was worth; the report asset's page shows the same."""
+    from playwright.sync_api import expect
+
+    root = Path(instance_env["UI_TEST_ROOT"])
+    config = root / "evaluate.yaml"
+    config.write_text(
+        json.dumps(
+            {
+                "ops": {
+                    "training_set": {"config": {"draws": 1}},
+                    "classifier_metrics": {"config": {"classifiers": ["nb", "lr"], "bootstrap": 200}},
+                }
+            }
+        )
+    )
+    evaluate = subprocess.run(
+        [sys.executable, "-m", "augment_assets", "materialize", "--stage", "evaluate", "--config", str(config)],
+        cwd=REPO_ROOT,
+        env=instance_env,
+        capture_output=True,
+        text=True,
+        timeout=INGEST_TIMEOUT_S,
+    )
+    assert evaluate.returncode == 0, evaluate.stderr[-6000:]
+    report = Path(instance_env["AUGMENT_REPORTS_DIR"]) / "report.html"
+    page.goto(report.as_uri())
+    sizes = page.locator("h2").filter(has_text=re.compile(r"\(data size "))
+    expect(sizes.first).to_be_visible(timeout=LOAD_MS)
+    assert sizes.count() == 5  # all, 100, 50, 25, 10 per class: the recommendation's data sizes
+    for question in ("Did synthetic data help?", "What to deploy:", "What the synthetic data was worth:"):
+        answers = page.get_by_text(question)
+        assert answers.count() == 5, question
+        for i in range(5):
+            expect(answers.nth(i)).to_be_visible()
+    expect(page.locator("img[alt='learning curve on the holdout']")).to_be_visible()
+    # the ingest stage's blocking checks ran and passed; the checks of stages not run say so
+    expect(page.get_by_text(re.compile(r"\d+ of \d+ checks passed")).first).to_be_visible()
+    expect(page.get_by_role("row").filter(has_text="training_reviews").filter(has_text="passed").first).to_be_visible()
+    _screenshot(page, tmp_path, "report")
+
+    page.goto("/assets/report")
+    expect(page.get_by_text("report", exact=True).first).to_be_visible(timeout=FIRST_LOAD_MS)
+    report_row = page.get_by_role("row").filter(has=page.get_by_text("report", exact=True))
+    report_row.get_by_text("[Show Markdown]").first.click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog.get_by_text("Did synthetic data help?").first).to_be_visible(timeout=LOAD_MS)
+    _screenshot(page, tmp_path, "report_asset")

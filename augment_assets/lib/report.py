@@ -89,10 +89,10 @@ def report_markdown(inputs: ReportInputs) -> str:
     saved = {str(r.data_size): r for r in inputs.registry.itertuples()} if len(inputs.registry) else {}
     for rec in size_order(inputs.recommendation).itertuples():
         title = (
-            "all training reviews" if pd.isna(rec.genuine_per_class) else f"{rec.genuine_per_class} reviews per class"
+            "All training reviews" if pd.isna(rec.genuine_per_class) else f"{int(rec.genuine_per_class)} reviews per class"
         )
         lines += [
-            f"## {rec.data_size} data ({title})",
+            f"## {title} (data size {rec.data_size})",
             "",
             f"- **Did synthetic data help?** {helped(inputs.headline, rec.data_size, rec.classifier)}",
             f"- **What to deploy:** {deploy(rec, saved.get(str(rec.data_size)))}",

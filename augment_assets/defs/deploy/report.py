@@ -16,8 +16,10 @@ from augment_assets.lib.report import EVAL_SET, ReportInputs, report_html, repor
 
 def check_results(context: dg.AssetExecutionContext) -> list[tuple[str, str, str]]:
     """(asset, check, passed / failed / not run) of every check of the code location, by its latest evaluation."""
-    # the job's asset graph holds every check of the code location (a run of `dg.materialize` has no repository)
-    graph = context.job_def.asset_layer.asset_graph
+    # every check of the code location, not only the run's: a run of `dg.materialize` knows its selection alone
+    from augment_assets.definitions import build_definitions
+
+    graph = build_definitions().resolve_asset_graph()
     keys = sorted(graph.asset_check_keys, key=lambda k: (k.asset_key.path, k.name))
     records = context.instance.event_log_storage.get_latest_asset_check_execution_by_key(keys)
     out = []

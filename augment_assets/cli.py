@@ -20,6 +20,8 @@ from pathlib import Path
 
 from augment_assets.stages import JOB_OF_OP, STAGE_LIST, STAGES  # noqa: F401 - STAGES is the CLI's choices
 
+PREDICTIONS_LABEL = next(stage.label for stage in STAGE_LIST if stage.partitions == "predictions")
+
 # Settings a run config's `env:` block may give: the environment variables the definitions read
 # when they load (partitions among them), so they must be set before the definitions import.
 ENV_SETTINGS = (
@@ -245,6 +247,7 @@ def materialize_all(stages: list[str], run_config: dict | None = None, instance=
     for line in end_dead_runs(instance):  # a killed earlier run must not hold a pool slot forever
         print(f"recovered: {line}", file=sys.stderr)
     plan = _plan(stages, instance)
+    failed_batches: list[str] = []
     started = time.perf_counter()
     with tqdm(plan, desc="augment-assets", unit="run", file=sys.stderr) as bar:
         for label, selection, partition_key, op_names in bar:
@@ -273,12 +276,26 @@ def materialize_all(stages: list[str], run_config: dict | None = None, instance=
                 for problem in problems:
                     tqdm.write(f"warning: {problem}; the reference is left out of scoring", file=sys.stderr)
                 continue
+            if (problems or not result.success) and partition_key and label.startswith(PREDICTIONS_LABEL):
+                # one inbox file's problem is that file's: the other batches are still labelled
+                for problem in problems or ["the run failed; see its logs in the Dagster UI"]:
+                    tqdm.write(f"warning: {label} (run {result.run_id}): {problem}", file=sys.stderr)
+                failed_batches.append(label)
+                continue
             if problems or not result.success:
                 print(f"\nStopped at {label} (run {result.run_id}):", file=sys.stderr)
                 for problem in problems or ["the run failed; see its logs in the Dagster UI"]:
                     print(f"  - {problem}", file=sys.stderr)
                 return 1
     minutes = (time.perf_counter() - started) / 60
+    if failed_batches:
+        print(
+            f"\nEverything else materialized in {minutes:.1f} min, but these prediction batches failed (their rows are "
+            f"as they were): {', '.join(failed_batches)}. Fix the files named above; the inbox sensor or the next "
+            "command labels them.",
+            file=sys.stderr,
+        )
+        return 1
     print(
         f"Materialized {len(plan)} runs in {minutes:.1f} min into DAGSTER_HOME={os.environ['DAGSTER_HOME']}. "
         f"Open the UI with `dagster dev -w workspace.yaml`; query the warehouse with "

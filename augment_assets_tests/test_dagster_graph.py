@@ -449,9 +449,10 @@ def test_one_partition_of_every_asset_through_dagster(project, monkeypatch, tiny
     # The shared views and the Parquet export, queried read-only by another process while they are written.
     _views_and_export_under_a_reader(project, store)
     # What a team takes away: the saved classifiers, their predictions and the report (test_takeaway.py).
-    from .test_takeaway import check_takeaway_through_dagster
+    from .test_takeaway import check_model_classifiers_refit_exactly, check_takeaway_through_dagster
 
     check_takeaway_through_dagster(project, store, run, step_errors)
+    check_model_classifiers_refit_exactly(project, store)
     # A synthetic review that copies 20 words of a holdout review fails the span check.
     checks = checks_by_name(run(dg.AssetSelection.checks_for_assets(dg.AssetKey("synthetic_reviews"))))
     assert checks["synthetic_reviews:no_copied_holdout_spans"] is True, checks
@@ -599,6 +600,32 @@ def test_the_source_sensor_follows_the_configured_files(project, tmp_path):
     skipped = review_source_changed(context)
     assert isinstance(skipped, dg.SkipReason) and str(csv) in skipped.skip_message and "missing" in skipped.skip_message
     assert context.cursor == changed.run_key
+
+
+def test_the_command_labels_every_good_inbox_file_past_a_bad_one(project, capsys):
+    """`augment-assets materialize --stage predict`: a bad inbox file fails its own batch, with its error; the
+    batches after it are still labelled, and the command exits 1 naming the one that failed."""
+    from augment_assets.cli import materialize_all
+
+    assert run(dg.AssetSelection.groups("ingest")).success
+    config = {
+        "ops": {
+            "training_set": {"config": {"draws": 1}},
+            "classifier_metrics": {"config": {"classifiers": ["nb"], "bootstrap": 100}},
+        }
+    }
+    assert materialize_all(["evaluate"], config) == 0
+    inbox = project / "inbox"
+    inbox.mkdir()
+    (inbox / "a_bad.csv").write_bytes(b"text\ncaf\xe9 au lait\n")
+    (inbox / "b_good.csv").write_text("id,text\nr1,Lovely crust and quick service.\n")
+    capsys.readouterr()
+    assert materialize_all(["predict"]) == 1
+    err = capsys.readouterr().err
+    assert "a_bad.csv, line 2: not UTF-8" in err and "these prediction batches failed" in err
+    predictions = Warehouse(project / "warehouse.duckdb").read_table("review_predictions")
+    assert set(predictions["batch"]) == {"source-unlabelled", "b_good.csv"}
+    assert predictions.loc[predictions["batch"] == "b_good.csv", "review_id"].tolist() == ["r1"]
 
 
 def test_the_cli_reports_a_leaking_reference_and_evaluates_without_it(project, monkeypatch, capsys, tiny_model_dir):

@@ -324,3 +324,52 @@ def check_takeaway_through_dagster(project: Path, store, run, step_errors) -> No
         )
         outcome = inbox_files_sensor(context)
     assert sorted(r.partition_key for r in outcome.run_requests) == ["broken.csv", "new.csv"]
+
+
+def check_model_classifiers_refit_exactly(project: Path, store) -> None:
+    """The embedding and generative classifiers, whichever the recommendation picked: each one's tuned baseline at
+    `all`, refit and saved by sentiment_classifier's own code and loaded through augment_assets.predict, scores on
+    the holdout exactly what classifier_metrics measured (the same cached vectors and generator margins)."""
+    import types
+
+    from augment_assets.defs.deploy.assets import fit_recommended
+    from augment_assets.defs.generate.resources import language_model_resource
+    from augment_assets.lib.saved_classifier import artifact_of, save_artifact
+    from augment_assets.predict import load
+
+    metrics = store.read_table("classifier_metrics")
+    configs = store.read_table("training_set_configs")
+    holdout = store.read_table("holdout_reviews")
+    refit = configs[
+        (configs["repeat"] == 1)
+        & (configs["data_size"] == "all")
+        & (configs["phase"] == "refit")
+        & (configs["training_data"] == "genuine")
+    ]
+    for classifier in ("embedding", "generative"):
+        scored = metrics[
+            (metrics["eval_set"] == "holdout")
+            & (metrics["repeat"] == 1)
+            & (metrics["data_size"] == "all")
+            & (metrics["classifier"] == classifier)
+            & (metrics["variant"] == "genuine_tuned")
+        ].iloc[0]
+        hyperparameters = json.loads(scored["hyperparameters"])
+        if classifier == "embedding":
+            hyperparameters["max_tokens"] = 64  # the default classifier_metrics read with
+        row = types.SimpleNamespace(
+            data_size="all",
+            classifier=classifier,
+            deploy_repeat=1,
+            deploy_training_set_id=int(refit["training_set_id"].iloc[0]),
+            deploy_hyperparameters=json.dumps(hyperparameters, sort_keys=True),
+        )
+        language_model = language_model_resource().process_config_and_initialize()  # its EnvVars read
+        estimator, model, _, _ = fit_recommended(store, row, language_model, print)
+        artifact = artifact_of(estimator, classifier, row.deploy_hyperparameters, **model)
+        artifact.card = {"data_size": "all"}
+        folder = save_artifact(artifact, project / "extra_classifiers", "all", "")
+        labels = load(folder).predict(holdout["text"].tolist())
+        assert np.mean(labels == holdout["sentiment"].to_numpy()) == pytest.approx(scored["accuracy"], abs=1e-12), (
+            classifier
+        )

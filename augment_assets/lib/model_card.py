@@ -11,7 +11,7 @@ from pathlib import Path
 
 @functools.cache
 def code_version() -> str:
-    """The package version and, in a git checkout, its commit (with `+dirty` for uncommitted changes)."""
+    """The package version and, in a git checkout, its commit (with `.dirty` for uncommitted changes)."""
     try:
         version = metadata.version("augment-assets")
     except metadata.PackageNotFoundError:

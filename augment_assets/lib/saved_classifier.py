@@ -72,7 +72,7 @@ def reproducible_skops(obj) -> bytes:
     skops names each array file and memo entry by the Python object's `id()` and stamps the zip with the time,
     so two saves of one model differ. Here the ids are renumbered in their order of first appearance in the
     schema (consistently in the schema and the file names, so `skops.io.loads` reads it as before) and every
-    entry gets the same timestamp. `test_saved_classifier.py` checks two fits give the same bytes and load back.
+    entry gets the same timestamp. `test_takeaway.py` checks two fits give the same bytes and load back.
     """
     import skops.io as sio
 

@@ -1,6 +1,6 @@
 """Predict: `review_predictions`, reviews without a label labelled by the saved classifier, one partition per
 batch: the configured source's unlabelled reviews (`source-unlabelled`: ingest's 3-star reviews) and each CSV
-dropped into the inbox (AUGMENT_INBOX, default data/inbox/; the `inbox_files` sensor adds its partition).
+dropped into the inbox (AUGMENT_INBOX, default data/inbox/; the `inbox_files_sensor` adds its partition).
 
 A batch scored again by the same classifier version replaces its own rows; a new classifier version adds rows
 beside the old ones; another batch's rows are never touched. `latest_predictions` is each batch's rows by the

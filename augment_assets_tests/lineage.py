@@ -26,6 +26,7 @@ TABLE_OWNER = {
     "classifier_metrics_curve": "classifier_metrics",
     "generative_scores": "classifier_metrics",
     "candidate_gains": "headline",
+    "strategy_comparison": "recommendation",
     "classifier_registry": "sentiment_classifier",
     "latest_predictions": "review_predictions",
     # the shared views belong to the asset that creates them

@@ -1059,6 +1059,13 @@ def test_no_choice_over_repeats_or_on_the_curve_looks_at_the_holdout(repeated):
         "deploy_hyperparameters",
     ]
     pd.testing.assert_frame_equal(result.recommendation[rec_cols], other.recommendation[rec_cols])
+    # the fixed strategies and what they are compared with do not depend on the holdout; only the accuracies do
+    strategy_cols = ["data_size", "strategy", "hyperparameters", "recommended_classifier", "recommended_variant"]
+    assert len(result.strategy_comparison) > 0
+    pd.testing.assert_frame_equal(result.strategy_comparison[strategy_cols], other.strategy_comparison[strategy_cols])
+    np.testing.assert_allclose(
+        result.strategy_comparison["strategy_accuracy"] + other.strategy_comparison["strategy_accuracy"], 1.0
+    )
     head_cols = [
         "classifier",
         "data_size",
@@ -1201,3 +1208,36 @@ def test_candidate_gains_give_each_lever_its_own_validation_pick(toy_result):
             assert np.isnan(row.student_minus_teacher) and row.verdict_vs_teacher == "n/a"
     assert gains["teacher"].notna().any() and gains["verdict_vs_teacher"].ne("n/a").any()  # the toy has taught levers
     assert {"genuine+synthetic_weighted", "genuine+synthetic_selected", "genuine+reference"} <= set(gains["variant"])
+
+
+def test_the_recommendation_is_compared_with_every_fixed_strategy(repeated):
+    """strategy_comparison: per data size, each strategy fixed before the run that has rows there, its accuracy over
+    repeats as classifier_metrics has it, and the recommendation minus it (a paired difference with its interval)."""
+    result, _ = repeated
+    comparison, metrics = result.strategy_comparison, result.metrics
+    holdout = metrics[metrics["eval_set"] == "holdout"]
+    for size in ("all", "30", "15", "8"):
+        strategies = set(comparison.loc[comparison["data_size"] == size, "strategy"])
+        expected = {f"{c} genuine" for c in ("nb", "lr", "embedding")} | {
+            f"{c} genuine_tuned" for c in ("nb", "lr", "embedding")
+        }
+        if size in ("all", "15"):  # sizes with generators: their synthetic reviews, and the pair as a classifier
+            expected |= {"nb genuine+synthetic at ratio 1", "lr genuine+synthetic at ratio 1"}
+            expected |= {"generative genuine", "generative genuine_tuned"}
+        assert strategies == expected, (size, strategies)
+    recommendation = result.recommendation.set_index(["eval_set", "data_size"])
+    for row in comparison.itertuples():
+        rows = holdout[
+            (holdout["data_size"] == row.data_size)
+            & (holdout["classifier"] == row.classifier)
+            & (holdout["variant"] == row.variant)
+        ]
+        if row.variant == "genuine+synthetic":
+            rows = rows[(rows["synthetic_per_genuine"] == 1.0) & (rows["temperature_selection"] == "all")]
+        assert len(rows) == 2  # one per repeat
+        assert row.strategy_accuracy == pytest.approx(rows["accuracy"].mean())
+        rec = recommendation.loc[(row.eval_set, row.data_size)]
+        assert row.recommended_accuracy == pytest.approx(rec["accuracy"])
+        assert row.recommended_minus_strategy == pytest.approx(row.recommended_accuracy - row.strategy_accuracy)
+        assert row.difference_ci_low <= row.recommended_minus_strategy <= row.difference_ci_high
+        assert row.verdict in ("recommendation better", "strategy better", "no difference shown")

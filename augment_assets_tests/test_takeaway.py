@@ -280,6 +280,8 @@ def check_takeaway_through_dagster(project: Path, store, run, step_errors) -> No
         assert event.asset_materialization.tags["dagster/data_version"] not in ("", None)
         report_md = instance.get_latest_materialization_event(dg.AssetKey("report")).asset_materialization.metadata
     text = report_md["report"].value
+    comparison = store.read_table("strategy_comparison")
+    assert len(comparison) and "## What trusting the recommendation costs" in text
     assert text.count("**Did synthetic data help?**") == len(recommendation)
     assert (project / "reports" / "report.html").read_text().count("What to deploy") == len(recommendation)
 

@@ -82,6 +82,7 @@ from .evaluation_tables import (
     LEARNING_CURVE_COLUMNS,
     METRIC_COLUMNS,
     RECOMMENDATION_COLUMNS,
+    STRATEGY_COLUMNS,
     curve_records,
     mean_confusion,
     metric_record,
@@ -119,6 +120,8 @@ class EvaluationResult:
     headline: pd.DataFrame  # one row per classifier x eval_set x data size with generators, over repeats
     learning_curve: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=LEARNING_CURVE_COLUMNS))
     recommendation: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=RECOMMENDATION_COLUMNS))
+    # the recommendation beside each fixed strategy declared before the run (summaries.FIXED_STRATEGIES)
+    strategy_comparison: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=STRATEGY_COLUMNS))
     candidate_gains: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=CANDIDATE_GAIN_COLUMNS))
     seconds: float = 0.0
     extras: dict = field(default_factory=dict)
@@ -220,7 +223,7 @@ def _per_repeat(results, holdouts, holdout_labels, boot, grid: Grid, config: Eva
 def _summary_rows(summaries: Summaries, cells, holdouts, holdout_labels, config: EvaluationConfig, candidate_cells):
     """The learning curve, the recommendation, the headline and the candidate gains over repeats, and the mean
     confusion matrices of each headline's choices."""
-    learning_rows, recommendation_rows = [], []
+    learning_rows, recommendation_rows, strategy_rows = [], [], []
     for name in holdouts:
         for clf in config.classifiers:
             learning_rows.extend(summaries.learning_curve(name, clf))
@@ -228,6 +231,7 @@ def _summary_rows(summaries: Summaries, cells, holdouts, holdout_labels, config:
             recommendation = summaries.recommendation(name, data_size, cap, holdout_labels[name])
             if recommendation is not None:
                 recommendation_rows.append(recommendation)
+            strategy_rows.extend(summaries.strategy_comparison(name, data_size, cap))
     learning_curve = typed_table(learning_rows, LEARNING_CURVE_COLUMNS)
     headline_rows, gain_rows, confusions = [], [], {}
     for (data_size, cap, clf), entries in cells.items():
@@ -246,7 +250,7 @@ def _summary_rows(summaries: Summaries, cells, holdouts, holdout_labels, config:
                 "baseline": mean_confusion([c.baseline for c in entries], holdout_labels[name], name),
             }
     mark_baselines_that_beat_every_candidate(headline_rows)
-    return learning_rows, recommendation_rows, headline_rows, gain_rows, confusions
+    return learning_rows, recommendation_rows, strategy_rows, headline_rows, gain_rows, confusions
 
 
 def _tables(
@@ -265,7 +269,7 @@ def _tables(
         results, holdouts, holdout_labels, boot, grid, config, warn, candidate_cells
     )
     summaries = Summaries(cells, all_correct, boot, grid, config, reference_status)
-    learning_rows, recommendation_rows, headline_rows, gain_rows, confusions = _summary_rows(
+    learning_rows, recommendation_rows, strategy_rows, headline_rows, gain_rows, confusions = _summary_rows(
         summaries, cells, holdouts, holdout_labels, config, candidate_cells
     )
     metrics = pd.DataFrame(metric_rows).drop(columns="_accuracies")
@@ -279,6 +283,7 @@ def _tables(
         headline=typed_table(headline_rows, HEADLINE_COLUMNS),
         learning_curve=typed_table(learning_rows, LEARNING_CURVE_COLUMNS),
         recommendation=typed_table(recommendation_rows, RECOMMENDATION_COLUMNS),
+        strategy_comparison=typed_table(strategy_rows, STRATEGY_COLUMNS),
         candidate_gains=typed_table(gain_rows, CANDIDATE_GAIN_COLUMNS),
     )
 

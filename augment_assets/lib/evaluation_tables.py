@@ -132,6 +132,9 @@ TEXT_COLUMNS = {
     "synthetic_per_genuine",
     "hyperparameters",
     "deploy_hyperparameters",
+    "strategy",
+    "recommended_classifier",
+    "recommended_variant",
     "best_baseline_classifier",
     "best_baseline_variant",
     "verdict_vs_best_baseline",
@@ -226,6 +229,26 @@ RECOMMENDATION_COLUMNS = [
     "deploy_training_set_id",
     "deploy_hyperparameters",
     "deploy_accuracy",
+]
+
+
+STRATEGY_COLUMNS = [
+    "eval_set",
+    "data_size",
+    "genuine_per_class",
+    "strategy",
+    "classifier",
+    "variant",
+    "hyperparameters",
+    "repeats",
+    "strategy_accuracy",
+    "recommended_classifier",
+    "recommended_variant",
+    "recommended_accuracy",
+    "recommended_minus_strategy",
+    "difference_ci_low",
+    "difference_ci_high",
+    "verdict",
 ]
 
 

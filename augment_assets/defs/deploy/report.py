@@ -86,6 +86,9 @@ def report(
     inputs = ReportInputs(
         recommendation=store.read("SELECT * FROM recommendation WHERE eval_set = ?", [EVAL_SET]),
         headline=store.read_table("headline"),
+        strategies=store.read("SELECT * FROM strategy_comparison WHERE eval_set = ?", [EVAL_SET])
+        if store.has_table("strategy_comparison")
+        else pd.DataFrame(),
         registry=registry[registry["current"]] if len(registry) else registry,
         learning_curve_png=learning_curve_png(
             store.read_table("learning_curve"), store.read_table("headline"), EVAL_SET

@@ -445,7 +445,8 @@ SCORE_DEPS = [
             kinds={"duckdb"},
             description=(
                 "Per evaluation set and data size: the one classifier and training data validation picks overall "
-                "(mean validation accuracy over repeats), with its holdout accuracy: what to deploy."
+                "(mean validation accuracy over repeats), with its holdout accuracy: what to deploy. Also "
+                "strategy_comparison: its holdout accuracy beside each fixed strategy declared before the run, paired."
             ),
         ),
     ],
@@ -517,6 +518,7 @@ def classifier_metrics(
             "headline": result.headline,
             "learning_curve": result.learning_curve,
             "recommendation": result.recommendation,
+            "strategy_comparison": result.strategy_comparison,
             "candidate_gains": result.candidate_gains,
             "generative_scores": (scores or GenerativeScores()).table,
         }
@@ -656,10 +658,29 @@ def classifier_metrics(
             "table": preview(result.learning_curve, rows=len(result.learning_curve)),
         },
     )
+    comparison = result.strategy_comparison
     yield dg.MaterializeResult(
         asset_key="recommendation",
         metadata={
             **table_metadata("recommendation", result.recommendation),
             "table": preview(result.recommendation, rows=len(result.recommendation)),
+            # what trusting the recommendation costs: beside each fixed strategy (table strategy_comparison)
+            "strategy_comparison": dg.MetadataValue.md(
+                comparison[
+                    [
+                        "eval_set",
+                        "data_size",
+                        "strategy",
+                        "strategy_accuracy",
+                        "recommended_accuracy",
+                        "recommended_minus_strategy",
+                        "difference_ci_low",
+                        "difference_ci_high",
+                        "verdict",
+                    ]
+                ].to_markdown(index=False, floatfmt=".4f")
+                if len(comparison)
+                else "none"
+            ),
         },
     )

@@ -65,6 +65,26 @@ def test_a_saved_classifier_is_reproducible_and_predicts_as_fitted(tmp_path, cla
     assert vectorizer.ngram_range == tuple(json.loads(hyperparameters)["ngram_range"])
 
 
+def test_a_saved_classifier_has_the_same_version_in_another_process(tmp_path):
+    """Nothing of the process (an object's address, a time) reaches the file: another interpreter fitting the same
+    model saves the same bytes."""
+    import subprocess
+    import sys
+
+    code = (
+        "import json, sys\n"
+        "from augment_assets_tests.test_takeaway import TEXTS, LABELS, NB\n"
+        "from augment_assets.lib.saved_classifier import artifact_of, fit_configuration\n"
+        "print(artifact_of(fit_configuration('nb', NB, TEXTS, LABELS), 'nb', NB).version)\n"
+    )
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    here = artifact_of(fit_configuration("nb", NB, TEXTS, LABELS), "nb", NB)
+    assert other == here.version
+    # and the loaded pipeline still transforms (the dropped stop-words address is set again on use)
+    folder = save_artifact(here, tmp_path, "all", "")
+    assert list(load_classifier(folder).predict(["great crust"])) == ["positive"]
+
+
 def _rewrite_model(spec_path: Path, change) -> None:
     spec = json.loads(spec_path.read_text())
     change(spec)

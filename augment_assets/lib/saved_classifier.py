@@ -70,12 +70,18 @@ def reproducible_skops(obj) -> bytes:
     """skops bytes of `obj` that depend on the fitted object alone.
 
     skops names each array file and memo entry by the Python object's `id()` and stamps the zip with the time,
-    so two saves of one model differ. Here the ids are renumbered in their order of first appearance in the
+    so two saves of one model differ (and a fitted TF-IDF vectorizer holds one more address, dropped here). Here
+    the ids are renumbered in their order of first appearance in the
     schema (consistently in the schema and the file names, so `skops.io.loads` reads it as before) and every
     entry gets the same timestamp. `test_takeaway.py` checks two fits give the same bytes and load back.
     """
     import skops.io as sio
 
+    for step in getattr(obj, "steps", [(None, obj)]):
+        # TF-IDF keeps id(stop_words) to skip re-checking them: a memory address that differs between processes;
+        # without it the next transform checks them again (nothing, with the default stop_words=None) and sets it
+        if hasattr(step[1], "_stop_words_id"):
+            del step[1]._stop_words_id
     original = zipfile.ZipFile(io.BytesIO(sio.dumps(obj)))
     schema = original.read("schema.json").decode()
     order: dict[str, str] = {}

@@ -305,6 +305,30 @@ def check_takeaway_through_dagster(project: Path, store, run, step_errors) -> No
     assert text.count("**Did synthetic data help?**") == len(recommendation)
     assert (project / "reports" / "report.html").read_text().count("What to deploy") == len(recommendation)
 
+    # `augment-assets predict`: a CSV labelled with the largest size's classifier, or another size's; a bad one is refused
+    from augment_assets.cli import main
+
+    reviews = project / "to_label.csv"
+    reviews.write_text('text,review_id\n"Hot, fresh and friendly.",a\nSoggy crust and a rude cashier.,b\n')
+    assert main(["predict", str(reviews)]) == 0
+    labelled = pd.read_csv(project / "to_label_predictions.csv")
+    assert list(labelled["review_id"]) == ["a", "b"] and list(labelled["line"]) == [2, 3]
+    assert (
+        labelled["classifier_version"]
+        .eq(registry.loc[registry["genuine_per_class"].isna(), "classifier_version"].iloc[0])
+        .all()
+    )
+    assert (
+        labelled["predicted_sentiment"].isin(["negative", "positive"]).all()
+        and labelled["p_positive"].between(0, 1).all()
+    )
+    smallest = registry.loc[registry["genuine_per_class"].idxmin()]
+    assert main(["predict", str(reviews), "-o", str(project / "out.csv"), "--data-size", smallest["data_size"]]) == 0
+    assert pd.read_csv(project / "out.csv")["classifier_version"].eq(smallest["classifier_version"]).all()
+    (project / "empty.csv").write_text("")
+    assert main(["predict", str(project / "empty.csv"), "-o", str(project / "never.csv")]) == 2
+    assert not (project / "never.csv").exists()
+
     # the source's unlabelled reviews, then two inbox files: one good, one without a text column
     inbox = project / "inbox"
     inbox.mkdir(exist_ok=True)

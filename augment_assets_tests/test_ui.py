@@ -268,14 +268,17 @@ def test_ingest_group_graph_lists_the_split(page, tmp_path: Path):
 
     page.goto(f"/locations/{LOCATION}/asset-groups/ingest")
     expect(page.get_by_text("training_reviews", exact=True).first).to_be_visible(timeout=FIRST_LOAD_MS)
-    for asset in ("holdout_reviews", "pizza_reviews", "gold_holdout", "review_source"):
-        expect(page.get_by_text(asset, exact=True).first).to_be_visible(timeout=LOAD_MS)
     expect(page.get_by_text("ingest", exact=True).first).to_be_visible()
     # Each node's live status loads after the graph ("Loading..." first).
     expect(page.get_by_text("Materialized").first).to_be_visible(timeout=LOAD_MS)
     # training_reviews' leakage checks, summarized on its node (e.g. "3 / 3 Passed").
     expect(page.get_by_text(re.compile(r"^\s*(\d+) / \1 Passed\s*$")).first).to_be_visible(timeout=LOAD_MS)
     _screenshot(page, tmp_path, "ingest_graph")
+    # The graph with its downstream groups is wider than the screen: the group's list names every asset.
+    page.get_by_text("List", exact=True).first.click()
+    for asset in ("holdout_reviews", "pizza_reviews", "gold_holdout", "review_source", "unlabelled_reviews"):
+        expect(page.get_by_text(asset, exact=True).first).to_be_visible(timeout=LOAD_MS)
+    _screenshot(page, tmp_path, "ingest_list")
 
     # The catalog lists the same assets, each with a link to its group (a virtualized grid of
     # links, not an ARIA table): e.g. /asset-groups~group:"ingest"/training_reviews.

@@ -40,7 +40,7 @@ def _cell(value) -> str:
 def size_order(frame: pd.DataFrame) -> pd.DataFrame:
     """Largest data size first (`all`, then capped sizes by reviews per class)."""
     per_class = pd.to_numeric(frame["genuine_per_class"], errors="coerce").astype(float).fillna(float("inf"))
-    return frame.assign(_order=-per_class).sort_values("_order").drop(columns="_order")
+    return frame.assign(_order=-per_class).sort_values("_order", kind="stable").drop(columns="_order")
 
 
 def helped(headline: pd.DataFrame, data_size: str, classifier: str) -> str:

@@ -1057,6 +1057,8 @@ def test_no_choice_over_repeats_or_on_the_curve_looks_at_the_holdout(repeated):
         "deploy_repeat",
         "deploy_training_set_id",
         "deploy_hyperparameters",
+        "configurations_compared",
+        "validation_reviews",
     ]
     pd.testing.assert_frame_equal(result.recommendation[rec_cols], other.recommendation[rec_cols])
     # the fixed strategies and what they are compared with do not depend on the holdout; only the accuracies do
@@ -1225,6 +1227,15 @@ def test_the_recommendation_is_compared_with_every_fixed_strategy(repeated):
             expected |= {"nb genuine+synthetic at ratio 1", "lr genuine+synthetic at ratio 1"}
             expected |= {"generative genuine", "generative genuine_tuned"}
         assert strategies == expected, (size, strategies)
+    # how much choosing the recommendation carried: at least one configuration per row scored on validation
+    for rec in result.recommendation.itertuples():
+        rows = metrics[
+            (metrics["eval_set"] == rec.eval_set)
+            & (metrics["repeat"] == 1)
+            & (metrics["data_size"] == rec.data_size)
+            & metrics["variant"].isin(BASELINES + ("genuine+synthetic", "genuine+synthetic_filtered"))
+        ]
+        assert rec.configurations_compared > len(rows) > 0 and rec.validation_reviews > 0
     recommendation = result.recommendation.set_index(["eval_set", "data_size"])
     for row in comparison.itertuples():
         rows = holdout[

@@ -228,6 +228,8 @@ def test_the_report_answers_three_questions_per_data_size():
             "accuracy": [0.87, 0.84],
             "accuracy_ci_low": [0.83, 0.8],
             "accuracy_ci_high": [0.9, 0.88],
+            "validation_reviews": [20, 80],
+            "configurations_compared": [120, 1500],
         }
     )
     headline = pd.DataFrame(
@@ -251,6 +253,7 @@ def test_the_report_answers_three_questions_per_data_size():
         assert "**What the synthetic data was worth:**" in section
     assert "Yes, for nb" in text[all_at:fifty_at] and "+3.0 points (+1.0 to +5.0" in text
     assert "No gain shown" in text[fifty_at:] and "embedding** on **genuine_tuned" in text
+    assert "of 80 reviews, the best of 1,500 configurations" in text[all_at:fifty_at]
     assert "repeats disagreed" in text[all_at:fifty_at] and "same configuration in each of 3" in text[fifty_at:]
     page = report_html(text)
     assert page.startswith("<!doctype html>") and "<table>" in page and "http" not in page.split("<body>")[1]

@@ -159,7 +159,16 @@ def typed_table(rows: list[dict], columns: list[str]) -> pd.DataFrame:
         c: "string"
         if c in TEXT_COLUMNS
         else "Int64"
-        if c in ("genuine_per_class", "repeats", "selected_by_validation", "deploy_repeat", "deploy_training_set_id")
+        if c
+        in (
+            "genuine_per_class",
+            "repeats",
+            "selected_by_validation",
+            "deploy_repeat",
+            "deploy_training_set_id",
+            "configurations_compared",
+            "validation_reviews",
+        )
         else "float64"
         for c in columns
     }
@@ -229,6 +238,8 @@ RECOMMENDATION_COLUMNS = [
     "deploy_training_set_id",
     "deploy_hyperparameters",
     "deploy_accuracy",
+    "configurations_compared",
+    "validation_reviews",
 ]
 
 

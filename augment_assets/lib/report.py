@@ -71,8 +71,16 @@ def deploy(rec, saved) -> str:
     return (
         f"**{rec.classifier}** on **{rec.variant}**{version}: holdout accuracy {_percent(rec.accuracy)} "
         f"({_percent(rec.accuracy_ci_low)} to {_percent(rec.accuracy_ci_high)}); picked on validation "
-        f"({_percent(rec.validation_accuracy)}), {sure}."
+        f"({_percent(rec.validation_accuracy)}{among(rec)}), {sure}."
     )
+
+
+def among(rec) -> str:
+    """ ", on N reviews, among K configurations": how much choosing the validation fold carried."""
+    reviews, compared = getattr(rec, "validation_reviews", None), getattr(rec, "configurations_compared", None)
+    if reviews is None or compared is None or pd.isna(reviews) or pd.isna(compared):
+        return ""
+    return f" of {int(reviews)} reviews, the best of {int(compared):,} configurations"
 
 
 def worth(headline: pd.DataFrame, data_size: str, classifier: str) -> str:

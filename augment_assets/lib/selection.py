@@ -41,6 +41,8 @@ class ScoredRow:
     teacher: ScoredRow | None = None  # the classifier row that filtered or relabelled its synthetic reviews
     teacher_name: str | None = None  # that classifier (its `genuine_tuned` row)
     refit_sets: list[int] = field(default_factory=list)  # per draw: the training set it was refit on
+    compared: int = 1  # configurations (option x gridpoint) scored on validation to choose this row's
+    validation_reviews: int = 0  # the validation fold it was chosen on
 
 
 def selection_label(selection) -> str:
@@ -135,9 +137,11 @@ class Scorer:
         val_name, val_labels = validation_name(cell), self.val_labels[cell]
         size = cell_label(cell)
         best = None  # (mean validation accuracy, option, gridpoint, per-draw accuracies)
+        compared = 0
         for option, by_draw in options.items():
             if len(by_draw) < draws:
                 continue  # some draw left no synthetic review (e.g. a high filter threshold)
+            compared += len(gridpoints)
             per_draw = []
             for draw in range(draws):
                 rows, labels, weights = self.fit_set(by_draw[draw])
@@ -156,6 +160,7 @@ class Scorer:
             return None
         _, option, gridpoint, validation = best
         row = ScoredRow(variant, ratio, selection, json.loads(option), gridpoint, validation)
+        row.compared, row.validation_reviews = compared, len(val_labels)
         refit = self.index.get((cell, "refit", kind.name, classifier, ratio, selection), {}).get(option, {})
         holdout_names = [f"holdout:{n}" for n in self.holdouts]
         for draw in range(draws):
@@ -238,6 +243,7 @@ class Scorer:
             variant = next(v for v in VARIANTS if v.name == name)
             validation = [float(np.mean(predict(margins, threshold) == labels))]
             row = ScoredRow(variant, 0.0, None, option, (None, GENERATIVE, threshold), validation)
+            row.validation_reviews = len(labels)
             for holdout in self.holdouts:
                 row.predictions[holdout] = [predict(scores.margins[(cell, f"holdout:{holdout}")], threshold)]
             # the generators learned from the fit fold only (they are not refit on the whole pool)

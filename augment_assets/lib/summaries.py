@@ -339,7 +339,21 @@ class Summaries:
             "deploy_accuracy": float(np.mean(np.asarray(picks[0].predictions[name][0]) == labels))
             if labels is not None
             else np.nan,
+            # how much choosing there was, per repeat: every configuration scored on validation at this size (each
+            # row's grid and options, over every classifier and eligible variant), on a fold of this many reviews
+            "configurations_compared": self.configurations_compared(data_size, cap),
+            "validation_reviews": picks[0].validation_reviews,
         }
+
+    def configurations_compared(self, data_size: str, cap) -> int:
+        """Configurations the recommendation chose among in one repeat (the first) at this data size."""
+        eligible = {"baseline", "candidate", "reference"} if self.config.select_reference else {"baseline", "candidate"}
+        total = 0
+        for clf in self.config.classifiers:
+            entries = self.cells.get((data_size, cap, clf))
+            if entries:
+                total += sum(r.compared for r in entries[0].rows if r.variant.role in eligible)
+        return total
 
     def strategy_comparison(self, name: str, data_size: str, cap) -> list[dict]:
         """The recommendation's holdout accuracy beside each fixed strategy (`FIXED_STRATEGIES`, declared before any

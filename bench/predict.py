@@ -95,15 +95,13 @@ def embedding(reviews: pd.DataFrame, n: int, naive_n: int, folder: Path) -> floa
     # the head, fit on the labelled reviews' vectors (cached in its own folder, outside the timing)
     access = ModelAccess(info["base_model"], Path(path), folder / "fit", "cpu")
     model_section = {"base_model": info["base_model"], "max_tokens": config.max_tokens}
-    features = access.features_of({"classifier": "embedding", **model_section})
-
-    class Vectors:
-        def matrix(self, texts):
-            return features(list(texts))
-
     hyperparameters = json.dumps({"C": 0.01})
     estimator = fit_configuration(
-        "embedding", hyperparameters, reviews["text"], encode_labels(reviews["sentiment"]), embeddings=Vectors()
+        "embedding",
+        hyperparameters,
+        reviews["text"],
+        encode_labels(reviews["sentiment"]),
+        embeddings=access.embeddings(model_section),
     )
     artifact = artifact_of(estimator, "embedding", hyperparameters, **model_section)
     saved = load_classifier(save_artifact(artifact, folder / "classifiers", "all", ""))

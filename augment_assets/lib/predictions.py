@@ -28,10 +28,10 @@ PREDICTION_COLUMNS = [
 CHUNK = 2048  # reviews per call: the progress bar moves, and the TF-IDF pipeline still works on large batches
 
 
-def _size_order(registry: pd.DataFrame) -> pd.Series:
-    """Larger is more: `all` above every capped size, capped sizes by reviews per class."""
-    per_class = pd.to_numeric(registry["genuine_per_class"], errors="coerce").astype(float)
-    return per_class.fillna(np.inf)
+def largest_first(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows by data size, largest first (`all`, then capped sizes by reviews per class); ties keep their order."""
+    per_class = pd.to_numeric(frame["genuine_per_class"], errors="coerce").astype(float).fillna(np.inf)
+    return frame.assign(_order=-per_class).sort_values("_order", kind="stable").drop(columns="_order")
 
 
 def choose_saved(registry: pd.DataFrame, data_size: str | None = None) -> pd.Series:
@@ -40,7 +40,7 @@ def choose_saved(registry: pd.DataFrame, data_size: str | None = None) -> pd.Ser
     if current.empty:
         raise InputError(f"No saved classifier in classifier_registry: materialize {ASSET} first.")
     if data_size is None:
-        return current.loc[_size_order(current).idxmax()]
+        return largest_first(current).iloc[0]
     match = current[current["data_size"].astype(str) == str(data_size)]
     if match.empty:
         sizes = ", ".join(sorted(current["data_size"].astype(str)))

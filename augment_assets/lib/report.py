@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 import markdown as markdown_lib
 import pandas as pd
 
+from .predictions import largest_first
+
 EVAL_SET = "holdout"
 
 
@@ -37,18 +39,17 @@ def _cell(value) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
-def size_order(frame: pd.DataFrame) -> pd.DataFrame:
-    """Largest data size first (`all`, then capped sizes by reviews per class)."""
-    per_class = pd.to_numeric(frame["genuine_per_class"], errors="coerce").astype(float).fillna(float("inf"))
-    return frame.assign(_order=-per_class).sort_values("_order", kind="stable").drop(columns="_order")
+def headline_at(headline: pd.DataFrame, data_size: str, classifier: str) -> pd.DataFrame:
+    """The headline's rows (the holdout's) at this data size, the deployed classifier's first, then by name."""
+    rows = headline[(headline["eval_set"] == EVAL_SET) & (headline["data_size"] == data_size)]
+    return rows.assign(_other=rows["classifier"] != classifier).sort_values(["_other", "classifier"])
 
 
 def helped(headline: pd.DataFrame, data_size: str, classifier: str) -> str:
     """Did synthetic data help at this size: the deployed classifier's verdict first, then the others'."""
-    rows = headline[(headline["eval_set"] == EVAL_SET) & (headline["data_size"] == data_size)]
+    rows = headline_at(headline, data_size, classifier)
     if rows.empty:
         return "Not measured at this size: no generators were fine-tuned here (a learning-curve size)."
-    rows = rows.assign(_other=rows["classifier"] != classifier).sort_values(["_other", "classifier"])
     parts = [
         f"**{r.classifier}: {r.verdict}**, gain {_points(r.gain_vs_baseline)} points "
         f"({_points(r.gain_ci_low)} to {_points(r.gain_ci_high)}; detectable from {abs(100 * r.min_detectable_gain):.1f})"
@@ -84,19 +85,17 @@ def among(rec) -> str:
 
 
 def worth(headline: pd.DataFrame, data_size: str, classifier: str) -> str:
-    rows = headline[
-        (headline["eval_set"] == EVAL_SET) & (headline["data_size"] == data_size) & headline["worth"].notna()
-    ]
+    rows = headline_at(headline, data_size, classifier)
+    rows = rows[rows["worth"].notna()]
     if rows.empty:
         return "Not measured at this size."
-    rows = rows.assign(_other=rows["classifier"] != classifier).sort_values(["_other", "classifier"])
     return "; ".join(f"{r.classifier}: {_cell(r.worth)}" for r in rows.itertuples()) + "."
 
 
 def report_markdown(inputs: ReportInputs) -> str:
     lines = ["# Did synthetic reviews make a better sentiment classifier?", ""]
     saved = {str(r.data_size): r for r in inputs.registry.itertuples()} if len(inputs.registry) else {}
-    for rec in size_order(inputs.recommendation).itertuples():
+    for rec in largest_first(inputs.recommendation).itertuples():
         title = (
             "All training reviews"
             if pd.isna(rec.genuine_per_class)
@@ -147,7 +146,7 @@ def strategy_lines(strategies: pd.DataFrame) -> list[str]:
         "| data size | strategy | its accuracy | recommended minus strategy | |",
         "| --- | --- | --- | --- | --- |",
     ]
-    for r in size_order(strategies).itertuples():
+    for r in largest_first(strategies).itertuples():
         lines.append(
             f"| {r.data_size} | {r.strategy} | {_percent(r.strategy_accuracy)} | "
             f"{_points(r.recommended_minus_strategy)} ({_points(r.difference_ci_low)} to "

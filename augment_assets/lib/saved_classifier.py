@@ -315,6 +315,16 @@ def load_classifier(path: Path | str, language_model=None) -> SavedClassifier:
 
 
 @dataclass(frozen=True)
+class FeatureMatrix:
+    """`Embeddings`' one method, `matrix(texts)`, over a function of texts."""
+
+    function: Features
+
+    def matrix(self, texts) -> np.ndarray:
+        return self.function(list(texts))
+
+
+@dataclass(frozen=True)
 class ModelAccess:
     """Where the language models a classifier reads through are: the base model (embedding) and the generator
     folders (generative, named in the artifact), the cache folder and the device."""
@@ -324,6 +334,10 @@ class ModelAccess:
     work_dir: Path
     device: str = "auto"
     progress: Callable[[str], None] | None = None
+
+    def embeddings(self, model: dict):
+        """What `EmbeddingLogisticRegression(embeddings=...)` reads: `matrix(texts)`, computed through this access."""
+        return FeatureMatrix(self.features_of({"classifier": "embedding", **model}))
 
     def features_of(self, model: dict) -> Features:
         if model["classifier"] == "embedding":

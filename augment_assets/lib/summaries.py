@@ -289,10 +289,15 @@ class Summaries:
                 )
         return out
 
+    @property
+    def recommendable_roles(self) -> set[str]:
+        """What the recommendation may pick: baselines and candidates, and the reference where it is selected."""
+        return {"baseline", "candidate", "reference"} if self.config.select_reference else {"baseline", "candidate"}
+
     def recommended(self, data_size: str, cap):
         """(mean validation accuracy, classifier, variant, each repeat's pick, the repeats) of the one
         configuration validation picks at this data size, or None."""
-        eligible = {"baseline", "candidate", "reference"} if self.config.select_reference else {"baseline", "candidate"}
+        eligible = self.recommendable_roles
         best = None
         for clf in self.config.classifiers:
             entries = self.cells.get((data_size, cap, clf))
@@ -347,7 +352,7 @@ class Summaries:
 
     def configurations_compared(self, data_size: str, cap) -> int:
         """Configurations the recommendation chose among in one repeat (the first) at this data size."""
-        eligible = {"baseline", "candidate", "reference"} if self.config.select_reference else {"baseline", "candidate"}
+        eligible = self.recommendable_roles
         total = 0
         for clf in self.config.classifiers:
             entries = self.cells.get((data_size, cap, clf))

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from augment_assets.defs.deploy.resources import DeliverablesResource
-from augment_assets.defs.evaluate.assets import ITEM_SOURCES
+from augment_assets.defs.evaluate.assets import item_texts_sql
 from augment_assets.defs.generate.resources import LanguageModelResource
 from augment_assets.defs.metadata import preview, table_metadata
 from augment_assets.defs.resources import WarehouseResource
@@ -23,10 +23,9 @@ from augment_assets.lib.classifiers import GenerativeThreshold
 from augment_assets.lib.classify import encode_labels
 from augment_assets.lib.errors import InputError
 from augment_assets.lib.model_card import card_markdown, code_version
+from augment_assets.lib.report import EVAL_SET, headline_at
 from augment_assets.lib.saved_classifier import artifact_of, configuration, fit_configuration, save_artifact
 from augment_assets.lib.warehouse import Warehouse
-
-EVAL_SET = "holdout"  # the recommendation on the independent holdout is the one deployed (gold is a second opinion)
 
 REGISTRY_COLUMNS = [
     "classifier_version",
@@ -53,15 +52,11 @@ REGISTRY_COLUMNS = [
 
 def training_set_texts(store: Warehouse, set_id: int) -> pd.DataFrame:
     """One stored training set's members with their texts, in stored order (the order the evaluation fit)."""
-    texts = " UNION ALL ".join(
-        f"SELECT '{source}' AS source, {column} AS item_id, text FROM {table}"
-        for source, (table, column) in ITEM_SOURCES.items()
-        if store.has_table(table)
-    )
     members = store.read(
-        f"SELECT m.source, m.item_id, m.sentiment, m.weight, t.text, row_number() OVER () AS position "
+        f"SELECT m.source, m.item_id, m.sentiment, m.weight, t.text "
         f"FROM (SELECT *, row_number() OVER () AS stored FROM training_set WHERE training_set_id = ?) m "
-        f"JOIN ({texts}) t USING (source, item_id) ORDER BY m.stored",
+        f"JOIN (SELECT source, item_id, text FROM ({item_texts_sql(store)})) t USING (source, item_id) "
+        "ORDER BY m.stored",
         [int(set_id)],
     )
     if members.empty:
@@ -74,10 +69,9 @@ def training_set_texts(store: Warehouse, set_id: int) -> pd.DataFrame:
 
 def synthetic_verdicts(headline: pd.DataFrame, data_size: str, classifier: str) -> str:
     """What synthetic data did at this size, per classifier (the deployed one first), from the headline."""
-    rows = headline[(headline["eval_set"] == EVAL_SET) & (headline["data_size"] == data_size)]
+    rows = headline_at(headline, data_size, classifier)
     if rows.empty:
         return "not measured at this size (no generators: a learning-curve size)"
-    rows = rows.assign(first=rows["classifier"] != classifier).sort_values(["first", "classifier"])
     return "; ".join(
         f"{r.classifier}: {r.verdict}, gain {100 * r.gain_vs_baseline:+.1f} points "
         f"({100 * r.gain_ci_low:+.1f} to {100 * r.gain_ci_high:+.1f}), minimum detectable {100 * r.min_detectable_gain:.1f}"
@@ -128,7 +122,7 @@ def fit_recommended(store: Warehouse, row, language_model: LanguageModelResource
             "base_model": access.base_model,
             "max_tokens": int(json.loads(row.deploy_hyperparameters)["max_tokens"]),
         }
-        resources["embeddings"] = _MatrixOf(access.features_of({"classifier": "embedding", **model}))
+        resources["embeddings"] = access.embeddings(model)
     estimator = fit_configuration(
         row.classifier,
         row.deploy_hyperparameters,
@@ -146,16 +140,6 @@ def fit_recommended(store: Warehouse, row, language_model: LanguageModelResource
         )["generator_version"].tolist()
     counts = (int((members["source"] != "synthetic").sum()), len(synthetic))
     return estimator, model, counts, versions
-
-
-class _MatrixOf:
-    """`Embeddings`' one method, `matrix(texts)`, over a function of texts (the estimator's `embeddings=`)."""
-
-    def __init__(self, function):
-        self.function = function
-
-    def matrix(self, texts):
-        return self.function(list(texts))
 
 
 @dg.asset(

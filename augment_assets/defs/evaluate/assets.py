@@ -292,16 +292,21 @@ ITEM_SOURCES = {  # source -> (table, id column) holding the text of that kind o
 }
 
 
-def training_set_items(store: Warehouse) -> pd.DataFrame:
-    """The text of every item the stored training sets name, by (source, item_id)."""
-    texts = " UNION ALL ".join(
+def item_texts_sql(store: Warehouse) -> str:
+    """A query of every training-set item's (source, item_id, sentiment, text), over the tables that hold them."""
+    return " UNION ALL ".join(
         f"SELECT '{source}' AS source, {column} AS item_id, sentiment, text FROM {table}"
         for source, (table, column) in ITEM_SOURCES.items()
         if store.has_table(table)
     )
+
+
+def training_set_items(store: Warehouse) -> pd.DataFrame:
+    """The text of every item the stored training sets name, by (source, item_id)."""
     return store.read(
         f"WITH items AS (SELECT DISTINCT source, item_id FROM training_set) "
-        f"SELECT i.source, i.item_id, t.sentiment, t.text FROM items i JOIN ({texts}) t USING (source, item_id)"
+        f"SELECT i.source, i.item_id, t.sentiment, t.text FROM items i JOIN ({item_texts_sql(store)}) t "
+        "USING (source, item_id)"
     )
 
 

@@ -91,6 +91,7 @@ from .evaluation_tables import (
 from .fitting import Grid
 from .generative_margins import GenerativeScores
 from .selection import Scorer, cell_label, choose_rows
+from .strategies import strategy_comparison
 from .summaries import (
     RepeatCell,
     Summaries,
@@ -120,7 +121,7 @@ class EvaluationResult:
     headline: pd.DataFrame  # one row per classifier x eval_set x data size with generators, over repeats
     learning_curve: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=LEARNING_CURVE_COLUMNS))
     recommendation: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=RECOMMENDATION_COLUMNS))
-    # the recommendation beside each fixed strategy declared before the run (summaries.FIXED_STRATEGIES)
+    # the recommendation beside each fixed strategy declared before the run (strategies.FIXED_STRATEGIES)
     strategy_comparison: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=STRATEGY_COLUMNS))
     candidate_gains: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=CANDIDATE_GAIN_COLUMNS))
     seconds: float = 0.0
@@ -231,7 +232,7 @@ def _summary_rows(summaries: Summaries, cells, holdouts, holdout_labels, config:
             recommendation = summaries.recommendation(name, data_size, cap, holdout_labels[name])
             if recommendation is not None:
                 recommendation_rows.append(recommendation)
-            strategy_rows.extend(summaries.strategy_comparison(name, data_size, cap))
+            strategy_rows.extend(strategy_comparison(summaries, name, data_size, cap))
     learning_curve = typed_table(learning_rows, LEARNING_CURVE_COLUMNS)
     headline_rows, gain_rows, confusions = [], [], {}
     for (data_size, cap, clf), entries in cells.items():

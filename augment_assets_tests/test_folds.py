@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from augment_assets.lib.errors import InputError
-from augment_assets.lib.folds import build_folds, fold_reviews, parse_data_sizes
+from augment_assets.lib.folds import CV_FOLDS, build_folds, fold_reviews, parse_data_sizes, with_cv_folds
 
 
 def training(per_class: int) -> pd.DataFrame:
@@ -51,6 +51,26 @@ def test_folds_are_deterministic_and_independent_of_row_order():
     b = build_folds(frame.sample(frac=1, random_state=1), [None, 20], 0.2, seed=3)
     pd.testing.assert_frame_equal(a, b)
     assert not a.equals(build_folds(frame, [None, 20], 0.2, seed=4))
+
+
+def test_each_pool_is_dealt_into_stratified_cross_validation_folds():
+    """Every review of a size's whole pool (fit and validation) has one `cv_fold`: CV_FOLDS folds, or as many as the
+    smaller class has reviews, each holding every class within one review of its share; derived only from ids,
+    sentiments and the seed, so a table stored without the column gets the same folds back."""
+    folds = build_folds(training(100), [None, 50, 10, 2], validation_share=0.2, seed=0, repeats=2)
+    for (repeat, size), pool in folds.groupby(["repeat", "data_size"]):
+        per_class = pool["sentiment"].value_counts()
+        k = min(CV_FOLDS, int(per_class.min()))
+        assert sorted(pool["cv_fold"].unique()) == list(range(k)), (repeat, size)
+        counts = pool.groupby(["cv_fold", "sentiment"]).size().unstack()
+        assert (counts.max() - counts.min()).max() <= 1, (repeat, size)
+    assert folds.loc[folds["data_size"] == "2", "cv_fold"].nunique() == 2  # 2 per class: leave-one-per-class-out
+    # each repeat deals its own folds
+    first, second = (folds[(folds["repeat"] == r) & (folds["data_size"] == "all")] for r in (1, 2))
+    assert not first.set_index("review_id")["cv_fold"].equals(
+        second.set_index("review_id")["cv_fold"].loc[first["review_id"]]
+    )
+    pd.testing.assert_frame_equal(with_cv_folds(folds.drop(columns="cv_fold"), seed=0)[folds.columns], folds)
 
 
 def test_a_size_larger_than_its_pool_names_both_numbers():

@@ -228,8 +228,13 @@ def test_the_report_answers_three_questions_per_data_size():
             "accuracy": [0.87, 0.84],
             "accuracy_ci_low": [0.83, 0.8],
             "accuracy_ci_high": [0.9, 0.88],
-            "validation_reviews": [20, 80],
+            "validation_reviews": [100, 80],
             "configurations_compared": [120, 1500],
+            "chosen_by": ["cross-validation", "validation fold"],
+            "highest_scoring": ["lr genuine_tuned", "nb genuine+synthetic"],
+            "highest_minus_chosen": [0.02, 0.0],
+            "highest_minus_chosen_se": [0.025, 0.0],
+            "compared_on_reviews": [100, 80],
         }
     )
     headline = pd.DataFrame(
@@ -253,7 +258,10 @@ def test_the_report_answers_three_questions_per_data_size():
         assert "**What the synthetic data was worth:**" in section
     assert "Yes, for nb" in text[all_at:fifty_at] and "+3.0 points (+1.0 to +5.0" in text
     assert "No gain shown" in text[fifty_at:] and "embedding** on **genuine_tuned" in text
-    assert "of 80 reviews, the best of 1,500 configurations" in text[all_at:fifty_at]
+    assert "picked by validation fold (85.0% of 80 reviews, among 1,500 configurations); the best-scoring" in text
+    # the one-standard-error rule kept a declared-simpler option: the report says over what, and by how much
+    assert "picked by cross-validation (90.0% of 100 reviews, among 120 configurations); kept over the " in text
+    assert "best-scoring lr genuine_tuned (+2.0 points ahead, standard error 2.5, on 100 shared reviews)" in text
     assert "repeats disagreed" in text[all_at:fifty_at] and "same configuration in each of 3" in text[fifty_at:]
     page = report_html(text)
     assert page.startswith("<!doctype html>") and "<table>" in page and "http" not in page.split("<body>")[1]

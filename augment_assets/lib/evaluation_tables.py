@@ -133,6 +133,8 @@ TEXT_COLUMNS = {
     "hyperparameters",
     "deploy_hyperparameters",
     "strategy",
+    "chosen_by",
+    "highest_scoring",
     "recommended_classifier",
     "recommended_variant",
     "best_baseline_classifier",
@@ -168,6 +170,7 @@ def typed_table(rows: list[dict], columns: list[str]) -> pd.DataFrame:
             "deploy_training_set_id",
             "configurations_compared",
             "validation_reviews",
+            "compared_on_reviews",
         )
         else "float64"
         for c in columns
@@ -240,6 +243,12 @@ RECOMMENDATION_COLUMNS = [
     "deploy_accuracy",
     "configurations_compared",
     "validation_reviews",
+    "chosen_by",
+    "highest_scoring",
+    "highest_scoring_accuracy",
+    "highest_minus_chosen",
+    "highest_minus_chosen_se",
+    "compared_on_reviews",
 ]
 
 

@@ -52,12 +52,15 @@ class Grid:
             tuple(options), tuning, {"nb": tuple(nb_alphas), "lr": tuple(lr_cs), "embedding": tuple(embedding_cs)}
         )
 
-    def gridpoints(self, clf: str, tuned: bool) -> list[tuple]:
+    def gridpoints(self, clf: str, tuned: bool, search_vectorizer: bool = True) -> list[tuple]:
+        """Library defaults first. `search_vectorizer=False`: the classifier's parameter alone, at the
+        vectorizer's defaults."""
         if clf == "embedding":  # no TF-IDF: its features are the base model's hidden states
             return [(None, clf, p) for p in self.params[clf]] if tuned else [(None, clf, None)]
         if not tuned:
             return [(0, clf, None)]
-        return [(v, clf, p) for v in self.tuning_vecs for p in self.params[clf]]
+        vecs = self.tuning_vecs if search_vectorizer else (0,)
+        return [(v, clf, p) for v in vecs for p in self.params[clf]]
 
     def hyperparameters(self, gridpoint, option: dict | None = None) -> str:
         """The gridpoint (and the training data's option) as the JSON the tables show."""

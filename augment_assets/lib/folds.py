@@ -18,6 +18,11 @@ is, repeat r > 1 salts every order with r. Generators, synthetic reviews and tra
 sets are made per repeat, so the spread of a gain over repeats is the spread over
 which reviews happened to be drawn.
 
+Each size's whole pool is also split into `CV_FOLDS` stratified cross-validation folds
+(`cv_fold`), fewer where a class has fewer reviews: the configurations that need no generator
+(a classifier on the genuine reviews alone) are chosen on every labelled review of the size, not
+on the `validation` fold alone (lib/selection.py).
+
 The folds are computed once (`build_folds`, materialized as `review_folds`) and read by
 everything after; nothing downstream re-derives them. Orders come from a seeded hash of
 review ids, so the same reviews, sizes, repeats and seed give the same folds in every process.
@@ -33,7 +38,10 @@ from augment_assets.lib.reviews import SENTIMENTS
 
 ALL = "all"
 FIT, VALIDATION = "fit", "validation"
-FOLD_COLUMNS = ["repeat", "review_id", "sentiment", "data_size", "genuine_per_class", "fold"]
+FOLD_COLUMNS = ["repeat", "review_id", "sentiment", "data_size", "genuine_per_class", "fold", "cv_fold"]
+# Cross-validation folds of each size's whole pool (`cv_fold`): every configuration that needs no generator is
+# chosen on all of a size's labelled reviews, each scored once by a fit on the other folds (lib/selection.py).
+CV_FOLDS = 5
 MIN_PER_CLASS = 5  # smallest generator data size: at least one validation and four fit reviews per class
 MIN_CURVE_PER_CLASS = 2  # smallest learning-curve size: one fit and one validation review per class
 
@@ -121,7 +129,7 @@ def build_folds(
     parts = [
         _nest(training[["review_id", "sentiment"]], sizes, validation_share, seed, r) for r in range(1, repeats + 1)
     ]
-    folds = pd.concat(parts, ignore_index=True)
+    folds = with_cv_folds(pd.concat(parts, ignore_index=True), seed)
     folds["genuine_per_class"] = folds["genuine_per_class"].astype("Int64")
     return folds.sort_values(["repeat", "genuine_per_class", "fold", "review_id"], na_position="first", kind="stable")[
         FOLD_COLUMNS
@@ -151,6 +159,20 @@ def _nest(pool: pd.DataFrame, sizes: list[int | None], validation_share: float, 
             )
         pool, larger = fit, size_label(per_class)
     return pd.concat(parts, ignore_index=True)
+
+
+def with_cv_folds(folds: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """`folds` with `cv_fold`: each (repeat, data size)'s whole pool dealt round-robin, per sentiment in its seeded
+    order, into `CV_FOLDS` folds (as many as the smaller class has reviews, where that is fewer). Depends only on
+    the review ids, the sentiments and the seed, so a table stored without the column gets the same folds."""
+    folds = folds if "repeat" in folds else folds.assign(repeat=1)
+    parts = []
+    for (repeat, size), pool in folds.groupby(["repeat", "data_size"], sort=False):
+        k = max(1, min(CV_FOLDS, int(pool["sentiment"].value_counts().min())))
+        ordered = _seeded_order(pool, seed, f"cv-{size}{repeat_salt(int(repeat))}")
+        position = ordered.groupby("sentiment", sort=True).cumcount()
+        parts.append(ordered.assign(cv_fold=(position % k).astype(np.int64)))
+    return pd.concat(parts).loc[folds.index] if parts else folds.assign(cv_fold=pd.Series(dtype=np.int64))
 
 
 def fold_reviews(

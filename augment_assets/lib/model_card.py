@@ -42,8 +42,9 @@ def card_markdown(version: str, model: dict, card: dict) -> str:
         f"# Sentiment classifier `{version}` ({card['data_size']} data)",
         "",
         f"**{model['classifier']}** (`{model['estimator']}`) at `{model['hyperparameters']}`, trained on "
-        f"`{card['variant']}`: the configuration the recommendation picked at this data size on validation folds, "
-        f"refit on repeat {card['repeat']}'s whole pool as the evaluation refits it.",
+        f"`{card['variant']}`: the configuration the recommendation kept at this data size (the one-standard-error "
+        f"rule, on labelled training reviews), refit on repeat {card['repeat']}'s whole pool as the evaluation "
+        "refits it.",
         "",
         "| | |",
         "| --- | --- |",

@@ -69,19 +69,36 @@ def deploy(rec, saved) -> str:
         else f"the same configuration in each of {rec.repeats} repeat(s)"
     )
     version = f" `{saved.classifier_version}`" if saved is not None else ""
+    how = getattr(rec, "chosen_by", None)
+    how = "validation" if how is None or pd.isna(how) else how
     return (
         f"**{rec.classifier}** on **{rec.variant}**{version}: holdout accuracy {_percent(rec.accuracy)} "
-        f"({_percent(rec.accuracy_ci_low)} to {_percent(rec.accuracy_ci_high)}); picked on validation "
-        f"({_percent(rec.validation_accuracy)}{among(rec)}), {sure}."
+        f"({_percent(rec.accuracy_ci_low)} to {_percent(rec.accuracy_ci_high)}); picked by {how} "
+        f"({_percent(rec.validation_accuracy)}{among(rec)}){kept(rec)}, {sure}."
     )
 
 
 def among(rec) -> str:
-    """ ", on N reviews, among K configurations": how much choosing the validation fold carried."""
+    """ " of N reviews, among K configurations": how much choosing the selection reviews carried."""
     reviews, compared = getattr(rec, "validation_reviews", None), getattr(rec, "configurations_compared", None)
     if reviews is None or compared is None or pd.isna(reviews) or pd.isna(compared):
         return ""
-    return f" of {int(reviews)} reviews, the best of {int(compared):,} configurations"
+    return f" of {int(reviews)} reviews, among {int(compared):,} configurations"
+
+
+def kept(rec) -> str:
+    """What the one-standard-error rule did: kept the best-scoring option, or a simpler one within one standard
+    error of it."""
+    highest, margin = getattr(rec, "highest_scoring", None), getattr(rec, "highest_minus_chosen", None)
+    if highest is None or margin is None or pd.isna(highest) or pd.isna(margin):
+        return ""
+    if highest == f"{rec.classifier} {rec.variant}":
+        return "; the best-scoring option, ahead of every simpler one by more than a standard error"
+    return (
+        f"; kept over the best-scoring {highest} ({_points(margin)} points ahead, standard error "
+        f"{100 * rec.highest_minus_chosen_se:.1f}, on {int(rec.compared_on_reviews)} shared reviews): declared "
+        "simpler, and within one standard error"
+    )
 
 
 def worth(headline: pd.DataFrame, data_size: str, classifier: str) -> str:

@@ -1,10 +1,21 @@
-"""Select on validation, then refit: the evaluation's work within one repeat.
+"""Select on labelled training reviews, then refit: the evaluation's work within one repeat.
 
 `Scorer` fits every stored training set (lib/training_sets.py) of every variant, classifier, ratio and
-temperature selection at each configuration of its grid, keeps the configuration with the best validation
-accuracy (`classifiers.best_index`: ties keep the earlier entry), refits it on the whole pool and predicts
-every holdout. Each result is a `ScoredRow`; `choose_rows` picks a cell's baseline and candidate from them,
-by validation accuracy alone. The holdouts' labels are never read here.
+temperature selection at each configuration of its grid, chooses a configuration, refits it on the whole pool
+and predicts every holdout. Each result is a `ScoredRow` carrying its `Evidence` (lib/selection_rule.py): what
+it was chosen on, review by review.
+
+- A classifier on the genuine reviews alone (`genuine`, `genuine_tuned`) needs no generator, so it is chosen by
+  cross-validation over the size's whole pool (`cv_fold`, lib/folds.py): every labelled review is scored once,
+  by a fit on the other folds. Its gridpoint is the first in grid order (library defaults first) within one
+  standard error of the best (`one_standard_error_matrix`).
+- Every other row needs the size's generators (trained on the `fit` fold), or is a duplicated or perturbed
+  baseline, and is chosen on the `validation` fold: the best validation accuracy, ties keeping the earlier
+  entry (`classifiers.best_index`).
+
+Below `VECTORIZER_SEARCH_MIN_PER_CLASS` genuine reviews per class the tuned grid holds the vectorizer at its
+defaults and searches the classifier's parameter only: fewer configurations where there is less to choose on.
+The holdouts' labels are never read here.
 """
 
 from __future__ import annotations
@@ -20,8 +31,13 @@ from .classify import LABELS, encode_labels
 from .embedding_fits import EmbeddingFits, Embeddings
 from .fitting import FitCache, Grid
 from .generative_margins import GenerativeScores, choose_threshold, predict
-from .training_sets import TrainingSets, validation_name
+from .selection_rule import Evidence, one_standard_error_matrix
+from .training_sets import TrainingSets, option_key, validation_name
 from .variants import EMBEDDING, GENERATIVE, TRAINING_DATA, VARIANTS, EvaluationConfig, Variant
+
+# The TF-IDF vectorizer options are searched from this many genuine reviews per class in a size's pool; below it
+# the tuned grid is the classifier's parameter alone (5-6 configurations instead of 20-24).
+VECTORIZER_SEARCH_MIN_PER_CLASS = 50
 
 
 @dataclass
@@ -41,8 +57,10 @@ class ScoredRow:
     teacher: ScoredRow | None = None  # the classifier row that filtered or relabelled its synthetic reviews
     teacher_name: str | None = None  # that classifier (its `genuine_tuned` row)
     refit_sets: list[int] = field(default_factory=list)  # per draw: the training set it was refit on
-    compared: int = 1  # configurations (option x gridpoint) scored on validation to choose this row's
-    validation_reviews: int = 0  # the validation fold it was chosen on
+    compared: int = 1  # configurations (option x gridpoint) scored to choose this row's
+    validation_reviews: int = 0  # the reviews it was chosen on (its whole pool where cross-validated)
+    evidence: Evidence | None = None  # what it was chosen on, review by review (lib/selection_rule.py)
+    cross_validated: bool = False
 
 
 def selection_label(selection) -> str:
@@ -91,6 +109,18 @@ class Scorer:
                 self.embedding_fits.add_eval(validation_name(cell), rows=self.item_rows[index])
             for name, frame in holdouts.items():
                 self.embedding_fits.add_eval(f"holdout:{name}", texts=frame["text"].astype(str).tolist())
+        # each size's pool in cross-validation folds: (pool items, [(eval name, training items, held-out mask)])
+        self.cross_validation: dict[tuple, tuple[np.ndarray, list]] = {}
+        for cell, (pool, cv) in sets.cross_validation.items():
+            folds = []
+            for k in np.unique(cv):
+                name = f"cv:{cell[0]}:{cell[1]}:{k}"
+                for fitter in (self.cache, self.embedding_fits):
+                    if fitter is not None:
+                        fitter.add_eval(name, rows=self.item_rows[pool[cv == k]])
+                folds.append((name, pool[cv != k], cv == k))
+            if len(folds) > 1:
+                self.cross_validation[cell] = (pool, folds)
         # ((repeat, data size), phase, training data, classifier, ratio, selection) -> {option: {draw: set id}}
         self.index: dict[tuple, dict[str, dict[int, int]]] = {}
         for row in self.configs.itertuples(index=False):
@@ -128,15 +158,53 @@ class Scorer:
                     seen.append((ratio, selection))
         return seen
 
+    def gridpoints(self, cell, clf: str, tuned: bool) -> list[tuple]:
+        """The grid searched at this (repeat, data size): the vectorizer options only where the pool holds
+        `VECTORIZER_SEARCH_MIN_PER_CLASS` genuine reviews per class."""
+        pool = self.cross_validation.get(cell, (self.val_labels[cell],))[0]
+        search_vectorizer = len(pool) >= VECTORIZER_SEARCH_MIN_PER_CLASS * len(LABELS)
+        return self.grid.gridpoints(clf, tuned, search_vectorizer=search_vectorizer)
+
+    def cross_validated(self, cell, clf: str, gridpoints: list[tuple]) -> tuple[np.ndarray, np.ndarray]:
+        """(the pool's items, whether each gridpoint got each right: [gridpoint, review]), each review labelled by
+        a fit on the other cross-validation folds of the genuine reviews."""
+        pool, folds = self.cross_validation[cell]
+        correct = np.zeros((len(gridpoints), len(pool)))
+        for name, train, held in folds:
+            preds = self.fitter(clf).predict(self.item_rows[train], self.item_labels[train], gridpoints, [name])
+            truth = self.item_labels[pool[held]]
+            for i, gp in enumerate(gridpoints):
+                correct[i, held] = preds[gp][name] == truth
+        return pool, correct
+
     def run_row(self, cell, variant: Variant, clf: str, ratio: float, selection) -> ScoredRow | None:
         kind = TRAINING_DATA[variant.data]
         classifier = kind.teacher_of(clf)
-        draws = self.config.draws if kind.random else 1
         options = self.index.get((cell, "select", kind.name, classifier, ratio, selection), {})
-        gridpoints = self.grid.gridpoints(clf, variant.tuned)
+        if kind.name == "genuine" and cell in self.cross_validation and len(options) == 1:
+            row = self.cross_validated_row(cell, variant, clf, ratio, selection, next(iter(options)))
+        else:
+            row = self.validated_row(cell, variant, clf, ratio, selection, options)
+        return None if row is None else self.refit(cell, row, clf)
+
+    def cross_validated_row(self, cell, variant: Variant, clf: str, ratio: float, selection, option: str) -> ScoredRow:
+        """A classifier on the genuine reviews alone, its gridpoint chosen by cross-validation over the whole pool
+        (the one-standard-error rule from the library defaults)."""
+        gridpoints = self.gridpoints(cell, clf, variant.tuned)
+        pool, correct = self.cross_validated(cell, clf, gridpoints)
+        i = one_standard_error_matrix(correct)
+        row = ScoredRow(variant, ratio, selection, json.loads(option), gridpoints[i], [float(correct[i].mean())])
+        row.compared, row.validation_reviews = len(gridpoints), len(pool)
+        row.evidence, row.cross_validated = Evidence(cell[0], pool, correct[i]), True
+        return row
+
+    def validated_row(self, cell, variant: Variant, clf: str, ratio: float, selection, options: dict):
+        """The best configuration on the validation fold (ties keep the earlier), or None where none is left."""
+        kind = TRAINING_DATA[variant.data]
+        draws = self.config.draws if kind.random else 1
+        gridpoints = self.gridpoints(cell, clf, variant.tuned)
         val_name, val_labels = validation_name(cell), self.val_labels[cell]
-        size = cell_label(cell)
-        best = None  # (mean validation accuracy, option, gridpoint, per-draw accuracies)
+        best = None  # (mean validation accuracy, option, gridpoint index, per-draw correctness)
         compared = 0
         for option, by_draw in options.items():
             if len(by_draw) < draws:
@@ -146,35 +214,45 @@ class Scorer:
             for draw in range(draws):
                 rows, labels, weights = self.fit_set(by_draw[draw])
                 preds = self.fitter(clf).predict(rows, labels, gridpoints, [val_name], weights=weights)
-                per_draw.append([np.mean(preds[gp][val_name] == val_labels) for gp in gridpoints])
-            accs = np.asarray(per_draw)
+                per_draw.append([preds[gp][val_name] == val_labels for gp in gridpoints])
+            correct = np.asarray(per_draw, dtype=float)  # [draw, gridpoint, review]
+            accs = correct.mean(axis=2)
             i = best_index(accs.mean(axis=0))
             mean = tie_rounded(accs.mean(axis=0)[i])
             if best is None or mean > best[0]:
-                best = (mean, option, gridpoints[i], accs[:, i].tolist())
+                best = (mean, option, i, correct[:, i])
         if best is None:
             self.warn(
-                f"{size}, {clf}: {variant.name} at ratio {ratio:g} ({selection_label(selection)}) skipped: "
+                f"{cell_label(cell)}, {clf}: {variant.name} at ratio {ratio:g} ({selection_label(selection)}) skipped: "
                 "no configuration left any synthetic review to add"
             )
             return None
-        _, option, gridpoint, validation = best
-        row = ScoredRow(variant, ratio, selection, json.loads(option), gridpoint, validation)
+        _, option, i, correct = best
+        row = ScoredRow(variant, ratio, selection, json.loads(option), gridpoints[i], correct.mean(axis=1).tolist())
         row.compared, row.validation_reviews = compared, len(val_labels)
-        refit = self.index.get((cell, "refit", kind.name, classifier, ratio, selection), {}).get(option, {})
+        row.evidence = Evidence(cell[0], self.sets.validation[cell], correct.mean(axis=0))
+        return row
+
+    def refit(self, cell, row: ScoredRow, clf: str) -> ScoredRow | None:
+        """The chosen configuration refit on the data size's whole pool (each draw), predicting every holdout."""
+        kind = TRAINING_DATA[row.variant.data]
+        classifier = kind.teacher_of(clf)
+        option = option_key(row.option)
+        draws = self.config.draws if kind.random else 1
+        refit = self.index.get((cell, "refit", kind.name, classifier, row.ratio, row.selection), {}).get(option, {})
         holdout_names = [f"holdout:{n}" for n in self.holdouts]
         for draw in range(draws):
             if draw not in refit:
                 self.warn(
-                    f"{size}, {clf}: {variant.name} at ratio {ratio:g} chose {option} on validation, which leaves "
-                    "no synthetic review on the data size's whole pool; row skipped"
+                    f"{cell_label(cell)}, {clf}: {row.variant.name} at ratio {row.ratio:g} chose {option} on "
+                    "validation, which leaves no synthetic review on the data size's whole pool; row skipped"
                 )
                 return None
             config = self.configs.iloc[refit[draw]]
             rows, labels, weights = self.fit_set(refit[draw])
-            preds = self.fitter(clf).predict(rows, labels, [gridpoint], holdout_names, weights=weights)[gridpoint]
+            preds = self.fitter(clf).predict(rows, labels, [row.gridpoint], holdout_names, weights=weights)
             for name in self.holdouts:
-                row.predictions.setdefault(name, []).append(preds[f"holdout:{name}"])
+                row.predictions.setdefault(name, []).append(preds[row.gridpoint][f"holdout:{name}"])
             row.n_train.append(len(rows))
             row.refit_sets.append(int(refit[draw]))
             row.n_synthetic.append(int(config["n_synthetic"]))
@@ -244,6 +322,7 @@ class Scorer:
             validation = [float(np.mean(predict(margins, threshold) == labels))]
             row = ScoredRow(variant, 0.0, None, option, (None, GENERATIVE, threshold), validation)
             row.validation_reviews = len(labels)
+            row.evidence = Evidence(cell[0], self.sets.validation[cell], predict(margins, threshold) == labels)
             for holdout in self.holdouts:
                 row.predictions[holdout] = [predict(scores.margins[(cell, f"holdout:{holdout}")], threshold)]
             # the generators learned from the fit fold only (they are not refit on the whole pool)

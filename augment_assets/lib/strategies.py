@@ -45,10 +45,10 @@ FIXED_STRATEGIES = (
 def strategy_comparison(summaries: Summaries, name: str, data_size: str, cap) -> list[dict]:
     """The recommendation's holdout accuracy beside each fixed strategy (`FIXED_STRATEGIES`, declared before any
     run), paired per repeat and holdout review: what trusting the recommendation costs, or gains."""
-    best = summaries.recommended(data_size, cap)
-    if best is None:
+    rec = summaries.recommended(data_size, cap)
+    if rec is None:
         return []
-    _, rec_clf, rec_variant, rec_picks, _ = best
+    rec_clf, rec_variant, rec_picks = rec.classifier, rec.variant, rec.picks
     rec_accuracy = summaries.accuracy(rec_picks, name)[0]
     out = []
     for strategy in FIXED_STRATEGIES:

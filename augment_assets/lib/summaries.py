@@ -18,7 +18,18 @@ from .classify import repeat_indices, two_level_bootstrap
 from .evaluation_tables import VS_TEACHER
 from .fitting import Grid
 from .selection import ScoredRow, best_row
-from .variants import TRAINING_DATA, VARIANTS, EvaluationConfig
+from .selection_rule import Choice, one_standard_error
+from .variants import EMBEDDING, GENERATIVE, TRAINING_DATA, VARIANTS, EvaluationConfig, Variant
+
+# What the recommendation may choose, and its declared order of preference (lib/selection_rule.py keeps the first
+# within one standard error of the best). Declared before any run: a pretrained encoder with logistic regression
+# is the few-label default of the literature (e.g. SetFit, Tunstall et al. 2022), the TF-IDF students follow (LR
+# before NB: it has no smoothing to set), and the generator pair last (it costs two fine-tuned models). Each
+# classifier's library defaults come before its tuned grid, and both before any synthetic candidate. The
+# duplicated and perturbed baselines are left out: duplicating is nearly NB's alpha / k, already in the grid, and
+# both would need their own cross-validation folds.
+RECOMMENDATION_ORDER = (EMBEDDING, "lr", "nb", GENERATIVE)
+RECOMMENDED_BASELINES = ("genuine", "genuine_tuned")
 
 
 def describe_choices(values) -> str | None:
@@ -289,52 +300,67 @@ class Summaries:
                 )
         return out
 
-    @property
-    def recommendable_roles(self) -> set[str]:
-        """What the recommendation may pick: baselines and candidates, and the reference where it is selected."""
-        return {"baseline", "candidate", "reference"} if self.config.select_reference else {"baseline", "candidate"}
+    def recommendable(self) -> list[tuple[str, Variant]]:
+        """(classifier, variant) the recommendation may pick, in its declared order of preference
+        (`RECOMMENDATION_ORDER`): each classifier's library defaults, then its tuned grid, then the generators'
+        candidates (and the reference where it is selected)."""
+        roles = {"candidate", "reference"} if self.config.select_reference else {"candidate"}
+        variants = [v for v in VARIANTS if v.name in RECOMMENDED_BASELINES] + [v for v in VARIANTS if v.role in roles]
+        classifiers = [c for c in RECOMMENDATION_ORDER if c in self.config.classifiers]
+        return [(clf, variant) for variant in variants for clf in classifiers]
 
-    def recommended(self, data_size: str, cap):
-        """(mean validation accuracy, classifier, variant, each repeat's pick, the repeats) of the one
-        configuration validation picks at this data size, or None."""
-        eligible = self.recommendable_roles
-        best = None
-        for clf in self.config.classifiers:
+    def recommended(self, data_size: str, cap) -> Recommended | None:
+        """The configuration the one-standard-error rule keeps at this data size (lib/selection_rule.py), over
+        every repeat's evidence, or None where nothing was scored."""
+        options = []
+        for clf, variant in self.recommendable():
             entries = self.cells.get((data_size, cap, clf))
             if not entries:
                 continue
-            for variant in VARIANTS:
-                if variant.role not in eligible:
-                    continue
-                picks = [best_row([r for r in c.rows if r.variant.name == variant.name]) for c in entries]
-                if any(p is None for p in picks):
-                    continue
-                score = tie_rounded(np.mean([np.mean(p.validation) for p in picks]))
-                if best is None or score > best[0]:
-                    best = (score, clf, variant, picks, entries)
-        return best
+            picks = [best_row([r for r in c.rows if r.variant.name == variant.name]) for c in entries]
+            if any(p is None or p.evidence is None for p in picks):
+                continue
+            options.append((clf, variant, picks, entries))
+        if not options:
+            return None
+        choice = one_standard_error([[p.evidence for p in picks] for _, _, picks, _ in options])
+        clf, variant, picks, entries = options[choice.chosen]
+        best_clf, best_variant, best_picks, _ = options[choice.best]
+        return Recommended(
+            float(np.mean(np.concatenate([p.evidence.correct for p in picks]))),
+            clf,
+            variant,
+            picks,
+            entries,
+            highest=f"{best_clf} {best_variant.name}",
+            highest_accuracy=float(np.mean(np.concatenate([p.evidence.correct for p in best_picks]))),
+            choice=choice,
+            compared=sum(
+                r.compared for clf, variant, _, entries in options for r in entries[0].rows if r.variant == variant
+            ),
+        )
 
     def recommendation(self, name: str, data_size: str, cap, labels=None) -> dict | None:
-        """The one classifier and training data validation picks at this data size (mean over repeats), and what
+        """The one classifier and training data the selection rule keeps at this data size, and what
         sentiment_classifier saves of it: the first repeat's pick on its first draw's set, with that fit's accuracy
         on this holdout (`labels`), read here so that the saved classifier never needs the holdout."""
-        best = self.recommended(data_size, cap)
-        if best is None:
+        rec = self.recommended(data_size, cap)
+        if rec is None:
             return None
-        score, clf, variant, picks, entries = best
+        picks, entries = rec.picks, rec.entries
         accuracy, low, high = self.accuracy(picks, name)
         return {
             "eval_set": name,
             "data_size": data_size,
             "genuine_per_class": cap,
-            "classifier": clf,
-            "variant": variant.name,
-            "role": variant.role,
+            "classifier": rec.classifier,
+            "variant": rec.variant.name,
+            "role": rec.variant.role,
             "repeats": len(entries),
             "temperature_selection": describe_choices([p.selection for p in picks]),
             "synthetic_per_genuine": describe_choices([float(p.ratio) for p in picks]),
             "hyperparameters": describe_choices([self.grid.hyperparameters(p.gridpoint, p.option) for p in picks]),
-            "validation_accuracy": score,
+            "validation_accuracy": rec.score,
             "accuracy": accuracy,
             "accuracy_ci_low": low,
             "accuracy_ci_high": high,
@@ -344,21 +370,34 @@ class Summaries:
             "deploy_accuracy": float(np.mean(np.asarray(picks[0].predictions[name][0]) == labels))
             if labels is not None
             else np.nan,
-            # how much choosing there was, per repeat: every configuration scored on validation at this size (each
-            # row's grid and options, over every classifier and eligible variant), on a fold of this many reviews
-            "configurations_compared": self.configurations_compared(data_size, cap),
+            # how much choosing there was, per repeat: every configuration scored at this size (each eligible row's
+            # grid and options, over every classifier), and the reviews the kept one was chosen on
+            "configurations_compared": rec.compared,
             "validation_reviews": picks[0].validation_reviews,
+            "chosen_by": "cross-validation" if picks[0].cross_validated else "validation fold",
+            "highest_scoring": rec.highest,
+            "highest_scoring_accuracy": rec.highest_accuracy,
+            "highest_minus_chosen": rec.choice.margin,
+            "highest_minus_chosen_se": rec.choice.standard_error,
+            "compared_on_reviews": rec.choice.reviews,
         }
 
-    def configurations_compared(self, data_size: str, cap) -> int:
-        """Configurations the recommendation chose among in one repeat (the first) at this data size."""
-        eligible = self.recommendable_roles
-        total = 0
-        for clf in self.config.classifiers:
-            entries = self.cells.get((data_size, cap, clf))
-            if entries:
-                total += sum(r.compared for r in entries[0].rows if r.variant.role in eligible)
-        return total
+
+@dataclass
+class Recommended:
+    """What the selection rule kept at one data size: its selection accuracy (pooled over repeats), classifier,
+    variant, each repeat's pick and cell; the best-scoring option and the paired comparison with it; and how many
+    configurations were compared in one repeat (the first)."""
+
+    score: float
+    classifier: str
+    variant: Variant
+    picks: list[ScoredRow]
+    entries: list[RepeatCell]
+    highest: str
+    highest_accuracy: float
+    choice: Choice
+    compared: int
 
 
 def worth(curve: pd.DataFrame, target: float) -> tuple[float, str]:

@@ -34,7 +34,7 @@ import pandas as pd
 from .augment import perturb
 from .classify import LABELS, encode_labels
 from .fitting import FitCache, Grid, select
-from .folds import FIT, VALIDATION
+from .folds import FIT, VALIDATION, with_cv_folds
 from .recipes import (  # noqa: F401 - TeacherLabels, top_share re-exported
     TeacherLabels,
     synthetic_samples,
@@ -97,7 +97,8 @@ class TrainingSets:
 
     `members[training_set_id]` holds item indices (repeats count: duplicates are repeats);
     `weights[training_set_id]` each member's sample weight, for the weighted sets only (the others weigh 1);
-    `validation[(repeat, data_size)]` the item indices of that size's validation fold in that repeat.
+    `validation[(repeat, data_size)]` the item indices of that size's validation fold in that repeat;
+    `cross_validation[(repeat, data_size)]` (item indices of its whole pool, each one's `cv_fold`).
     """
 
     items: pd.DataFrame  # ITEM_COLUMNS
@@ -106,6 +107,7 @@ class TrainingSets:
     validation: dict[tuple[int, str], np.ndarray]
     warnings: list[str] = field(default_factory=list)
     weights: dict[int, np.ndarray] = field(default_factory=dict)
+    cross_validation: dict[tuple[int, str], tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
     def weights_of(self, set_id: int) -> np.ndarray | None:
         """The set's member weights, or None where every member weighs 1."""
@@ -133,7 +135,7 @@ class TrainingSets:
 
     @classmethod
     def from_tables(
-        cls, members: pd.DataFrame, configs: pd.DataFrame, items: pd.DataFrame, folds: pd.DataFrame
+        cls, members: pd.DataFrame, configs: pd.DataFrame, items: pd.DataFrame, folds: pd.DataFrame, seed: int = 0
     ) -> TrainingSets:
         """Rebuild from the stored tables (`items`: every member's text, by (source, item_id))."""
         items = items.drop_duplicates(["source", "item_id"]).reset_index(drop=True)
@@ -164,7 +166,27 @@ class TrainingSets:
             for (repeat, size), group in folds[folds["fold"] == VALIDATION].groupby(["repeat", "data_size"], sort=False)
         }
         configs = configs.sort_values("training_set_id").reset_index(drop=True)
-        return cls(items[ITEM_COLUMNS], configs, grouped, validation, weights=weights)
+        cross_validation = cross_validation_folds(folds, genuine, seed)
+        return cls(
+            items[ITEM_COLUMNS], configs, grouped, validation, weights=weights, cross_validation=cross_validation
+        )
+
+
+def cross_validation_folds(folds: pd.DataFrame, genuine: pd.Series, seed: int) -> dict:
+    """{(repeat, data size): (item indices of its whole pool, their `cv_fold`)}; `genuine` maps a review id to its
+    item index. A `review_folds` stored before `cv_fold` existed gets the same folds (`with_cv_folds`)."""
+    if "cv_fold" not in folds or "repeat" not in folds:
+        folds = with_cv_folds(folds, seed)
+    out = {}
+    for (repeat, size), group in folds.groupby(["repeat", "data_size"], sort=False):
+        rows = genuine.reindex(group["review_id"].astype(str)).to_numpy()
+        known = ~pd.isna(rows)
+        order = np.argsort(rows[known].astype(np.int64), kind="stable")
+        out[(int(repeat), size)] = (
+            rows[known].astype(np.int64)[order],
+            group["cv_fold"].to_numpy(dtype=np.int64)[known][order],
+        )
+    return out
 
 
 class _Builder:
@@ -276,7 +298,16 @@ class _Builder:
             if column not in configs:
                 configs[column] = None
         configs["genuine_per_class"] = configs["genuine_per_class"].astype("Int64")
-        return TrainingSets(self.items, configs[CONFIG_COLUMNS], self.members, validation, self.warnings, self.weights)
+        cross_validation = cross_validation_folds(folds, self.genuine_index, c.seed)
+        return TrainingSets(
+            self.items,
+            configs[CONFIG_COLUMNS],
+            self.members,
+            validation,
+            self.warnings,
+            self.weights,
+            cross_validation,
+        )
 
     def synthetic_pools(self) -> dict[tuple[int, str], pd.DataFrame]:
         """Each (repeat, data size)'s synthetic reviews, duplicates across partitions removed (first synthetic_id kept)."""

@@ -2,7 +2,7 @@
 `classifier_metrics`, `headline`, `learning_curve` and `recommendation`, made together.
 
 Thin wiring over augment_assets.lib.{reference,training_sets,evaluation}; every choice is
-made there, on validation folds.
+made there, on labelled training reviews (cross-validation folds and validation folds), never on a holdout.
 """
 
 import dataclasses
@@ -417,7 +417,8 @@ SCORE_DEPS = [
             description=(
                 "TF-IDF + Naive Bayes and logistic regression, and the base model's mean-pooled hidden states + logistic "
                 "regression (embedding), fit on the stored training sets, per repeat: tuned "
-                "baselines vs synthetic candidates per data size, chosen on the validation fold, scored on the "
+                "baselines (cross-validated over the size's pool) vs synthetic candidates (chosen on the validation "
+                "fold) per data size, scored on the "
                 "holdout(s) with bootstrap intervals and a paired gain (also classifier_metrics_curve: accuracy vs ratio)."
             ),
         ),
@@ -449,8 +450,9 @@ SCORE_DEPS = [
             group_name="evaluate",
             kinds={"duckdb"},
             description=(
-                "Per evaluation set and data size: the one classifier and training data validation picks overall "
-                "(mean validation accuracy over repeats), with its holdout accuracy: what to deploy. Also "
+                "Per evaluation set and data size: the one classifier and training data the one-standard-error rule "
+                "keeps (the first option, in an order declared before the run, within one paired standard error of "
+                "the best on labelled training reviews), with its holdout accuracy: what to deploy. Also "
                 "strategy_comparison: its holdout accuracy beside each fixed strategy declared before the run, paired."
             ),
         ),

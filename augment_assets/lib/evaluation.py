@@ -1,4 +1,4 @@
-"""The honest evaluation: tuned baselines vs synthetic candidates, every choice made on validation.
+"""The honest evaluation: tuned baselines vs synthetic candidates, every choice made on labelled training reviews.
 
 It scores the training sets of `lib/training_sets.py` (the `training_set` table), per
 data size and classifier, following scikit-learn's select-then-refit contract
@@ -9,8 +9,10 @@ data size and classifier, following scikit-learn's select-then-refit contract
    data's option: duplicate k, perturbation share, filter threshold) is fit on its
    `select` sets (built on the `fit` fold) and scored on the data size's `validation`
    fold; random sets are repeated over draws and compared by their mean. Training rows
-   only ever train, validation rows only ever score. The one baseline and the one
-   candidate with the best validation accuracy become `baseline_selected` / `selected`.
+   only ever train, validation rows only ever score. A classifier on the genuine reviews
+   alone (`genuine`, `genuine_tuned`) needs no generator and is cross-validated over the
+   whole pool instead (lib/selection.py). The one baseline and the one candidate with the
+   best selection accuracy become `baseline_selected` / `selected`.
 2. **Refit.** Each row's chosen configuration is fit on its `refit` sets (the whole pool
    of that data size) and scores every holdout. A holdout takes part in no choice: its
    labels are read only after step 1 is finished.
@@ -31,8 +33,9 @@ data size and classifier, following scikit-learn's select-then-refit contract
    generators, against genuine reviews per class; **worth** = the genuine reviews per
    class at which the baseline's curve (linearly interpolated) first reaches the
    candidate's accuracy, minus the candidate's own.
-6. **Recommendation.** Per evaluation set and data size, the classifier and variant with
-   the best mean validation accuracy over repeats, and its holdout accuracy.
+6. **Recommendation.** Per evaluation set and data size, the classifier and variant the
+   one-standard-error rule keeps (lib/selection_rule.py, summaries.RECOMMENDATION_ORDER),
+   and its holdout accuracy.
 7. **The generative classifier** (lib/generative.py), where its scores are given: per
    repeat and data size with generators, the `genuine` row (threshold 0) and the
    `genuine_tuned` row (threshold fit on the validation fold's margins), both baselines;
@@ -49,7 +52,7 @@ data size and classifier, following scikit-learn's select-then-refit contract
 9. **The embedding classifier** (lib/embedding.py), where its vectors are given: the base
    model's mean-pooled hidden states + logistic regression, fit like a student on the sets of
    the kinds it is fit on (`TrainingData.embedded`: genuine-only baselines, and synthetic
-   candidates), C chosen on validation; a headline row of its own, and a place among the best
+   candidates), C chosen like a student's parameter; a headline row of its own, and a place among the best
    baselines. Per size, the headline says whether the best baseline of any classifier beats
    every classifier's selected candidate (`best_baseline_beats_every_candidate`).
 

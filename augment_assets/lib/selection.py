@@ -161,7 +161,7 @@ class Scorer:
     def gridpoints(self, cell, clf: str, tuned: bool) -> list[tuple]:
         """The grid searched at this (repeat, data size): the vectorizer options only where the pool holds
         `VECTORIZER_SEARCH_MIN_PER_CLASS` genuine reviews per class."""
-        pool = self.cross_validation.get(cell, (self.val_labels[cell],))[0]
+        pool, _ = self.sets.cross_validation[cell]
         search_vectorizer = len(pool) >= VECTORIZER_SEARCH_MIN_PER_CLASS * len(LABELS)
         return self.grid.gridpoints(clf, tuned, search_vectorizer=search_vectorizer)
 

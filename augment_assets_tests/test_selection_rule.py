@@ -10,6 +10,7 @@ from augment_assets.lib.selection_rule import (
     one_standard_error,
     one_standard_error_matrix,
     paired_differences,
+    required_margin,
 )
 
 
@@ -19,6 +20,12 @@ def evidence(correct, repeat=1, reviews=None) -> list[Evidence]:
     return [Evidence(repeat, reviews, correct)]
 
 
+def better_by(base: np.ndarray, reviews: int) -> np.ndarray:
+    out = base.copy()
+    out[np.flatnonzero(base == 0)[:reviews]] = 1
+    return out
+
+
 def test_the_default_stays_on_a_few_reviews_and_yields_to_a_clear_winner_on_many():
     # 4 validation reviews: the challenger gets one more right; its margin (0.25) is within its standard error (0.25)
     default, challenger = evidence([1, 1, 0, 0]), evidence([1, 1, 1, 0])
@@ -26,26 +33,33 @@ def test_the_default_stays_on_a_few_reviews_and_yields_to_a_clear_winner_on_many
     assert (choice.chosen, choice.best) == (0, 1)
     assert choice.margin == pytest.approx(0.25) and choice.standard_error == pytest.approx(0.25)
     # 400 reviews, the challenger right on 40 more: 0.1 against a standard error of 0.015
-    rng = np.random.default_rng(0)
-    base = (rng.random(400) < 0.7).astype(float)
-    better = base.copy()
-    better[np.flatnonzero(base == 0)[:40]] = 1
-    choice = one_standard_error([evidence(base), evidence(better)])
+    base = (np.random.default_rng(0).random(400) < 0.7).astype(float)
+    choice = one_standard_error([evidence(base), evidence(better_by(base, 40))])
     assert (choice.chosen, choice.best) == (1, 1) and choice.margin == 0 and choice.reviews == 400
 
 
-def test_the_first_option_within_one_standard_error_of_the_best_is_kept_in_declared_order():
+def test_a_challenger_chosen_among_many_must_clear_its_winners_curse():
+    base = (np.random.default_rng(2).random(200) < 0.8).astype(float)
+    challenger = better_by(base, 6)  # 3 points better on 200 reviews: 2.5 standard errors of 1.2 points
+    _, se = mean_and_standard_error(challenger - base)
+    assert 2 * se < 0.03 < 3 * se
+    assert one_standard_error([evidence(base), evidence(challenger)], compared=[1, 1]).chosen == 1
+    assert one_standard_error([evidence(base), evidence(challenger)], compared=[1, 20]).chosen == 1  # 2.4 se
+    assert one_standard_error([evidence(base), evidence(challenger)], compared=[1, 1000]).chosen == 0  # 3.7 se
+    assert required_margin(0.01, 1) == 0.01 and required_margin(0.01, 1000) == pytest.approx(0.0372, abs=1e-4)
+
+
+def test_each_challenger_in_declared_order_must_beat_the_current_choice():
     rng = np.random.default_rng(1)
-    best = (rng.random(200) < 0.9).astype(float)
-    far = best.copy()
-    far[np.flatnonzero(best == 1)[:40]] = 0  # 20 points worse: out
-    near = best.copy()
-    near[np.flatnonzero(best == 1)[:3]] = 0  # wrong on 3 reviews best gets right, right on 2 it gets wrong:
-    near[np.flatnonzero(best == 0)[:2]] = 1  # half a point worse, within one standard error (1.1 points)
-    assert one_standard_error([evidence(far), evidence(best), evidence(near)]).chosen == 1
-    assert one_standard_error([evidence(far), evidence(near), evidence(best)]).chosen == 1
-    assert one_standard_error_matrix(np.stack([far, near, best])) == 1
-    assert one_standard_error_matrix(np.stack([best, near, far])) == 0
+    default = (rng.random(300) < 0.75).astype(float)
+    clear = better_by(default, 30)  # 10 points better: displaces the default
+    near = better_by(clear, 1)  # one review better than `clear`: not enough to displace it
+    assert one_standard_error([evidence(default), evidence(clear), evidence(near)]).chosen == 1
+    choice = one_standard_error([evidence(default), evidence(near), evidence(clear)])
+    assert choice.chosen == 1 and choice.best == 1  # `near` came first and is itself the best
+    # within a grid scored on the same reviews: the first gridpoint within one standard error of the best
+    assert one_standard_error_matrix(np.stack([default, near, clear])) == 1
+    assert one_standard_error_matrix(np.stack([clear, near, default])) == 0
 
 
 def test_comparisons_are_paired_on_the_reviews_both_were_scored_on_and_pooled_over_repeats():
@@ -56,7 +70,7 @@ def test_comparisons_are_paired_on_the_reviews_both_were_scored_on_and_pooled_ov
     np.testing.assert_array_equal(paired_differences(validation, pool), [0, 1, 1, -1, 0, 0])
     mean, se = mean_and_standard_error(paired_differences(validation, pool))
     assert mean == pytest.approx(1 / 6) and se == pytest.approx(np.std([0, 1, 1, -1, 0, 0], ddof=1) / np.sqrt(6))
-    # nothing shared: no comparison, and the option is never kept over the best
-    other = evidence([0, 0], repeat=3)
+    # nothing shared: no comparison, so the default is kept
+    other = evidence([1, 1], repeat=3)
     assert len(paired_differences(pool, other)) == 0
-    assert one_standard_error([other, pool]).chosen == 1
+    assert one_standard_error([pool, other]).chosen == 0

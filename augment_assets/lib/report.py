@@ -87,17 +87,17 @@ def among(rec) -> str:
 
 
 def kept(rec) -> str:
-    """What the one-standard-error rule did: kept the best-scoring option, or a simpler one within one standard
-    error of it."""
+    """What the one-standard-error rule did: kept the best-scoring option, or an earlier one the best-scoring did not
+    beat by enough."""
     highest, margin = getattr(rec, "highest_scoring", None), getattr(rec, "highest_minus_chosen", None)
     if highest is None or margin is None or pd.isna(highest) or pd.isna(margin):
         return ""
     if highest == f"{rec.classifier} {rec.variant}":
-        return "; the best-scoring option, ahead of every simpler one by more than a standard error"
+        return "; also the best-scoring option"
     return (
         f"; kept over the best-scoring {highest} ({_points(margin)} points ahead, standard error "
         f"{100 * rec.highest_minus_chosen_se:.1f}, on {int(rec.compared_on_reviews)} shared reviews): declared "
-        "simpler, and within one standard error"
+        "earlier, and not beaten by enough"
     )
 
 

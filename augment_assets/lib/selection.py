@@ -323,6 +323,8 @@ class Scorer:
             row = ScoredRow(variant, 0.0, None, option, (None, GENERATIVE, threshold), validation)
             row.validation_reviews = len(labels)
             row.evidence = Evidence(cell[0], self.sets.validation[cell], predict(margins, threshold) == labels)
+            # the tuned threshold was chosen on these very reviews, among as many cut points as there are reviews
+            row.compared = len(labels) if name == "genuine_tuned" else 1
             for holdout in self.holdouts:
                 row.predictions[holdout] = [predict(scores.margins[(cell, f"holdout:{holdout}")], threshold)]
             # the generators learned from the fit fold only (they are not refit on the whole pool)

@@ -8,10 +8,13 @@ review of the pool, one that needs the size's generators on its validation fold 
 differences are pooled.
 
 `one_standard_error` takes configurations in a declared order of preference (the default first, simpler before
-more complex). It finds the one with the best accuracy and keeps the first configuration whose paired deficit to
-it is within one standard error of that deficit (Breiman et al. 1984; Hastie, Tibshirani & Friedman, "The
-Elements of Statistical Learning", 7.10). On a few reviews the standard error is large and the default stays; a
-configuration is chosen over it only where many reviews agree. This answers the failure of picking the best of
+more complex) and moves away from the default only to a configuration better than the current choice by more
+than one standard error of their paired difference (Breiman et al. 1984; Hastie, Tibshirani & Friedman, "The
+Elements of Statistical Learning", 7.10). A challenger that is itself the best of m configurations on the same
+reviews (a synthetic candidate's ratio, temperature and options) must clear sqrt(2 ln m) standard errors: the
+expected maximum of m draws of pure noise. On a few reviews the standard error is large and the default stays; a
+configuration is chosen over it only where many reviews agree. `one_standard_error_matrix` is the textbook form
+for a grid scored on the same reviews: the first gridpoint within one standard error of the best. This answers the failure of picking the best of
 hundreds of configurations on 4-20 validation reviews (Cawley & Talbot 2010; Perez, Kiela & Cho 2021).
 """
 
@@ -78,17 +81,30 @@ class Choice:
     reviews: int
 
 
-def one_standard_error(options: list[list[Evidence]]) -> Choice:
-    """Of configurations in declared order (each a list of per-repeat evidence), the first whose paired deficit to
-    the most accurate one is within one standard error."""
+def required_margin(standard_error: float, compared: int) -> float:
+    """How much better a challenger must be to displace the incumbent: one standard error of the paired difference,
+    times sqrt(2 ln m) where the challenger is itself the best of m configurations (the expected maximum of m
+    standard normal draws: its winner's curse), never less than one."""
+    return standard_error * max(1.0, float(np.sqrt(2 * np.log(max(compared, 1)))))
+
+
+def one_standard_error(options: list[list[Evidence]], compared: list[int] | None = None) -> Choice:
+    """Of configurations in declared order (each a list of per-repeat evidence; `compared[i]`: how many
+    configurations option i was itself chosen among), the one kept by moving away from the first (the declared
+    default) only to a challenger better than the current choice by more than `required_margin`, in order."""
     if not options:
         raise ValueError("one_standard_error needs at least one configuration")
+    compared = compared or [1] * len(options)
     accuracies = [np.mean(np.concatenate([e.correct for e in option])) for option in options]
     best = best_index(accuracies)
-    deficits = [mean_and_standard_error(paired_differences(options[best], option)) for option in options]
-    chosen = within_one_se_index(deficits)
-    margin, se = deficits[chosen]
-    return Choice(chosen, best, margin, se, len(paired_differences(options[best], options[chosen])))
+    chosen = 0
+    for i in range(1, len(options)):
+        gain, se = mean_and_standard_error(paired_differences(options[i], options[chosen]))
+        if not np.isnan(gain) and gain > required_margin(se, compared[i]) + 1e-12:
+            chosen = i
+    differences = paired_differences(options[best], options[chosen])
+    margin, se = mean_and_standard_error(differences)
+    return Choice(chosen, best, margin, se, len(differences))
 
 
 def one_standard_error_matrix(correct: np.ndarray) -> int:

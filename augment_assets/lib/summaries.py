@@ -21,8 +21,8 @@ from .selection import ScoredRow, best_row
 from .selection_rule import Choice, one_standard_error
 from .variants import EMBEDDING, GENERATIVE, TRAINING_DATA, VARIANTS, EvaluationConfig, Variant
 
-# What the recommendation may choose, and its declared order of preference (lib/selection_rule.py keeps the first
-# within one standard error of the best). Declared before any run: a pretrained encoder with logistic regression
+# What the recommendation may choose, and its declared order of preference (lib/selection_rule.py moves away from
+# the first only to an option better by more than a standard error of their paired difference). Declared before any run: a pretrained encoder with logistic regression
 # is the few-label default of the literature (e.g. SetFit, Tunstall et al. 2022), the TF-IDF students follow (LR
 # before NB: it has no smoothing to set), and the generator pair last (it costs two fine-tuned models). Each
 # classifier's library defaults come before its tuned grid, and both before any synthetic candidate. The
@@ -323,7 +323,11 @@ class Summaries:
             options.append((clf, variant, picks, entries))
         if not options:
             return None
-        choice = one_standard_error([[p.evidence for p in picks] for _, _, picks, _ in options])
+        # what each option was itself chosen among, in the first repeat: its rows' grids and options
+        compared = [
+            sum(r.compared for r in entries[0].rows if r.variant == variant) for _, variant, _, entries in options
+        ]
+        choice = one_standard_error([[p.evidence for p in picks] for _, _, picks, _ in options], compared)
         clf, variant, picks, entries = options[choice.chosen]
         best_clf, best_variant, best_picks, _ = options[choice.best]
         return Recommended(
@@ -335,9 +339,7 @@ class Summaries:
             highest=f"{best_clf} {best_variant.name}",
             highest_accuracy=float(np.mean(np.concatenate([p.evidence.correct for p in best_picks]))),
             choice=choice,
-            compared=sum(
-                r.compared for clf, variant, _, entries in options for r in entries[0].rows if r.variant == variant
-            ),
+            compared=sum(compared),
         )
 
     def recommendation(self, name: str, data_size: str, cap, labels=None) -> dict | None:

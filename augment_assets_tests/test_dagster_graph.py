@@ -301,6 +301,7 @@ def test_one_partition_of_every_asset_through_dagster(project, monkeypatch, tiny
     from augment_assets.definitions import build_definitions
     from augment_assets.defs.evaluate.assets import read_training_sets
     from augment_assets.defs.leakage.checks import generator_fold_violations
+    from augment_assets.defs.resources import experiment_resource
 
     from .lineage import ReadLog
 
@@ -428,7 +429,7 @@ def test_one_partition_of_every_asset_through_dagster(project, monkeypatch, tiny
     )
     # training_set is the truth: every synthetic member of a size's sets comes from that size's generators,
     # and the metrics' synthetic counts are the stored sets' counts.
-    sets = read_training_sets(store)
+    sets = read_training_sets(store, experiment_resource().process_config_and_initialize().seed)
     members = store.read_table("training_set").merge(store.read_table("training_set_configs"), on="training_set_id")
     synthetic_members = members[members["source"] == "synthetic"].merge(
         synthetic[["synthetic_id", "generator"]], left_on="item_id", right_on="synthetic_id"

@@ -175,6 +175,23 @@ def with_cv_folds(folds: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     return pd.concat(parts).loc[folds.index] if parts else folds.assign(cv_fold=pd.Series(dtype=np.int64))
 
 
+def cross_validation_folds(folds: pd.DataFrame, genuine: pd.Series, seed: int) -> dict:
+    """{(repeat, data size): (item indices of its whole pool, their `cv_fold`)}; `genuine` maps a review id to its
+    item index. A `review_folds` stored before `cv_fold` existed gets the same folds (`with_cv_folds`)."""
+    if "cv_fold" not in folds or "repeat" not in folds:
+        folds = with_cv_folds(folds, seed)
+    out = {}
+    for (repeat, size), group in folds.groupby(["repeat", "data_size"], sort=False):
+        rows = genuine.reindex(group["review_id"].astype(str)).to_numpy()
+        known = ~pd.isna(rows)
+        order = np.argsort(rows[known].astype(np.int64), kind="stable")
+        out[(int(repeat), size)] = (
+            rows[known].astype(np.int64)[order],
+            group["cv_fold"].to_numpy(dtype=np.int64)[known][order],
+        )
+    return out
+
+
 def fold_reviews(
     training: pd.DataFrame, folds: pd.DataFrame, data_size: str, fold: str | None = None, repeat: int = 1
 ) -> pd.DataFrame:

@@ -40,6 +40,11 @@ class Evidence:
         return float(np.mean(self.correct)) if len(self.correct) else float("nan")
 
 
+def pooled_accuracy(evidence: list[Evidence]) -> float:
+    """An option's accuracy over every repeat's selection reviews together."""
+    return float(np.mean(np.concatenate([e.correct for e in evidence])))
+
+
 def paired_differences(a: list[Evidence], b: list[Evidence]) -> np.ndarray:
     """a's correctness minus b's on the reviews both were scored on, repeat by repeat, pooled."""
     parts = []
@@ -95,8 +100,7 @@ def one_standard_error(options: list[list[Evidence]], compared: list[int] | None
     if not options:
         raise ValueError("one_standard_error needs at least one configuration")
     compared = compared or [1] * len(options)
-    accuracies = [np.mean(np.concatenate([e.correct for e in option])) for option in options]
-    best = best_index(accuracies)
+    best = best_index([pooled_accuracy(option) for option in options])
     chosen = 0
     for i in range(1, len(options)):
         gain, se = mean_and_standard_error(paired_differences(options[i], options[chosen]))

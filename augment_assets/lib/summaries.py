@@ -18,13 +18,14 @@ from .classify import repeat_indices, two_level_bootstrap
 from .evaluation_tables import VS_TEACHER
 from .fitting import Grid
 from .selection import ScoredRow, best_row
-from .selection_rule import Choice, one_standard_error
+from .selection_rule import Choice, one_standard_error, pooled_accuracy
 from .variants import EMBEDDING, GENERATIVE, TRAINING_DATA, VARIANTS, EvaluationConfig, Variant
 
 # What the recommendation may choose, and its declared order of preference (lib/selection_rule.py moves away from
-# the first only to an option better by more than a standard error of their paired difference). Declared before any run: a pretrained encoder with logistic regression
-# is the few-label default of the literature (e.g. SetFit, Tunstall et al. 2022), the TF-IDF students follow (LR
-# before NB: it has no smoothing to set), and the generator pair last (it costs two fine-tuned models). Each
+# the first only to an option better by more than a standard error of their paired difference). Declared before
+# any run: a pretrained encoder with logistic regression is the few-label default of the literature (e.g. SetFit,
+# Tunstall et al. 2022), the TF-IDF students follow (LR before NB: it has no smoothing to set), and the generator
+# pair last (it costs two fine-tuned models). Each
 # classifier's library defaults come before its tuned grid, and both before any synthetic candidate. The
 # duplicated and perturbed baselines are left out: duplicating is nearly NB's alpha / k, already in the grid, and
 # both would need their own cross-validation folds.
@@ -331,13 +332,13 @@ class Summaries:
         clf, variant, picks, entries = options[choice.chosen]
         best_clf, best_variant, best_picks, _ = options[choice.best]
         return Recommended(
-            float(np.mean(np.concatenate([p.evidence.correct for p in picks]))),
+            pooled_accuracy([p.evidence for p in picks]),
             clf,
             variant,
             picks,
             entries,
             highest=f"{best_clf} {best_variant.name}",
-            highest_accuracy=float(np.mean(np.concatenate([p.evidence.correct for p in best_picks]))),
+            highest_accuracy=pooled_accuracy([p.evidence for p in best_picks]),
             choice=choice,
             compared=sum(compared),
         )

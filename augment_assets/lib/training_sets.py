@@ -34,7 +34,7 @@ import pandas as pd
 from .augment import perturb
 from .classify import LABELS, encode_labels
 from .fitting import FitCache, Grid, select
-from .folds import FIT, VALIDATION, with_cv_folds
+from .folds import FIT, VALIDATION, cross_validation_folds
 from .recipes import (  # noqa: F401 - TeacherLabels, top_share re-exported
     TeacherLabels,
     synthetic_samples,
@@ -170,23 +170,6 @@ class TrainingSets:
         return cls(
             items[ITEM_COLUMNS], configs, grouped, validation, weights=weights, cross_validation=cross_validation
         )
-
-
-def cross_validation_folds(folds: pd.DataFrame, genuine: pd.Series, seed: int) -> dict:
-    """{(repeat, data size): (item indices of its whole pool, their `cv_fold`)}; `genuine` maps a review id to its
-    item index. A `review_folds` stored before `cv_fold` existed gets the same folds (`with_cv_folds`)."""
-    if "cv_fold" not in folds or "repeat" not in folds:
-        folds = with_cv_folds(folds, seed)
-    out = {}
-    for (repeat, size), group in folds.groupby(["repeat", "data_size"], sort=False):
-        rows = genuine.reindex(group["review_id"].astype(str)).to_numpy()
-        known = ~pd.isna(rows)
-        order = np.argsort(rows[known].astype(np.int64), kind="stable")
-        out[(int(repeat), size)] = (
-            rows[known].astype(np.int64)[order],
-            group["cv_fold"].to_numpy(dtype=np.int64)[known][order],
-        )
-    return out
 
 
 class _Builder:

@@ -310,7 +310,7 @@ def training_set_items(store: Warehouse) -> pd.DataFrame:
     )
 
 
-def read_training_sets(store: Warehouse) -> TrainingSets:
+def read_training_sets(store: Warehouse, seed: int) -> TrainingSets:
     if not store.has_table("training_set"):
         raise InputError("No training sets: materialize training_set first.")
     return TrainingSets.from_tables(
@@ -318,6 +318,7 @@ def read_training_sets(store: Warehouse) -> TrainingSets:
         store.read_table("training_set_configs"),
         training_set_items(store),
         store.read_table("review_folds"),
+        seed,
     )
 
 
@@ -451,8 +452,8 @@ SCORE_DEPS = [
             kinds={"duckdb"},
             description=(
                 "Per evaluation set and data size: the one classifier and training data the one-standard-error rule "
-                "keeps (the first option, in an order declared before the run, within one paired standard error of "
-                "the best on labelled training reviews), with its holdout accuracy: what to deploy. Also "
+                "keeps (the declared default, left only for an option better by more than a paired standard error on "
+                "labelled training reviews), with its holdout accuracy: what to deploy. Also "
                 "strategy_comparison: its holdout accuracy beside each fixed strategy declared before the run, paired."
             ),
         ),
@@ -475,7 +476,7 @@ def classifier_metrics(
     for name, frame in holdouts.items():
         if frame.empty:
             raise InputError(f"The {name} set is empty: nothing to score on. Materialize holdout_reviews first.")
-    sets = read_training_sets(store)
+    sets = read_training_sets(store, experiment.seed)
     draws = int(sets.configs["draw"].max()) + 1
     evaluation_config = dataclasses.replace(
         EvaluationConfig(),

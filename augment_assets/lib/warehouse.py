@@ -17,7 +17,6 @@ exactly as they were.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import shutil
 import tempfile
@@ -26,6 +25,8 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
+
+from augment_assets.lib.machine_lock import held_exclusively
 
 DEFAULT_WAREHOUSE = "data/warehouse.duckdb"
 
@@ -51,8 +52,7 @@ class Warehouse:
         """A read-write connection to a staging copy, published atomically on success."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         lock_path = self.path.with_name(self.path.name + ".lock")
-        with open(lock_path, "a+") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        with held_exclusively(lock_path):
             self._remove_stale_staging()
             fd, staging_name = tempfile.mkstemp(prefix=self.path.name + ".staging-", dir=self.path.parent)
             os.close(fd)

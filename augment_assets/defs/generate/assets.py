@@ -17,7 +17,7 @@ import pydantic
 from pydantic import Field
 
 from augment_assets.defs.automation.retries import MODEL_STEP_RETRIES, user_errors_not_retried
-from augment_assets.defs.generate.resources import LanguageModelResource
+from augment_assets.defs.generate.resources import LanguageModelResource, holds_model_lock
 from augment_assets.defs.metadata import counts_table, for_people, markdown_cell, png_markdown, preview, table_metadata
 from augment_assets.defs.partitions import (
     generator_partitions,
@@ -165,6 +165,7 @@ def generator_version(base_info: dict, texts: list[str], config: FinetuneConfig)
     ),
 )
 @user_errors_not_retried
+@holds_model_lock
 def sentiment_generator(
     context: dg.AssetExecutionContext,
     config: FinetuneSettings,
@@ -338,6 +339,7 @@ class GenerationSettings(dg.Config):
     ),
 )
 @user_errors_not_retried
+@holds_model_lock
 def synthetic_reviews(
     context: dg.AssetExecutionContext,
     config: GenerationSettings,

@@ -1,10 +1,15 @@
 """The base language model (`BASE_MODEL`, default: the embedded SmolLM2-135M) and where models live."""
 
+import contextlib
+import functools
+import inspect
+import time
 from pathlib import Path
 
 import dagster as dg
 
 from augment_assets.defs.resources import env_or
+from augment_assets.lib.machine_lock import held_exclusively
 from augment_assets.lib.model import EMBEDDED_MODEL, resolve_base_model
 from augment_assets.lib.saved_classifier import ModelAccess
 
@@ -20,10 +25,44 @@ class LanguageModelResource(dg.ConfigurableResource):
     def resolve(self) -> tuple[Path | str, dict]:
         return resolve_base_model(self.base_model, Path(self.models_dir))
 
+    @property
+    def lock_path(self) -> Path:
+        return Path(self.models_dir) / ".language_model.lock"
+
+    @contextlib.contextmanager
+    def exclusive(self, log):
+        """The machine's model lock, held for the block (lib/machine_lock.py says why beside the pool).
+        Logs `MODEL_LOCK_HELD` and `MODEL_LOCK_RELEASED`, which scripts/celery_demo.py reads."""
+        with held_exclusively(self.lock_path, on_wait=log.info) as waited:
+            held_at = time.monotonic()
+            log.info(f"{MODEL_LOCK_HELD} (waited {waited:.1f} s): {self.lock_path}")
+            try:
+                yield
+            finally:
+                log.info(f"{MODEL_LOCK_RELEASED} after {time.monotonic() - held_at:.1f} s")
+
     def access(self, progress=None) -> ModelAccess:
         """What a saved embedding or generative classifier reads reviews through."""
         path, info = self.resolve()
         return ModelAccess(info["base_model"], Path(path), Path(self.work_dir), self.device, progress)
+
+
+MODEL_LOCK_HELD = "holding the language-model lock"
+MODEL_LOCK_RELEASED = "released the language-model lock"
+
+
+def holds_model_lock(fn):
+    """Wraps a `language_model`-pool asset: its body runs under `LanguageModelResource.exclusive`."""
+    signature = inspect.signature(fn)
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        bound = signature.bind(*args, **kwargs)
+        context, language_model = bound.arguments["context"], bound.arguments["language_model"]
+        with language_model.exclusive(context.log):
+            return fn(*args, **kwargs)
+
+    return wrapper
 
 
 def language_model_resource() -> LanguageModelResource:

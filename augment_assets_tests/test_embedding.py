@@ -14,7 +14,7 @@ from augment_assets.lib.embedding import (
     mean_pooled,
 )
 from augment_assets.lib.errors import InputError
-from augment_assets.lib.model import load_model
+from augment_assets.lib.model import length_batches, load_model
 
 TEXTS = [
     "The crust was crisp and the sauce tasted fresh.",
@@ -42,9 +42,13 @@ def test_vectors_equal_one_text_at_a_time_whatever_the_batch(tiny):
     model, tokenizer = tiny
     for limit in (128, 8):  # 8: the longer texts are truncated to their first 8 tokens
         expected = np.stack([_direct(model, tokenizer, t, limit) for t in TEXTS])
-        for batch_size in (1, 2, 16):
+        # a budget of 8 padded tokens puts every text longer than 4 tokens in a batch of its own
+        for batch_size, batch_tokens in ((1, 4096), (2, 4096), (16, 4096), (16, 8), (16, 40)):
             vectors, counts = mean_pooled(
-                model, tokenizer, TEXTS, EmbeddingConfig(max_tokens=limit, batch_size=batch_size)
+                model,
+                tokenizer,
+                TEXTS,
+                EmbeddingConfig(max_tokens=limit, batch_size=batch_size, batch_tokens=batch_tokens),
             )
             np.testing.assert_allclose(vectors, expected, atol=1e-5)
             assert counts.max() <= limit
@@ -129,7 +133,26 @@ def test_fits_are_a_standardised_logistic_regression_on_the_training_rows_only()
 
 
 def test_embedding_settings_out_of_range_are_refused():
-    with pytest.raises(InputError, match=r"embedding: max_tokens must be >= 8 and batch_size >= 1, got 4 and 64"):
+    default = EmbeddingConfig()
+    with pytest.raises(
+        InputError,
+        match=rf"embedding: max_tokens must be >= 8, batch_size >= 1 and batch_tokens >= 8, got 4, 64 and {default.batch_tokens}",
+    ):
         EmbeddingConfig(max_tokens=4)
-    with pytest.raises(InputError, match=f"got {EmbeddingConfig().max_tokens} and 0"):
+    with pytest.raises(InputError, match=f"got {default.max_tokens}, 0 and {default.batch_tokens}"):
         EmbeddingConfig(batch_size=0)
+    with pytest.raises(InputError, match=f"got {default.max_tokens}, {default.batch_size} and 7"):
+        EmbeddingConfig(batch_tokens=7)
+
+
+def test_length_batches_keep_every_forward_within_its_budget():
+    lengths = [300, 5, 120, 7, 60, 61, 5, 250, 3]
+    batches = length_batches(lengths, max_items=4, max_tokens=256)
+    assert sorted(i for batch in batches for i in batch) == list(range(len(lengths)))  # each item once
+    flat = [lengths[i] for batch in batches for i in batch]
+    assert flat == sorted(lengths)  # shortest first: little padding
+    for batch in batches:
+        padded = len(batch) * max(lengths[i] for i in batch)
+        assert len(batch) <= 4 and (padded <= 256 or len(batch) == 1), batch
+    assert [len(b) for b in batches] == [4, 2, 1, 1, 1]  # 3,5,5,7 | 60,61 | 120 | 250 | 300 (over budget, alone)
+    assert length_batches([], 4, 256) == []

@@ -32,6 +32,7 @@ The last line is `ratio: X` (project / naive, reviews per second).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import time
@@ -48,7 +49,14 @@ from augment_assets.lib.ceiling import forward_ceiling  # noqa: E402
 from augment_assets.lib.classify import DEFAULT_EMBEDDING_CS  # noqa: E402
 from augment_assets.lib.embedding import EmbeddingConfig, last_hidden_state, make_embedding_classifier, mean_pooled  # noqa: E402
 from augment_assets.lib.folds import build_folds, fold_reviews  # noqa: E402
-from augment_assets.lib.model import EMBEDDED_MODEL, choose_device_dtype, dtype_name, load_model, resolve_base_model  # noqa: E402
+from augment_assets.lib.model import (  # noqa: E402
+    EMBEDDED_MODEL,
+    choose_device_dtype,
+    dtype_name,
+    length_batches,
+    load_model,
+    resolve_base_model,
+)
 from augment_assets.lib.reviews import label_reviews  # noqa: E402
 from augment_assets.lib.split import split_reviews  # noqa: E402
 
@@ -141,9 +149,16 @@ def main() -> None:
         return
     texts = training_reviews()["text"].astype(str).tolist()[:n]
     config = EmbeddingConfig()
-    started = time.perf_counter()
-    _, counts = mean_pooled(model, tokenizer, texts, config)
-    project_s = time.perf_counter() - started
+    # today's path: the same code before the budget of padded tokens, a fixed batch_size reviews per forward
+    today_config = dataclasses.replace(config, batch_tokens=config.batch_size * config.max_tokens)
+    mean_pooled(model, tokenizer, texts[:8], config)  # the first forward's one-off setup, for neither path
+    times = {"project": [], "today": []}
+    for _ in range(1 if args.quick else 2):  # alternately: a slowdown of the shared CPU hits both
+        for label, chosen in (("today", today_config), ("project", config)):
+            started = time.perf_counter()
+            _, counts = mean_pooled(model, tokenizer, texts, chosen)
+            times[label].append(time.perf_counter() - started)
+    project_s, today_s = min(times["project"]), min(times["today"])
     tokens = int(counts.sum())
     # the decoder's matrix products: its parameters less the input embedding (a lookup, no FLOPs)
     matmul_parameters = (
@@ -157,11 +172,18 @@ def main() -> None:
         f"{len(texts)} reviews, {tokens} tokens ({tokens / len(texts):.0f} per review, at most {config.max_tokens}), "
         f"decoder {gflop_per_token:.3f} GFLOP/token"
     )
+    batches = length_batches([int(c) for c in counts], config.batch_size, config.batch_tokens)
+    per_matmul = max(1, round(float(np.mean([len(b) * max(counts[i] for i in b) for b in batches]))))
     print(
-        f"project ({dtype_name(dtype)}, batch {config.batch_size}): {project_rate:.1f} reviews/s, {tokens / project_s:.0f} tokens/s"
+        f"project ({dtype_name(dtype)}, at most {config.batch_size} reviews and {config.batch_tokens:,} padded tokens "
+        f"per forward; {len(batches)} forwards of {per_matmul:,} tokens on average): {project_rate:.1f} reviews/s, "
+        f"{tokens / project_s:.0f} tokens/s"
+    )
+    print(
+        f"today ({dtype_name(dtype)}, {config.batch_size} reviews per forward, no budget): {len(texts) / today_s:.1f} "
+        f"reviews/s, {tokens / today_s:.0f} tokens/s"
     )
     print(f"naive (float32, batch 1, on {baseline_n}): {naive_rate:.1f} reviews/s")
-    per_matmul = max(1, round(config.batch_size * tokens / len(texts)))
     for at in (per_matmul, 8192):
         peak = args.peak_gflops or forward_ceiling(model.config, at, dtype, 0.2, head=False)
         ceiling = peak / (gflop_per_token * tokens / len(texts))
@@ -170,6 +192,7 @@ def main() -> None:
             f"{peak:.0f} GFLOP/s ({dtype_name(dtype)}, measured) -> {ceiling:.1f} reviews/s; project at "
             f"{project_rate / ceiling:.0%} of it"
         )
+    print(f"vs_today: {today_s / project_s:.2f}")
     print(f"ratio: {project_rate / naive_rate:.2f}")
 
 

@@ -41,7 +41,7 @@ from .embedding_fits import (  # noqa: F401
     make_embedding_classifier,
 )
 from .errors import InputError
-from .model import dtype_name, load_model
+from .model import dtype_name, length_batches, load_model
 from .parquet import read_parquet, write_parquet_atomic
 from .text import text_hash
 
@@ -118,11 +118,11 @@ def mean_pooled(
     ]
     encoded = [ids or [tokenizer.eos_token_id] for ids in encoded]  # an empty text still has a vector
     device = next(model.parameters()).device
-    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
+    batches = length_batches([len(ids) for ids in encoded], config.batch_size, config.batch_tokens)
     vectors, counts = None, np.array([len(ids) for ids in encoded], dtype=np.int64)
     started, reported = time.perf_counter(), time.perf_counter()
-    for start in range(0, len(order), config.batch_size):
-        batch = order[start : start + config.batch_size]
+    done = 0
+    for batch in batches:
         width = max(len(encoded[i]) for i in batch)
         input_ids = torch.full((len(batch), width), tokenizer.pad_token_id, dtype=torch.long)
         attention = torch.zeros((len(batch), width), dtype=torch.long)
@@ -136,10 +136,10 @@ def mean_pooled(
         if vectors is None:
             vectors = np.zeros((len(encoded), pooled.shape[1]), dtype=np.float32)
         vectors[batch] = pooled
+        done += len(batch)
         if time.perf_counter() - reported > 30:  # a line every half minute on a long pass
             reported = time.perf_counter()
-            done = start + len(batch)
-            progress(f"embedded {done}/{len(order)} texts ({done / (reported - started):.1f}/s)")
+            progress(f"embedded {done}/{len(encoded)} texts ({done / (reported - started):.1f}/s)")
     if vectors is None:
         vectors = np.zeros((0, 0), dtype=np.float32)
     return vectors, counts

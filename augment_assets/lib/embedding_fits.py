@@ -26,14 +26,18 @@ class EmbeddingConfig:
     # pizza CSV's 404 training reviews, 256 tokens scored 0.921 against 0.855 at 64 (docs/results.md, "What
     # truncation costs the embedding classifier"); 72% of those reviews are longer than 64 tokens.
     max_tokens: int = setting(256, description="Tokens of a review the embedding classifier reads.", ge=8)
-    # Reviews per forward pass, length-sorted so padding stays small. The decoder alone keeps no vocabulary-wide
-    # logits, so large batches cost little memory (unlike the generative classifier's scoring) and run faster.
-    batch_size: int = setting(64, description="Reviews per forward pass of the embedding.", ge=1)
+    # Reviews per forward pass, length-sorted so padding stays small, at most `batch_size` of them and at most
+    # `batch_tokens` padded positions (`model.length_batches`: the size of a forward that ran fastest here).
+    batch_size: int = setting(64, description="At most this many reviews per forward pass of the embedding.", ge=1)
+    batch_tokens: int = setting(
+        4096, description="At most this many padded token positions per forward pass of the embedding.", ge=8
+    )
 
     def __post_init__(self):
-        if self.max_tokens < 8 or self.batch_size < 1:
+        if self.max_tokens < 8 or self.batch_size < 1 or self.batch_tokens < 8:
             raise InputError(
-                f"embedding: max_tokens must be >= 8 and batch_size >= 1, got {self.max_tokens} and {self.batch_size}"
+                f"embedding: max_tokens must be >= 8, batch_size >= 1 and batch_tokens >= 8, got {self.max_tokens}, "
+                f"{self.batch_size} and {self.batch_tokens}"
             )
 
 

@@ -1,0 +1,87 @@
+"""Fine-tuning levers beside the default, on the same reviews and seed: tokens/s and validation perplexity.
+
+The reviews are bench/finetune.py's (the shared CSV's positive reviews, or a fixed fallback); each run is
+`lib/finetune.finetune` with one lever changed:
+- default: `FinetuneConfig()` at the bench's `max_length` 192, batch 8, one epoch;
+- bs16: 16 reviews per optimizer step, learning rate x sqrt(2);
+- lora: `method="lora"`;
+- compile: the decoder under `torch.compile(dynamic=True)` (compile time counts: it is paid by every fine-tune).
+docs/results.md ("Tokens per forward pass") has the figures.
+
+Usage: python scripts/finetune_levers.py [default bs16 lora compile] [--n-train 96]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+VARIANTS = ("default", "bs16", "lora", "compile")
+
+
+def run(variant: str, n_train: int) -> dict:
+    from finetune import reviews  # bench/finetune.py
+
+    import augment_assets.lib.finetune as ft
+    from augment_assets.lib.model import EMBEDDED_MODEL, resolve_base_model
+
+    levers = {"epochs": 1.0, "max_length": 192, "batch_size": 8, "seed": 0}
+    if variant == "bs16":
+        levers.update(batch_size=16, learning_rate=ft.FinetuneConfig().learning_rate * 2**0.5)
+    if variant == "lora":
+        levers.update(method="lora")
+    if variant == "compile":
+        load = ft.load_model
+
+        def compiled(*args, **kwargs):
+            model, tokenizer = load(*args, **kwargs)
+            model.base_model.compile(dynamic=True)
+            return model, tokenizer
+
+        ft.load_model = compiled
+    train, validation = reviews(n_train)
+    path, _ = resolve_base_model(EMBEDDED_MODEL, REPO / "data" / "models")
+    with tempfile.TemporaryDirectory() as out:
+        started = time.perf_counter()
+        report = ft.finetune(path, train, "positive", Path(out) / "model", ft.FinetuneConfig(**levers), validation)
+        wall = time.perf_counter() - started
+    return {
+        "variant": variant,
+        "tokens_per_s": report["tokens_per_s"],
+        "train_s": report["train_s"],
+        "wall_s": round(wall, 1),
+        "perplexity": [round(report["perplexity_before"], 2), round(report["perplexity_after"], 2)],
+        "steps": report["steps"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("variants", nargs="*", default=list(VARIANTS), choices=VARIANTS)
+    parser.add_argument("--n-train", type=int, default=96)
+    args = parser.parse_args()
+    if len(args.variants) == 1:
+        print(json.dumps(run(args.variants[0], args.n_train)), flush=True)
+        return
+    for variant in args.variants:  # one process each: a compiled or patched model must not reach the next
+        done = subprocess.run(
+            [sys.executable, __file__, variant, "--n-train", str(args.n_train)], capture_output=True, text=True
+        )
+        print(
+            done.stdout.strip().splitlines()[-1]
+            if done.returncode == 0
+            else f"{variant}: failed\n{done.stderr[-2000:]}"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -69,7 +69,7 @@ class _Context:
 
 
 def test_a_model_step_computes_under_the_lock_and_logs_its_window(tmp_path):
-    language_model = LanguageModelResource(models_dir=str(tmp_path / "models"))
+    language_model = LanguageModelResource(models_dir=str(tmp_path / "models"), lock_dir=str(tmp_path / "locks"))
     seen = {}
 
     @holds_model_lock
@@ -91,7 +91,7 @@ def test_a_model_step_computes_under_the_lock_and_logs_its_window(tmp_path):
 
 
 def test_a_failing_model_step_releases_the_lock(tmp_path):
-    language_model = LanguageModelResource(models_dir=str(tmp_path / "models"))
+    language_model = LanguageModelResource(models_dir=str(tmp_path / "models"), lock_dir=str(tmp_path / "locks"))
 
     @holds_model_lock
     def step(context, language_model):

@@ -3,6 +3,7 @@
 import contextlib
 import functools
 import inspect
+import tempfile
 import time
 from pathlib import Path
 
@@ -21,13 +22,16 @@ class LanguageModelResource(dg.ConfigurableResource):
     models_dir: str = "data/models"
     work_dir: str = "data/work"
     device: str = "auto"
+    # The machine's lock on its cores: host-local (the temporary directory unless set), not under models_dir, which
+    # several hosts may share; the `language_model` pool decides how many hosts compute at once.
+    lock_dir: str = ""
 
     def resolve(self) -> tuple[Path | str, dict]:
         return resolve_base_model(self.base_model, Path(self.models_dir))
 
     @property
     def lock_path(self) -> Path:
-        return Path(self.models_dir) / ".language_model.lock"
+        return Path(self.lock_dir or tempfile.gettempdir()) / "augment-assets-language-model.lock"
 
     @contextlib.contextmanager
     def exclusive(self, log):
@@ -70,4 +74,5 @@ def language_model_resource() -> LanguageModelResource:
         base_model=env_or("BASE_MODEL", EMBEDDED_MODEL),
         models_dir=env_or("AUGMENT_MODELS_DIR", "data/models"),
         work_dir=env_or("AUGMENT_WORK_DIR", "data/work"),
+        lock_dir=env_or("AUGMENT_LOCK_DIR", ""),
     )

@@ -156,3 +156,5 @@ def test_length_batches_keep_every_forward_within_its_budget():
         assert len(batch) <= 4 and (padded <= 256 or len(batch) == 1), batch
     assert [len(b) for b in batches] == [4, 2, 1, 1, 1]  # 3,5,5,7 | 60,61 | 120 | 250 | 300 (over budget, alone)
     assert length_batches([], 4, 256) == []
+    # no budget: consecutive runs of max_items in length order, as the scoring and perplexity passes batch
+    assert length_batches(lengths, max_items=4) == [[8, 1, 6, 3], [4, 5, 2, 7], [0]]

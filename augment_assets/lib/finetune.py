@@ -37,7 +37,14 @@ from augment_assets.lib.finetune_config import (  # noqa: F401 - the settings an
     template_problem,
     training_text,
 )
-from augment_assets.lib.model import choose_device_dtype, dtype_name, label_log_probs, load_model, native_bf16_cpu
+from augment_assets.lib.model import (
+    choose_device_dtype,
+    dtype_name,
+    label_log_probs,
+    length_batches,
+    load_model,
+    native_bf16_cpu,
+)
 from augment_assets.lib.processes import process_alive
 
 log = logging.getLogger(__name__)
@@ -111,9 +118,8 @@ def _perplexity_encoded(model, encoded, pad_id: int, device: str, batch_size: in
     was_training = model.training
     model.eval()
     total_nll, total_tokens = 0.0, 0
-    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]))
-    for start in range(0, len(order), batch_size):
-        items = [encoded[i] for i in order[start : start + batch_size]]
+    for batch in length_batches([len(ids) for ids, _ in encoded], batch_size):
+        items = [encoded[i] for i in batch]
         input_ids, attn, labels = collate_reviews(items, pad_id, device)
         log_probs, mask = label_log_probs(model, input_ids, attn, labels)
         total_nll -= float(log_probs.sum())

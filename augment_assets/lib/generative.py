@@ -64,7 +64,7 @@ from .generative_margins import (  # noqa: F401
     teacher_labels,
     teacher_review_tokens,
 )
-from .model import dtype_name, label_log_probs, load_model
+from .model import dtype_name, label_log_probs, length_batches, load_model
 from .parquet import read_parquet, write_parquet_atomic
 from .recipes import TeacherLabels
 from .reviews import SENTIMENTS
@@ -96,9 +96,7 @@ def review_log_likelihoods(
     encoded = encode_reviews(tokenizer, list(texts), sentiment, encoding)
     device = next(model.parameters()).device.type
     means, counts = np.zeros(len(encoded)), np.zeros(len(encoded), dtype=np.int64)
-    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]))
-    for start in range(0, len(order), config.batch_size):
-        batch = order[start : start + config.batch_size]
+    for batch in length_batches([len(ids) for ids, _ in encoded], config.batch_size):
         input_ids, attention, labels = collate_reviews([encoded[i] for i in batch], tokenizer.pad_token_id, device)
         # normalised in float32 (bfloat16 logits of magnitude 16-32 are spaced 0.125 apart), on the review tokens' rows only
         scored, mask = label_log_probs(model, input_ids, attention, labels)

@@ -266,9 +266,9 @@ def dtype_name(dtype: torch.dtype) -> str:
     return str(dtype).replace("torch.", "")
 
 
-def length_batches(lengths: list[int], max_items: int, max_tokens: int) -> list[list[int]]:
+def length_batches(lengths: list[int], max_items: int, max_tokens: int | None = None) -> list[list[int]]:
     """Indices into `lengths` in batches for an inference pass: sorted by length, each batch as many items as fit
-    in `max_tokens` padded positions (its count x its longest), at most `max_items`, at least one.
+    in `max_tokens` padded positions (its count x its longest; None: no budget), at most `max_items`, at least one.
 
     A fixed count of items per batch scales a batch's padded tokens with its longest review: at 64 reviews of up to
     256 tokens one forward holds 16,384 positions, whose activations stream through memory, and the embedding ran
@@ -277,8 +277,10 @@ def length_batches(lengths: list[int], max_items: int, max_tokens: int) -> list[
     order = sorted(range(len(lengths)), key=lambda i: lengths[i])
     batches: list[list[int]] = []
     for i in order:
-        if batches and len(batches[-1]) < max_items and (len(batches[-1]) + 1) * max(lengths[i], 1) <= max_tokens:
-            batches[-1].append(i)
+        last = batches[-1] if batches else []
+        room = len(last) < max_items and (max_tokens is None or (len(last) + 1) * max(lengths[i], 1) <= max_tokens)
+        if last and room:
+            last.append(i)
         else:
             batches.append([i])
     return batches

@@ -14,8 +14,9 @@ Elements of Statistical Learning", 7.10). A challenger that is itself the best o
 reviews (a synthetic candidate's ratio, temperature and options) must clear sqrt(2 ln m) standard errors: the
 expected maximum of m draws of pure noise. On a few reviews the standard error is large and the default stays; a
 configuration is chosen over it only where many reviews agree. `one_standard_error_matrix` is the textbook form
-for a grid scored on the same reviews: the first gridpoint within one standard error of the best. This answers the failure of picking the best of
-hundreds of configurations on 4-20 validation reviews (Cawley & Talbot 2010; Perez, Kiela & Cho 2021).
+for a grid scored on the same reviews: the first gridpoint within one standard error of the best. This answers
+the failure of picking the best of hundreds of configurations on 4-20 validation reviews (Cawley & Talbot 2010;
+Perez, Kiela & Cho 2021).
 """
 
 from __future__ import annotations

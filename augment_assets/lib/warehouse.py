@@ -26,7 +26,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from augment_assets.lib.machine_lock import held_exclusively
+from .machine_lock import held_exclusively
 
 DEFAULT_WAREHOUSE = "data/warehouse.duckdb"
 

@@ -4,16 +4,20 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from augment_assets.defs.generate.resources import (
     MODEL_LOCK_HELD,
     MODEL_LOCK_RELEASED,
     LanguageModelResource,
     holds_model_lock,
 )
+from augment_assets.lib.errors import InputError
 from augment_assets.lib.machine_lock import held_exclusively
 
 HOLD_FOR = """
 import sys, time
+from augment_assets.lib.errors import InputError
 from augment_assets.lib.machine_lock import held_exclusively
 with held_exclusively(sys.argv[1]):
     print("held", flush=True)
@@ -109,3 +113,17 @@ def test_a_failing_model_step_releases_the_lock(tmp_path):
     )
     assert after.stdout.strip() == "free"
     assert context.log.messages[-1].startswith(MODEL_LOCK_RELEASED)
+
+
+def test_an_unwritable_lock_dir_is_named_with_what_to_do(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    language_model = LanguageModelResource(models_dir=str(tmp_path / "models"), lock_dir=str(blocker / "locks"))
+
+    @holds_model_lock
+    def step(context, language_model):
+        raise AssertionError("the step ran without its lock")
+
+    with pytest.raises(InputError, match=r"AUGMENT_LOCK_DIR at a writable folder") as error:
+        step(_Context(), language_model)
+    assert str(blocker / "locks") in str(error.value)

@@ -1,4 +1,4 @@
-"""Fixtures shared by the generation tests: the embedded tokenizer and a tiny random Llama."""
+"""Fixtures shared by the tests: each test's own language-model lock, the embedded tokenizer and a tiny random Llama."""
 
 from pathlib import Path
 
@@ -6,6 +6,13 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 CONVERTED = REPO / "data" / "models" / "base" / "smollm2-135m-instruct"
+
+
+@pytest.fixture(autouse=True)
+def own_model_lock(tmp_path_factory, monkeypatch):
+    """Each test's model steps take a lock of their own (AUGMENT_LOCK_DIR): a process a failed test left
+    behind cannot make the next tests wait for the machine's lock, nor a `make demo` beside the suite."""
+    monkeypatch.setenv("AUGMENT_LOCK_DIR", str(tmp_path_factory.mktemp("locks")))
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,9 @@ The reviews are bench/finetune.py's (the shared CSV's positive reviews, or a fix
 - default: `FinetuneConfig()` at the bench's `max_length` 192, batch 8, one epoch;
 - bs16: 16 reviews per optimizer step, learning rate x sqrt(2);
 - lora: `method="lora"`;
-- compile: the decoder under `torch.compile(dynamic=True)` (compile time counts: it is paid by every fine-tune).
+- compile: the decoder under `torch.compile(dynamic=True)` (compile time counts: it is paid by every fine-tune);
+- bf16: the weights in bfloat16 with no autocast, AdamW on a float32 master copy (each step: the bfloat16
+  gradients to float32, the updated master back to bfloat16), so no weight or activation is cast inside the step.
 docs/results.md ("Tokens per forward pass") has the figures.
 
 Usage: python scripts/finetune_levers.py [default bs16 lora compile] [--n-train 96]
@@ -25,7 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-VARIANTS = ("default", "bs16", "lora", "compile")
+VARIANTS = ("default", "bs16", "lora", "compile", "bf16")
 
 
 def run(variant: str, n_train: int) -> dict:
@@ -48,6 +50,8 @@ def run(variant: str, n_train: int) -> dict:
             return model, tokenizer
 
         ft.load_model = compiled
+    if variant == "bf16":
+        ft._train = _train_bfloat16_weights
     train, validation = reviews(n_train)
     path, _ = resolve_base_model(EMBEDDED_MODEL, REPO / "data" / "models")
     with tempfile.TemporaryDirectory() as out:
@@ -62,6 +66,43 @@ def run(variant: str, n_train: int) -> dict:
         "perplexity": [round(report["perplexity_before"], 2), round(report["perplexity_after"], 2)],
         "steps": report["steps"],
     }
+
+
+def _train_bfloat16_weights(model, tokenizer, run, progress, on_epoch_end):
+    """lib/finetune._train with bfloat16 weights and a float32 master copy in the optimizer (the `bf16` lever)."""
+    import torch
+
+    import augment_assets.lib.finetune as ft
+
+    config = run.config
+    model.to(torch.bfloat16)
+    run.amp_dtype = None  # the weights are bfloat16 already: no autocast, in training or in the perplexity after
+    epoch_plan = ft._epoch_plan(run.train, config)
+    steps = sum(len(b) for b in epoch_plan)
+    params = [p for p in model.parameters() if p.requires_grad]
+    master = [p.detach().float().clone().requires_grad_(True) for p in params]
+    optimizer, scheduler = ft._optimizer(master, config, steps)
+    losses, n_tokens, step = [], 0, 0
+    started = time.perf_counter()
+    for batches in epoch_plan:
+        for batch in batches:
+            input_ids, attn, labels = ft.collate_reviews([run.train[i] for i in batch], run.pad_id, run.device)
+            loss = -ft.label_log_probs(model, input_ids, attn, labels)[0].float().mean()
+            loss.backward()
+            for m, p in zip(master, params):
+                m.grad, p.grad = p.grad.float(), None
+            if config.max_grad_norm:
+                torch.nn.utils.clip_grad_norm_(master, config.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            with torch.no_grad():
+                for m, p in zip(master, params):
+                    p.copy_(m)
+            losses.append(round(float(loss.detach()), 5))
+            n_tokens += int(attn.sum())
+            step += 1
+    return losses, n_tokens, time.perf_counter() - started, steps
 
 
 def main() -> None:

@@ -17,7 +17,6 @@ from augment_assets.lib.machine_lock import held_exclusively
 
 HOLD_FOR = """
 import sys, time
-from augment_assets.lib.errors import InputError
 from augment_assets.lib.machine_lock import held_exclusively
 with held_exclusively(sys.argv[1]):
     print("held", flush=True)

@@ -38,15 +38,14 @@ class LanguageModelResource(dg.ConfigurableResource):
     def exclusive(self, log):
         """The machine's model lock, held for the block (lib/machine_lock.py says why beside the pool).
         Logs `MODEL_LOCK_HELD` and `MODEL_LOCK_RELEASED`, which scripts/celery_demo.py reads."""
-        try:
-            self.lock_path.parent.mkdir(parents=True, exist_ok=True)
-            self.lock_path.touch(exist_ok=True)
-        except OSError as error:
-            raise InputError(
-                f"Cannot create the language-model lock {self.lock_path} ({error.strerror or error}): point "
-                "AUGMENT_LOCK_DIR at a writable folder on this machine, or unset it for the temporary directory."
-            ) from error
-        with held_exclusively(self.lock_path, on_wait=log.info) as waited:
+        with contextlib.ExitStack() as stack:
+            try:  # only taking the lock: an OSError of the block itself stays the block's
+                waited = stack.enter_context(held_exclusively(self.lock_path, on_wait=log.info))
+            except OSError as error:
+                raise InputError(
+                    f"Cannot create the language-model lock {self.lock_path} ({error.strerror or error}): point "
+                    "AUGMENT_LOCK_DIR at a writable folder on this machine, or unset it for the temporary directory."
+                ) from error
             held_at = time.monotonic()
             log.info(f"{MODEL_LOCK_HELD} (waited {waited:.1f} s): {self.lock_path}")
             try:

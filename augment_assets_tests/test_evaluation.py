@@ -715,6 +715,33 @@ def test_choose_threshold_fits_the_boundary_on_the_reviews_it_is_given():
     assert choose_threshold(np.array([-0.5, -0.4, 0.3, 0.2]), np.array([0, 0, 1, 1])) == (0.0, 0.0)
 
 
+def test_fitting_on_workers_gives_the_same_tables_as_one_process(toy):
+    """Each (repeat, data size, classifier) on a forked worker (lib/forked.py) or all in this process: the same
+    tables, warnings in the same order, and the same count of fits (the workers' counted here)."""
+    train, synthetic, holdout = toy
+    reference = synthetic_frame(per_cell=15, temperatures=(1.0,), seed=40)[["sentiment", "text"]]
+    one, two = (
+        run_evaluation(
+            train, synthetic, {"holdout": holdout}, reference=reference, config=dataclasses.replace(FAST, workers=n)
+        )
+        for n in (1, 2)
+    )
+    for name in (
+        "metrics",
+        "curve",
+        "headline",
+        "learning_curve",
+        "recommendation",
+        "strategy_comparison",
+        "candidate_gains",
+    ):
+        pd.testing.assert_frame_equal(getattr(one, name), getattr(two, name))
+    assert one.warnings == two.warnings and any("low data" in w for w in one.warnings)
+    assert one.extras["fits"] == two.extras["fits"] > 100
+    with pytest.raises(InputError, match="workers must be >= 1"):
+        dataclasses.replace(FAST, workers=0)
+
+
 def test_selection_never_looks_at_the_holdout(toy, toy_result):
     """Flip every holdout label: accuracies change, every choice stays the same (the generative
     classifier's threshold and the embedding classifier's C among them, and the headline's best baseline)."""

@@ -7,10 +7,15 @@ The reviews are bench/finetune.py's (the shared CSV's positive reviews, or a fix
 - lora: `method="lora"`;
 - compile: the decoder under `torch.compile(dynamic=True)` (compile time counts: it is paid by every fine-tune);
 - bf16: the weights in bfloat16 with no autocast, AdamW on a float32 master copy (each step: the bfloat16
-  gradients to float32, the updated master back to bfloat16), so no weight or activation is cast inside the step.
+  gradients to float32, the updated master back to bfloat16), so no weight or activation is cast inside the step;
+- regional: each decoder layer under `torch.compile(dynamic=True)` on its own (one graph for all 30 layers);
+  bf16-regional: that and the bf16 lever;
+- head256, head1024: the vocabulary projection in chunks of 256 or 1,024 rows (`model.HEAD_CHUNK_ROWS`, 64);
+- math, math-head256, math-head1024: attention's `math` SDPA backend in training (not the flash kernel), alone or
+  with those chunks.
 docs/results.md ("Tokens per forward pass") has the figures.
 
-Usage: python scripts/finetune_levers.py [default bs16 lora compile] [--n-train 96]
+Usage: python scripts/finetune_levers.py [VARIANT ...] [--n-train 96]   (each VARIANT in its own process)
 """
 
 from __future__ import annotations
@@ -27,7 +32,19 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-VARIANTS = ("default", "bs16", "lora", "compile", "bf16")
+VARIANTS = (
+    "default",
+    "bs16",
+    "lora",
+    "compile",
+    "bf16",
+    "regional",
+    "bf16-regional",
+    "head256",
+    "math",
+    "math-head256",
+    "math-head1024",
+)
 
 
 def run(variant: str, n_train: int) -> dict:
@@ -50,7 +67,31 @@ def run(variant: str, n_train: int) -> dict:
             return model, tokenizer
 
         ft.load_model = compiled
-    if variant == "bf16":
+    if variant.endswith("regional"):
+        load = ft.load_model
+
+        def layers_compiled(*args, **kwargs):
+            model, tokenizer = load(*args, **kwargs)
+            for layer in model.base_model.layers:  # one graph, reused by every layer (its weights are inputs)
+                layer.compile(dynamic=True)
+            return model, tokenizer
+
+        ft.load_model = layers_compiled
+    if "head" in variant:
+        import augment_assets.lib.model as model_lib
+
+        model_lib.HEAD_CHUNK_ROWS = int(variant.split("head")[1])
+    if variant.startswith("math"):
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+
+        flash_train = ft._train
+
+        def math_attention(*args, **kwargs):
+            with sdpa_kernel(SDPBackend.MATH):
+                return flash_train(*args, **kwargs)
+
+        ft._train = math_attention
+    if variant.startswith("bf16"):
         ft._train = _train_bfloat16_weights
     train, validation = reviews(n_train)
     path, _ = resolve_base_model(EMBEDDED_MODEL, REPO / "data" / "models")

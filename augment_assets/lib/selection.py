@@ -30,6 +30,7 @@ from .classifiers import best_index, tie_rounded
 from .classify import LABELS, encode_labels
 from .embedding_fits import EmbeddingFits, Embeddings
 from .fitting import FitCache, Grid
+from .forked import cores, forked_map, forks
 from .generative_margins import GenerativeScores, choose_threshold, predict
 from .selection_rule import Evidence, one_standard_error_matrix
 from .training_sets import TrainingSets, option_key, validation_name
@@ -260,8 +261,13 @@ class Scorer:
         return row
 
     def run(self) -> dict[tuple, list[ScoredRow]]:
-        """{(repeat, data size, genuine per class, classifier, pool per class): rows}."""
-        results = {}
+        """{(repeat, data size, genuine per class, classifier, pool per class): rows}.
+
+        Each (repeat, data size, classifier) is chosen and refit independently of the others: they run on
+        `config.workers` forked processes (lib/forked.py; default one per core), the costliest first, and
+        come back in this order whatever order they finish in."""
+        tasks = []  # (cell, classifier, result key) of the fitted classifiers
+        keys, done = [], {}  # every result key in table order; its rows
         self.candidate_cells = set()
         for (repeat, size), group in self.configs.groupby(["repeat", "data_size"], sort=False):
             cell = (int(repeat), size)
@@ -278,26 +284,74 @@ class Scorer:
                     "more genuine reviews than this classifier (the study's GPT-2 saw 450): not a fair low-data comparison"
                 )
             for clf in self.config.classifiers:
-                if clf == GENERATIVE:  # fit on no training set: scored from its generators' margins
-                    rows = self.generative_rows(cell, group)
-                    if rows:
-                        results[(cell[0], size, cap, clf, pool_per_class)] = rows
-                    continue
-                if clf == EMBEDDING and self.embedding_fits is None:
+                key = (cell[0], size, cap, clf, pool_per_class)
+                if clf == GENERATIVE:  # fit on no training set: scored from its generators' margins, here
+                    keys.append(key)
+                    done[key] = self.generative_rows(cell, group)
+                elif clf == EMBEDDING and self.embedding_fits is None:
                     self.warn(f"{cell_label(cell)}: embedding classifier not scored (no embeddings given)")
-                    continue
-                rows = []
-                for variant in VARIANTS:
-                    if clf == EMBEDDING and not TRAINING_DATA[variant.data].embedded:
-                        continue
-                    for ratio, selection in self.rows_of(cell, variant, clf):
-                        row = self.run_row(cell, variant, clf, ratio, selection)
-                        if row is not None:
-                            rows.append(row)
-                self.progress(f"{cell_label(cell)}, {clf}: {len(rows)} rows selected and refit")
-                results[(cell[0], size, cap, clf, pool_per_class)] = rows
+                else:
+                    keys.append(key)
+                    tasks.append((cell, clf, key))
+        workers = self.config.workers or cores()
+        in_workers = forks(workers, len(tasks))
+
+        def finished(i: int, result) -> None:
+            cell, clf, key = tasks[i]
+            done[key] = result
+            self.progress(f"{cell_label(cell)}, {clf}: {len(result[0])} rows selected and refit")
+
+        forked_map(
+            self.score_in_worker if in_workers else self.score,
+            [(cell, clf) for cell, clf, _ in tasks],
+            workers,
+            cost=self.cost,
+            on_result=finished,
+        )
+        for _, _, key in tasks:  # in table order, whatever order they finished in
+            rows, warnings, fits = done[key]
+            done[key] = rows
+            if in_workers:  # a worker's warnings and fits were its own copy's: count them here
+                for message in warnings:
+                    self.warn(message)
+                self.cache.fits += fits[0]
+                if self.embedding_fits is not None:
+                    self.embedding_fits.fits += fits[1]
         self.warn_capped()
-        return results
+        return {key: done[key] for key in keys if done[key] or key[3] != GENERATIVE}
+
+    def score(self, task: tuple) -> tuple[list[ScoredRow], list[str], tuple[int, int]]:
+        """(rows, warnings raised, fits made) of one (cell, classifier): its rows chosen on labelled training
+        reviews and refit."""
+        cell, clf = task
+        warned, fits = len(self.warnings), self.fit_counts()
+        rows = []
+        for variant in VARIANTS:
+            if clf == EMBEDDING and not TRAINING_DATA[variant.data].embedded:
+                continue
+            for ratio, selection in self.rows_of(cell, variant, clf):
+                row = self.run_row(cell, variant, clf, ratio, selection)
+                if row is not None:
+                    rows.append(row)
+        after = self.fit_counts()
+        return rows, self.warnings[warned:], (after[0] - fits[0], after[1] - fits[1])
+
+    def score_in_worker(self, task: tuple):
+        """`score` in a forked worker: its progress goes nowhere (the parent reports each result)."""
+        self.progress = lambda message: None
+        return self.score(task)
+
+    def fit_counts(self) -> tuple[int, int]:
+        return self.cache.fits, self.embedding_fits.fits if self.embedding_fits is not None else 0
+
+    def cell_rows(self, cell) -> pd.Series:
+        return (self.configs["repeat"].astype(int) == cell[0]) & (self.configs["data_size"] == cell[1])
+
+    def cost(self, task: tuple) -> int:
+        """A task's relative cost, to hand out the costliest first: its stored training sets to fit (logistic
+        regression and the embedding classifier take several times naive Bayes' time a fit)."""
+        cell, clf = task
+        return int(self.cell_rows(cell).sum()) * (1 if clf == "nb" else 3)
 
     def generative_rows(self, cell, group: pd.DataFrame) -> list[ScoredRow]:
         """The generative classifier's two baseline rows at a size with generators: threshold 0, and the

@@ -154,6 +154,14 @@ class EvaluationConfig:
     # paired gain in `headline`) but is not a candidate for `selected` unless this is set.
     select_reference: bool = False
     confidence: float = 0.95
+    workers: int | None = setting(
+        None,
+        description=(
+            "Processes that fit the classifiers, each (repeat, data size, classifier) on one: null is one per CPU "
+            "core; 1 fits them all in the step's own process."
+        ),
+        ge=1,
+    )
 
     def __post_init__(self):
         if self.draws < 1 or self.bootstrap < 100 or any(r < 0 for r in self.ratios):
@@ -161,6 +169,8 @@ class EvaluationConfig:
                 f"evaluation: draws must be >= 1, bootstrap >= 100 and every ratio >= 0, got {self.draws}, "
                 f"{self.bootstrap} and {list(self.ratios)}"
             )
+        if self.workers is not None and self.workers < 1:
+            raise InputError(f"evaluation: workers must be >= 1 (or null: one per CPU core), got {self.workers}")
         self.classifiers = check_classifiers(self.classifiers)
         self.selection_teachers, self.selection_shares = check_selection(self.selection_teachers, self.selection_shares)
         self.weighting_teachers = check_teachers("weighting_teachers", self.weighting_teachers)

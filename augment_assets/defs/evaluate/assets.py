@@ -326,6 +326,7 @@ class MetricsSettings(dg.Config):
     bootstrap: int = config_field(EvaluationConfig, "bootstrap")
     classifiers: list[str] = config_field(EvaluationConfig, "classifiers")
     embedding_max_tokens: int = config_field(EmbeddingConfig, "max_tokens")
+    workers: int | None = config_field(EvaluationConfig, "workers")
 
     @pydantic.field_validator("classifiers")
     @classmethod
@@ -484,6 +485,7 @@ def classifier_metrics(
         bootstrap=config.bootstrap,
         seed=experiment.seed,
         classifiers=tuple(config.classifiers),
+        workers=config.workers,
     )
     log = lambda message: context.log.info(str(message))  # noqa: E731
     scoring = None

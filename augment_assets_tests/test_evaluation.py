@@ -716,13 +716,19 @@ def test_choose_threshold_fits_the_boundary_on_the_reviews_it_is_given():
 
 
 def test_fitting_on_workers_gives_the_same_tables_as_one_process(toy):
-    """Each (repeat, data size, classifier) on a forked worker (lib/forked.py) or all in this process: the same
-    tables, warnings in the same order, and the same count of fits (the workers' counted here)."""
+    """Each (data size, classifier) on a forked worker (lib/forked.py) or all in this process: the same tables,
+    warnings in the same order, and the same count of fits (the workers' counted here). Two repeats: their refits
+    on the whole pool are the same fits, served from the cache once in either."""
     train, synthetic, holdout = toy
     reference = synthetic_frame(per_cell=15, temperatures=(1.0,), seed=40)[["sentiment", "text"]]
     one, two = (
         run_evaluation(
-            train, synthetic, {"holdout": holdout}, reference=reference, config=dataclasses.replace(FAST, workers=n)
+            train,
+            synthetic,
+            {"holdout": holdout},
+            reference=reference,
+            config=dataclasses.replace(FAST, workers=n),
+            repeats=2,
         )
         for n in (1, 2)
     )

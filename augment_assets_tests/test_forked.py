@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from augment_assets.lib.errors import InputError
-from augment_assets.lib.forked import forked_map, forks
+from augment_assets.lib.forked import WorkerDied, forked_map, forks
 from augment_assets.lib.processes import process_alive
 
 REPO = Path(__file__).resolve().parents[1]
@@ -54,6 +54,22 @@ def _fails_on_two(x: int) -> int:
 def test_an_error_in_a_task_is_raised_here_and_ends_the_workers():
     with pytest.raises(InputError, match="task 2 is bad"):
         forked_map(_fails_on_two, [0, 1, 2, 3], 2)
+    assert multiprocessing.active_children() == []
+
+
+def _killed_on_one(x: int) -> int:
+    if x == 1:
+        os.kill(os.getpid(), signal.SIGKILL)  # as the out-of-memory killer would
+    time.sleep(0.2)
+    return x
+
+
+@needs_fork
+def test_a_worker_that_dies_fails_the_map_instead_of_hanging():
+    started = time.monotonic()
+    with pytest.raises(WorkerDied, match="fewer workers"):
+        forked_map(_killed_on_one, [0, 1, 2, 3], 2)
+    assert time.monotonic() - started < 30
     assert multiprocessing.active_children() == []
 
 

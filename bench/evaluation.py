@@ -1,9 +1,9 @@
 """The evaluation's selection and refits: one process (the baseline) vs the project's workers, one per core.
 
 `lib/evaluation.evaluate` fits every stored training set at every configuration of its grid, chooses, refits and
-predicts the holdouts: thousands of single-threaded numpy and scikit-learn fits. The project runs each (repeat,
-data size, classifier) on a forked worker (`EvaluationConfig.workers`, default one per core: lib/forked.py); the
-baseline is the same code with `workers=1`, all in one process (the path before workers). Both run on the same
+predicts the holdouts: thousands of single-threaded numpy and scikit-learn fits. The project runs each (data
+size, classifier), over its repeats, on a forked worker (`EvaluationConfig.workers`, default one per core:
+lib/forked.py); the baseline is the same code with `workers=1`, all in one process (the path before workers). Both run on the same
 training sets, and their tables must be equal (checked: metrics, recommendation, headline, strategy comparison,
 warnings and the count of fits), so a speed-up is not bought with other answers.
 

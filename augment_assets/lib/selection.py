@@ -263,11 +263,13 @@ class Scorer:
     def run(self) -> dict[tuple, list[ScoredRow]]:
         """{(repeat, data size, genuine per class, classifier, pool per class): rows}.
 
-        Each (repeat, data size, classifier) is chosen and refit independently of the others: they run on
-        `config.workers` forked processes (lib/forked.py; default one per core), the costliest first, and
-        come back in this order whatever order they finish in."""
-        tasks = []  # (cell, classifier, result key) of the fitted classifiers
-        keys, done = [], {}  # every result key in table order; its rows
+        The fitted classifiers' rows are chosen and refit independently for each (data size, classifier), over
+        its repeats (whose fits can repeat one another, e.g. the whole pool's refit, and so share a cache): on
+        `config.workers` forked processes (lib/forked.py; default one per core), the costliest first. Then
+        everything is reported in table order (the same rows, warnings and count of fits as in one process),
+        whatever order they finished in."""
+        plan = []  # in table order: ("warn", message) | ("generative", key, cell, group) | ("fitted", key)
+        tasks = []  # (cell, classifier, key) of the fitted classifiers
         self.candidate_cells = set()
         for (repeat, size), group in self.configs.groupby(["repeat", "data_size"], sort=False):
             cell = (int(repeat), size)
@@ -279,67 +281,84 @@ class Scorer:
             refit_genuine = group[(group["phase"] == "refit") & (group["training_data"] == "genuine")]
             pool_per_class = float(refit_genuine["n_genuine"].iloc[0]) / len(LABELS) if len(refit_genuine) else np.nan
             if cap is not None and (group["training_data"] == "reference").any():
-                self.warn(
-                    f"low data ({cap} genuine per class): genuine+reference reported, but the reference generator saw "
-                    "more genuine reviews than this classifier (the study's GPT-2 saw 450): not a fair low-data comparison"
+                plan.append(
+                    (
+                        "warn",
+                        f"low data ({cap} genuine per class): genuine+reference reported, but the reference generator "
+                        "saw more genuine reviews than this classifier (the study's GPT-2 saw 450): not a fair "
+                        "low-data comparison",
+                    )
                 )
             for clf in self.config.classifiers:
                 key = (cell[0], size, cap, clf, pool_per_class)
                 if clf == GENERATIVE:  # fit on no training set: scored from its generators' margins, here
-                    keys.append(key)
-                    done[key] = self.generative_rows(cell, group)
+                    plan.append(("generative", key, cell, group))
                 elif clf == EMBEDDING and self.embedding_fits is None:
-                    self.warn(f"{cell_label(cell)}: embedding classifier not scored (no embeddings given)")
+                    plan.append(("warn", f"{cell_label(cell)}: embedding classifier not scored (no embeddings given)"))
                 else:
-                    keys.append(key)
+                    plan.append(("fitted", key))
                     tasks.append((cell, clf, key))
+        by_size: dict[tuple, list[int]] = {}
+        for i, (cell, clf, _) in enumerate(tasks):
+            by_size.setdefault((cell[1], clf), []).append(i)
+        groups = list(by_size.values())
         workers = self.config.workers or cores()
-        in_workers = forks(workers, len(tasks))
+        in_workers = forks(workers, len(groups))
+        done = {}
 
-        def finished(i: int, result) -> None:
-            cell, clf, key = tasks[i]
-            done[key] = result
-            self.progress(f"{cell_label(cell)}, {clf}: {len(result[0])} rows selected and refit")
+        def finished(g: int, results: list) -> None:
+            for i, result in zip(groups[g], results):
+                cell, clf, key = tasks[i]
+                done[key] = result
+                self.progress(f"{cell_label(cell)}, {clf}: {len(result[0])} rows selected and refit")
 
         forked_map(
-            self.score_in_worker if in_workers else self.score,
-            [(cell, clf) for cell, clf, _ in tasks],
-            workers,
-            cost=self.cost,
-            on_result=finished,
+            self.score_group, [[tasks[i][:2] for i in g] for g in groups], workers, cost=self.cost, on_result=finished
         )
-        for _, _, key in tasks:  # in table order, whatever order they finished in
-            rows, warnings, fits = done[key]
-            done[key] = rows
-            if in_workers:  # a worker's warnings and fits were its own copy's: count them here
+        results = {}
+        for kind, key, *where in plan:
+            if kind == "warn":
+                self.warn(key)
+            elif kind == "generative":
+                rows = self.generative_rows(*where)
+                if rows:
+                    results[key] = rows
+            else:
+                rows, warnings, fits = done[key]
                 for message in warnings:
                     self.warn(message)
-                self.cache.fits += fits[0]
-                if self.embedding_fits is not None:
-                    self.embedding_fits.fits += fits[1]
+                if in_workers:  # a worker's fits were counted in its own copy: count them here
+                    self.cache.fits += fits[0]
+                    if self.embedding_fits is not None:
+                        self.embedding_fits.fits += fits[1]
+                results[key] = rows
         self.warn_capped()
-        return {key: done[key] for key in keys if done[key] or key[3] != GENERATIVE}
+        return results
+
+    def score_group(self, group: list[tuple]) -> list:
+        return [self.score(task) for task in group]
 
     def score(self, task: tuple) -> tuple[list[ScoredRow], list[str], tuple[int, int]]:
-        """(rows, warnings raised, fits made) of one (cell, classifier): its rows chosen on labelled training
-        reviews and refit."""
+        """(rows, warnings, fits made) of one (cell, classifier): its rows chosen on labelled training reviews
+        and refit. Its warnings are returned, not raised: `run` reports them in table order."""
         cell, clf = task
+        progress, self.progress = self.progress, lambda message: None
         warned, fits = len(self.warnings), self.fit_counts()
-        rows = []
-        for variant in VARIANTS:
-            if clf == EMBEDDING and not TRAINING_DATA[variant.data].embedded:
-                continue
-            for ratio, selection in self.rows_of(cell, variant, clf):
-                row = self.run_row(cell, variant, clf, ratio, selection)
-                if row is not None:
-                    rows.append(row)
+        try:
+            rows = []
+            for variant in VARIANTS:
+                if clf == EMBEDDING and not TRAINING_DATA[variant.data].embedded:
+                    continue
+                for ratio, selection in self.rows_of(cell, variant, clf):
+                    row = self.run_row(cell, variant, clf, ratio, selection)
+                    if row is not None:
+                        rows.append(row)
+        finally:
+            self.progress = progress
+        warnings = self.warnings[warned:]
+        del self.warnings[warned:]
         after = self.fit_counts()
-        return rows, self.warnings[warned:], (after[0] - fits[0], after[1] - fits[1])
-
-    def score_in_worker(self, task: tuple):
-        """`score` in a forked worker: its progress goes nowhere (the parent reports each result)."""
-        self.progress = lambda message: None
-        return self.score(task)
+        return rows, warnings, (after[0] - fits[0], after[1] - fits[1])
 
     def fit_counts(self) -> tuple[int, int]:
         return self.cache.fits, self.embedding_fits.fits if self.embedding_fits is not None else 0
@@ -347,11 +366,10 @@ class Scorer:
     def cell_rows(self, cell) -> pd.Series:
         return (self.configs["repeat"].astype(int) == cell[0]) & (self.configs["data_size"] == cell[1])
 
-    def cost(self, task: tuple) -> int:
-        """A task's relative cost, to hand out the costliest first: its stored training sets to fit (logistic
+    def cost(self, group: list[tuple]) -> int:
+        """A group's relative cost, to hand out the costliest first: its stored training sets to fit (logistic
         regression and the embedding classifier take several times naive Bayes' time a fit)."""
-        cell, clf = task
-        return int(self.cell_rows(cell).sum()) * (1 if clf == "nb" else 3)
+        return sum(int(self.cell_rows(cell).sum()) * (1 if clf == "nb" else 3) for cell, clf in group)
 
     def generative_rows(self, cell, group: pd.DataFrame) -> list[ScoredRow]:
         """The generative classifier's two baseline rows at a size with generators: threshold 0, and the

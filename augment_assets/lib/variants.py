@@ -157,7 +157,7 @@ class EvaluationConfig:
     workers: int | None = setting(
         None,
         description=(
-            "Processes that fit the classifiers, each (repeat, data size, classifier) on one: null is one per CPU "
+            "Processes that fit the classifiers, each (data size, classifier) on one: null is one per CPU "
             "core; 1 fits them all in the step's own process."
         ),
         ge=1,

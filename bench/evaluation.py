@@ -3,9 +3,9 @@
 `lib/evaluation.evaluate` fits every stored training set at every configuration of its grid, chooses, refits and
 predicts the holdouts: thousands of single-threaded numpy and scikit-learn fits. The project runs each (data
 size, classifier), over its repeats, on a forked worker (`EvaluationConfig.workers`, default one per core:
-lib/forked.py); the baseline is the same code with `workers=1`, all in one process (the path before workers). Both run on the same
-training sets, and their tables must be equal (checked: metrics, recommendation, headline, strategy comparison,
-warnings and the count of fits), so a speed-up is not bought with other answers.
+lib/forked.py); the baseline is the same code with `workers=1`, all in one process (the path before workers).
+Both run on the same training sets, and their tables must be equal (checked: metrics, recommendation, headline,
+strategy comparison, warnings and the count of fits), so a speed-up is not bought with other answers.
 
 Input: the training sets of `make demo`'s warehouse (data/warehouse.duckdb) when it has them, read-only from a
 copy; else baseline training sets (no synthetic reviews) built here by the library from the shared pizza CSV, or,

@@ -41,6 +41,7 @@ VARIANTS = (
     "regional",
     "bf16-regional",
     "head256",
+    "head1024",
     "math",
     "math-head256",
     "math-head1024",

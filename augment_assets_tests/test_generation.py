@@ -23,7 +23,15 @@ from augment_assets.lib.finetune import (
     read_finetune_config,
     training_text,
 )
-from augment_assets.lib.generate import COLUMNS, GenerationConfig, generate_kept, generate_reviews, synthetic_id
+from augment_assets.lib.generate import (
+    COLUMNS,
+    GenerationConfig,
+    generate_kept,
+    generate_kept_together,
+    generate_reviews,
+    generate_reviews_together,
+    synthetic_id,
+)
 from augment_assets.lib.model import choose_device_dtype, load_model, resolve_base_model
 from augment_assets.lib.synthetic_quality import (
     REASONS,
@@ -376,6 +384,79 @@ def test_n_counts_kept_reviews_drawing_further_slots(tiny_model_dir, tmp_path):
     pd.testing.assert_frame_equal(again.kept.drop(columns="created_at"), made.kept.drop(columns="created_at"))
 
 
+def test_temperatures_decoded_together_give_the_rows_each_gives_alone(tiny_model_dir, tmp_path):
+    """Three temperatures in one batch (the continuous decoder): each one's ids, text and chunk files are those
+    of its run alone (float32, so bit-identical), the batch holds rows of all three, and a run alone afterwards
+    resumes every chunk the shared decode wrote."""
+    temperatures = (0.7, 0.9, 1.1)
+    configs = [small_config(n=n, temperature=t, batch_size=16) for n, t in zip((6, 10, 3), temperatures)]
+    updates = []
+    together = generate_reviews_together(
+        tiny_model_dir,
+        PROMPTS,
+        "positive",
+        configs,
+        tmp_path / "together",
+        "gen-v1",
+        progress=updates.append,
+        device="cpu",
+        dtype=torch.float32,
+        show_progress=False,
+    )
+    assert [len(f) for f in together] == [6, 10, 3]
+    assert {u["temperature"] for u in updates} == {"0.7", "0.9", "1.1"}
+    for config, frame in zip(configs, together):
+        assert frame.attrs["stats"]["together"] == 3 and set(frame["temperature"]) == {config.temperature}
+        alone = run(tiny_model_dir, tmp_path / f"alone-{config.temperature}", config)
+        pd.testing.assert_frame_equal(frame.drop(columns="created_at"), alone.drop(columns="created_at"))
+        resumed = run(tiny_model_dir, tmp_path / "together", config)
+        assert resumed.attrs["stats"]["generated"] == 0 and resumed.attrs["stats"]["resumed"] == config.n
+    # rows of different temperatures really shared the batch: the texts differ from one temperature to the next
+    assert together[0]["text"].tolist()[:3] != together[2]["text"].tolist()
+
+
+def test_temperatures_decoded_together_must_share_every_other_setting(tiny_model_dir, tmp_path):
+    for second, problem in (
+        (small_config(temperature=1.1, top_p=0.8), "differ in top_p"),
+        (small_config(), "temperatures decoded together must differ"),
+    ):
+        with pytest.raises(ValueError, match=problem):
+            generate_reviews_together(
+                tiny_model_dir, PROMPTS, "positive", [small_config(), second], tmp_path / "c", "gen-v1", device="cpu"
+            )
+
+
+def test_kept_reviews_of_temperatures_together_equal_each_alone(tiny_model_dir, tmp_path):
+    """Each temperature keeps and draws further slots on its own in the shared rounds: the slot-parity filter
+    needs a second round at 0.9, and a filter keyed to 0.7's ids keeps 0.7's first round."""
+    keep_09_even = keep_even_slots  # drops 0.9's odd slots; keeps no slot of 0.7 (its ids differ) ...
+    ids_07 = {synthetic_id("gen-v1", "positive", 0.7, 3, i) for i in range(200)}
+
+    def keep(frame):  # ... so 0.7's rows are kept by id instead
+        if frame["synthetic_id"].isin(ids_07).all():
+            return frame, {}
+        return keep_09_even(frame)
+
+    configs = [small_config(n=6, temperature=0.7), small_config(n=6, temperature=0.9)]
+    made = generate_kept_together(
+        tiny_model_dir,
+        PROMPTS,
+        "positive",
+        configs,
+        tmp_path / "c",
+        "gen-v1",
+        keep,
+        device="cpu",
+        dtype=torch.float32,
+        show_progress=False,
+    )
+    assert [m.attempted for m in made] == [6, 14] and [m.stats["rounds"] for m in made] == [1, 2]
+    for config, kept in zip(configs, made):
+        alone = make_kept(tiny_model_dir, tmp_path / f"alone-{config.temperature}", keep, config)
+        assert (alone.attempted, alone.dropped) == (kept.attempted, kept.dropped)
+        pd.testing.assert_frame_equal(kept.kept.drop(columns="created_at"), alone.kept.drop(columns="created_at"))
+
+
 def test_a_filter_that_keeps_nothing_stops_at_the_attempt_bound_and_says_why(tiny_model_dir, tmp_path):
     reject_all = lambda frame: (frame.iloc[:0], {"too_short": len(frame)})
     made = make_kept(tiny_model_dir, tmp_path / "c", reject_all, small_config(n=4), max_attempts=10)
@@ -477,7 +558,7 @@ MIXED = [
 def continuous(model, tok, prompts, cfg, batch_size):
     """{prompt index: (continuation, new tokens, ended)} from `_continuous_generate`."""
     got = {}
-    jobs = [(i, p, 1000 + i) for i, p in enumerate(prompts)]
+    jobs = [(i, p, 1000 + i, cfg.temperature) for i, p in enumerate(prompts)]
     decoding._continuous_generate(model, tok, jobs, cfg, "cpu", batch_size, got.__setitem__)
     assert sorted(got) == list(range(len(prompts)))  # every row reported exactly once
     return got

@@ -195,6 +195,30 @@ def test_per_row_draws_do_not_depend_on_the_other_rows(method):
         sampler.draw(ids, scores.clone(), None, [torch.Generator()])
 
 
+@pytest.mark.parametrize("method", ["candidates", "cdf"])
+def test_per_row_temperatures_draw_at_each_rows_own_temperature(method):
+    """One batch of rows at 0.5 and 1.6 (several temperatures of a generator decoded together): each row follows
+    HF's distribution at its own temperature, and draws what a sampler at that temperature draws from its seed."""
+    scores = mixed_logits(5)[2:3]  # a middling row: the two temperatures give clearly different distributions
+    ids = torch.tensor([[5, 6, 7]])
+    draws = 6000
+    temperatures = torch.tensor([0.5, 1.6]).repeat_interleave(draws).unsqueeze(1)
+    sampler = SamplingProcessor(0.5, top_p=0.9, repetition_penalty=1.2, candidates=4, method=method)
+    gens = [torch.Generator().manual_seed(20_000 + i) for i in range(2 * draws)]
+    chosen = sampler.draw(ids.repeat(2 * draws, 1), scores.repeat(2 * draws, 1), None, gens, temperatures)
+    for half, temperature in enumerate((0.5, 1.6)):
+        expected = hf_distribution(ids, scores, temperature, top_p=0.9, penalty=1.2)[0]
+        freq = torch.bincount(chosen[half * draws : (half + 1) * draws, 0], minlength=VOCAB).float() / draws
+        assert freq[expected == 0].sum().item() == 0
+        assert (freq - expected).abs().max().item() < 0.025
+    alone = SamplingProcessor(1.6, top_p=0.9, repetition_penalty=1.2, candidates=4, method=method)
+    for r in (draws, draws + 1, 2 * draws - 1):
+        own = alone.draw(ids, scores.clone(), None, [torch.Generator().manual_seed(20_000 + r)])
+        assert own.item() == chosen[r].item()
+    with pytest.raises(ValueError, match="temperatures of shape"):
+        sampler.draw(ids, scores.clone(), None, None, torch.tensor([1.0, 2.0]))
+
+
 def test_draw_counts_new_tokens_per_row():
     """Rows that joined the batch later are younger: end-of-text stays blocked for them alone."""
     scores = torch.full((3, VOCAB), -5.0)

@@ -264,91 +264,200 @@ def generate_reviews(
     device, dtype, decoder, new-token counts, reviews/s and tokens/s of the work done in this call,
     and the fingerprint of the settings that shape the output.
     """
+    return generate_reviews_together(
+        model_dir,
+        prompts,
+        sentiment,
+        [config],
+        chunk_dir,
+        generator_version,
+        finetune_config=finetune_config,
+        progress=progress,
+        device=device,
+        dtype=dtype,
+        show_progress=show_progress,
+        model_and_tokenizer=model_and_tokenizer,
+    )[0]
+
+
+def _shared_settings(configs: list[GenerationConfig]) -> None:
+    """Configs decoded together may differ in `n` and `temperature` only: the batch shares every other setting."""
+    shared = [{k: v for k, v in dataclasses.asdict(c).items() if k not in ("n", "temperature")} for c in configs]
+    for config, settings in zip(configs[1:], shared[1:]):
+        if settings != shared[0]:
+            differ = sorted(k for k in settings if settings[k] != shared[0][k])
+            raise ValueError(
+                f"generations decoded together differ in {', '.join(differ)} (T={temperature_key(config.temperature)}); "
+                "only n and temperature may differ"
+            )
+    keys = [temperature_key(c.temperature) for c in configs]
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"temperatures decoded together must differ, got {', '.join(keys)}")
+
+
+@dataclass
+class _Generation:
+    """One temperature's share of `generate_reviews_together`: its settings, chunks and what is left to make."""
+
+    config: GenerationConfig
+    fingerprint: str
+    chunk_path: Callable[[int], Path]
+    frames: dict[int, pd.DataFrame]
+    todo: list[int]
+    stats: dict
+    slots: _Slots | None = None
+    writer: ChunkWriter | None = None
+
+    def frame(self) -> pd.DataFrame:
+        out = pd.concat([self.frames[k] for k in sorted(self.frames)], ignore_index=True)[COLUMNS]
+        out["temperature"] = out["temperature"].astype("float64")
+        out["seed"] = out["seed"].astype("int64")
+        if self.stats["seconds"]:
+            self.stats["reviews_per_s"] = round(self.stats["generated"] / self.stats["seconds"], 3)
+            self.stats["tokens_per_s"] = round(self.stats["new_tokens"] / self.stats["seconds"], 1)
+        out.attrs["stats"] = self.stats
+        return out
+
+
+def generate_reviews_together(
+    model_dir: Path | str,
+    prompts: list[str],
+    sentiment: str,
+    configs: list[GenerationConfig],
+    chunk_dir: Path,
+    generator_version: str,
+    finetune_config: FinetuneConfig | None = None,
+    progress: Callable[[dict], None] | None = None,
+    device: str | None = None,
+    dtype: torch.dtype | None = None,
+    show_progress: bool = True,
+    model_and_tokenizer=None,
+) -> list[pd.DataFrame]:
+    """`generate_reviews` for several temperatures of one generator (`configs`, which may differ in `n` and
+    `temperature` only), in one continuous decode: their rows share its batch, which one temperature's `n`
+    often cannot fill, and a bigger batch makes more tokens per second on a CPU (docs/results.md, "Where a
+    decode step's time goes"). Each temperature's ids, chunks, fingerprint and rows are the ones it gets alone:
+    every review slot draws from its own seed at its own temperature (bfloat16 matmuls may round differently
+    with the batch, as with any batch size). -> one frame per config, in order; `progress` updates carry
+    `temperature`; the stats' `seconds` are the shared decode's and `together` counts the temperatures in it.
+    """
     prompts = [p for p in prompts if isinstance(p, str) and p.strip()]
     if not prompts:
         raise InputError(f"no prompts for sentiment '{sentiment}': the prompt table has no prefix or user prompts")
+    _shared_settings(configs)
     if finetune_config is None:
         finetune_config, _ = read_finetune_config(model_dir)
-    config = dataclasses.replace(config, max_new_tokens=new_token_cap(config, finetune_config))
     if device is None or dtype is None:
         auto_device, auto_dtype = choose_device_dtype()
         device = device or auto_device
         dtype = dtype or auto_dtype
     chunk_dir = Path(chunk_dir)
     chunk_dir.mkdir(parents=True, exist_ok=True)
-    config = dataclasses.replace(config, decoder=decoder_for(config, model_dir, model_and_tokenizer))
-    fp = _chunk_fingerprint(config, sentiment, generator_version, prompts, finetune_config, dtype)
-    n, chunk_size = int(config.n), config.effective_chunk_size
+    generations = []
+    for config in configs:
+        config = dataclasses.replace(config, max_new_tokens=new_token_cap(config, finetune_config))
+        config = dataclasses.replace(config, decoder=decoder_for(config, model_dir, model_and_tokenizer))
+        fp = _chunk_fingerprint(config, sentiment, generator_version, prompts, finetune_config, dtype)
+        n, chunk_size = int(config.n), config.effective_chunk_size
 
-    def chunk_path(k: int) -> Path:
-        return chunk_dir / f"{sentiment}-t{temperature_key(config.temperature)}-{fp}-{k:05d}.parquet"
+        def chunk_path(k: int, fp=fp, temperature=temperature_key(config.temperature)) -> Path:
+            return chunk_dir / f"{sentiment}-t{temperature}-{fp}-{k:05d}.parquet"
 
-    frames = finished_chunks(n, chunk_size, chunk_path)
-    todo = [k for k in range((n + chunk_size - 1) // chunk_size) if k not in frames]
-    done_reviews = sum(len(f) for f in frames.values())
-    if frames:
-        log.info("resuming: %d chunks already done (%d reviews); %d to make", len(frames), done_reviews, len(todo))
-    stats = {
-        "device": device,
-        "dtype": dtype_name(dtype),
-        "decoder": config.decoder,
-        "new_tokens": 0,
-        "generated": 0,
-        "resumed": done_reviews,
-        "finished_eos": 0,
-        "seconds": 0.0,
-        "batch_size": config.batch_size,
-        "fingerprint": fp,
-    }
-    if todo:
+        frames = finished_chunks(n, chunk_size, chunk_path)
+        todo = [k for k in range((n + chunk_size - 1) // chunk_size) if k not in frames]
+        done_reviews = sum(len(f) for f in frames.values())
+        if frames:
+            log.info(
+                "T=%s resuming: %d chunks already done (%d reviews); %d to make",
+                temperature_key(config.temperature),
+                len(frames),
+                done_reviews,
+                len(todo),
+            )
+        stats = {
+            "device": device,
+            "dtype": dtype_name(dtype),
+            "decoder": config.decoder,
+            "new_tokens": 0,
+            "generated": 0,
+            "resumed": done_reviews,
+            "finished_eos": 0,
+            "seconds": 0.0,
+            "batch_size": config.batch_size,
+            "together": 1,
+            "fingerprint": fp,
+        }
+        generations.append(_Generation(config, fp, chunk_path, frames, todo, stats))
+    pending = [g for g in generations if g.todo]
+    if pending:
         model, tokenizer = model_and_tokenizer or load_model(model_dir, device, dtype)
         tokenizer.padding_side = "left"
-        slots = _Slots(
-            prompts,
-            prompt_indices(n, len(prompts), int(config.seed)),
-            generation_prefix(sentiment, finetune_config, tokenizer),
-            sentiment,
-            config,
-            generator_version,
-        )
-        writer = ChunkWriter(n, chunk_size, chunk_path, frames, stats, slots.row, progress, None)
-        _make_missing(model, tokenizer, slots, writer, todo, device, show_progress)
-    out = pd.concat([frames[k] for k in sorted(frames)], ignore_index=True)[COLUMNS]
-    out["temperature"] = out["temperature"].astype("float64")
-    out["seed"] = out["seed"].astype("int64")
-    if stats["seconds"]:
-        stats["reviews_per_s"] = round(stats["generated"] / stats["seconds"], 3)
-        stats["tokens_per_s"] = round(stats["new_tokens"] / stats["seconds"], 1)
-    out.attrs["stats"] = stats
-    return out
+        prefix = generation_prefix(sentiment, finetune_config, tokenizer)
+        for g in pending:
+            key = temperature_key(g.config.temperature)
+            report = None if progress is None else (lambda update, key=key: progress({**update, "temperature": key}))
+            g.slots = _Slots(
+                prompts,
+                prompt_indices(int(g.config.n), len(prompts), int(g.config.seed)),
+                prefix,
+                sentiment,
+                g.config,
+                generator_version,
+            )
+            g.writer = ChunkWriter(
+                int(g.config.n),
+                g.config.effective_chunk_size,
+                g.chunk_path,
+                g.frames,
+                g.stats,
+                g.slots.row,
+                report,
+                None,
+            )
+        _make_missing(model, tokenizer, pending, sentiment, device, show_progress)
+    return [g.frame() for g in generations]
 
 
 def _make_missing(
-    model, tokenizer, slots: _Slots, writer: ChunkWriter, todo: list[int], device: str, show_progress: bool
+    model, tokenizer, generations: list[_Generation], sentiment: str, device: str, show_progress: bool
 ) -> None:
-    """Make the chunks `todo` with the configured decoder; the writer files and reports them."""
-    config, stats = slots.config, writer.stats
+    """Make the chunks each generation lacks: the continuous decoder's in one shared batch, the static
+    decoder's one generation after another; the writers file and report them."""
+    bar = None
     if show_progress:
         from tqdm.auto import tqdm
 
-        writer.bar = tqdm(
-            total=writer.n,
-            initial=sum(len(f) for f in writer.frames.values()),
+        bar = tqdm(
+            total=sum(g.writer.n for g in generations),
+            initial=sum(sum(len(f) for f in g.frames.values()) for g in generations),
             unit="review",
-            desc=f"{slots.sentiment} T={temperature_key(config.temperature)}",
+            desc=f"{sentiment} T={','.join(temperature_key(g.config.temperature) for g in generations)}",
         )
-    writer.t0 = time.perf_counter()
+    continuous = [g for g in generations if g.config.decoder == "continuous"]
     try:
-        if config.decoder == "static":
-            stats["batch_size"] = make_static(model, tokenizer, writer, todo, slots.full_prompt, config, device)
-        else:
-            stats["batch_size"] = make_continuous(
-                model, tokenizer, writer, todo, slots.full_prompt, slots.seed, config, device
-            )
+        for g in generations:
+            g.writer.bar = bar
+        for g in generations:
+            if g.config.decoder == "static":
+                g.writer.t0 = time.perf_counter()
+                g.stats["batch_size"] = make_static(
+                    model, tokenizer, g.writer, g.todo, g.slots.full_prompt, g.config, device
+                )
+                g.stats["seconds"] = round(time.perf_counter() - g.writer.t0, 3)
+        if continuous:
+            t0 = time.perf_counter()
+            for g in continuous:
+                g.writer.t0 = t0
+                g.stats["together"] = len(continuous)
+            parts = [(g.writer, g.todo, g.slots.full_prompt, g.slots.seed, g.config.temperature) for g in continuous]
+            batch_size = make_continuous(model, tokenizer, parts, continuous[0].config, device)
+            for g in continuous:
+                g.stats["batch_size"] = batch_size
     finally:
-        if writer.bar is not None:
-            writer.bar.close()
-        stats["seconds"] = round(time.perf_counter() - writer.t0, 3)
+        if bar is not None:
+            bar.close()
+        for g in continuous:
+            g.stats["seconds"] = round(time.perf_counter() - g.writer.t0, 3)
 
 
 # ---------------------------------------------------------------- keep drawing until enough are kept
@@ -439,49 +548,88 @@ def generate_kept(
     makes only what is missing), `keep` sees every slot made so far, and the kept reviews are the first
     `target` kept slots in slot order. An attempt bound below `target` is an error before any work.
     """
-    target = int(config.n if target is None else target)
-    max_attempts = check_attempts(target, max_attempts)
-    attempted, rounds, totals = target, 0, {}
-    while True:
-        frame = generate_reviews(
+    return generate_kept_together(
+        model_dir,
+        prompts,
+        sentiment,
+        [config],
+        chunk_dir,
+        generator_version,
+        keep,
+        target,
+        max_attempts,
+        **generate_kwargs,
+    )[0]
+
+
+def generate_kept_together(
+    model_dir: Path | str,
+    prompts: list[str],
+    sentiment: str,
+    configs: list[GenerationConfig],
+    chunk_dir: Path,
+    generator_version: str,
+    keep: Callable[[pd.DataFrame], tuple[pd.DataFrame, dict[str, int]]],
+    target: int | None = None,
+    max_attempts: int | None = None,
+    **generate_kwargs,
+) -> list[KeptReviews]:
+    """`generate_kept` for several temperatures of one generator (`configs`, differing in `n` and `temperature`
+    only), each round's missing slots of every temperature decoded together (`generate_reviews_together`).
+    Each temperature keeps and stops on its own, as it would alone. -> one `KeptReviews` per config, in order."""
+    targets = [int(c.n if target is None else target) for c in configs]
+    bounds = [check_attempts(t, max_attempts) for t in targets]
+    attempted, rounds, totals = list(targets), [0] * len(configs), [{} for _ in configs]
+    results: list[tuple[pd.DataFrame, pd.DataFrame, dict] | None] = [None] * len(configs)
+    active = list(range(len(configs)))
+    while active:
+        frames = generate_reviews_together(
             model_dir,
             prompts,
             sentiment,
-            dataclasses.replace(config, n=attempted),
+            [dataclasses.replace(configs[j], n=attempted[j]) for j in active],
             chunk_dir,
             generator_version,
             **generate_kwargs,
         )
-        rounds += 1
-        stats = frame.attrs.get("stats", {})
-        for key in ("generated", "new_tokens", "finished_eos", "seconds"):
-            totals[key] = totals.get(key, 0) + stats.get(key, 0)
-        totals.setdefault("resumed", stats.get("resumed", 0))
-        kept, dropped = keep(frame)
-        if len(kept) >= target or attempted >= max_attempts:
-            break
-        following = _next_attempts(attempted, len(kept), target, max_attempts)
-        log.info(
-            "%s T=%s: %d of %d kept after %d attempts; drawing up to %d",
-            sentiment,
-            temperature_key(config.temperature),
-            len(kept),
-            target,
-            attempted,
-            following,
-        )
-        attempted = following
-        if generate_kwargs.get("model_and_tokenizer") is None:  # load once for the further rounds
+        following = []
+        for j, frame in zip(active, frames):
+            rounds[j] += 1
+            stats = frame.attrs.get("stats", {})
+            for key in ("generated", "new_tokens", "finished_eos", "seconds"):
+                totals[j][key] = totals[j].get(key, 0) + stats.get(key, 0)
+            totals[j].setdefault("resumed", stats.get("resumed", 0))
+            kept, dropped = keep(frame)
+            results[j] = (frame, kept, dropped)
+            if len(kept) >= targets[j] or attempted[j] >= bounds[j]:
+                continue
+            more = _next_attempts(attempted[j], len(kept), targets[j], bounds[j])
+            log.info(
+                "%s T=%s: %d of %d kept after %d attempts; drawing up to %d",
+                sentiment,
+                temperature_key(configs[j].temperature),
+                len(kept),
+                targets[j],
+                attempted[j],
+                more,
+            )
+            attempted[j] = more
+            following.append(j)
+        active = following
+        if active and generate_kwargs.get("model_and_tokenizer") is None:  # load once for the further rounds
             device, dtype = generate_kwargs.get("device"), generate_kwargs.get("dtype")
             if device is None or dtype is None:
                 auto_device, auto_dtype = choose_device_dtype()
                 device, dtype = device or auto_device, dtype or auto_dtype
             generate_kwargs["model_and_tokenizer"] = load_model(model_dir, device, dtype)
-    slot = pd.Series(np.arange(len(frame)), index=frame["synthetic_id"].to_numpy())
-    order = np.argsort(slot.loc[kept["synthetic_id"].to_numpy()].to_numpy(), kind="stable")
-    kept = kept.iloc[order[:target]].reset_index(drop=True)
-    stats = {**frame.attrs.get("stats", {}), **totals, "rounds": rounds}
-    if stats["seconds"]:
-        stats["reviews_per_s"] = round(stats["generated"] / stats["seconds"], 3)
-        stats["tokens_per_s"] = round(stats["new_tokens"] / stats["seconds"], 1)
-    return KeptReviews(kept, target, attempted, max_attempts, dict(dropped), stats)
+    made = []
+    for j, (frame, kept, dropped) in enumerate(results):
+        slot = pd.Series(np.arange(len(frame)), index=frame["synthetic_id"].to_numpy())
+        order = np.argsort(slot.loc[kept["synthetic_id"].to_numpy()].to_numpy(), kind="stable")
+        kept = kept.iloc[order[: targets[j]]].reset_index(drop=True)
+        stats = {**frame.attrs.get("stats", {}), **totals[j], "rounds": rounds[j]}
+        if stats["seconds"]:
+            stats["reviews_per_s"] = round(stats["generated"] / stats["seconds"], 3)
+            stats["tokens_per_s"] = round(stats["new_tokens"] / stats["seconds"], 1)
+        made.append(KeptReviews(kept, targets[j], attempted[j], bounds[j], dict(dropped), stats))
+    return made

@@ -206,7 +206,7 @@ class _Live:
     mask: torch.Tensor
     new: torch.Tensor  # (rows,) tokens generated so far
     cache: Cache
-    jobs: list  # (key, generator) per row
+    jobs: list  # (key, generator, temperature) per row
 
     def history(self) -> torch.Tensor:
         """`ids` with padding replaced by the row's first real token: the penalty is a set
@@ -275,11 +275,18 @@ def _row_generator(seed: int, device: str) -> torch.Generator:
     return torch.Generator(device=device).manual_seed(seed)
 
 
+def _temperatures(sampler: SamplingProcessor, jobs: list, device: str) -> torch.Tensor | None:
+    """Each row's temperature (rows, 1) where the rows' temperatures differ from the sampler's, else None: a
+    batch of one temperature divides by it as a number, as it always has."""
+    temperatures = [job[-1] for job in jobs]
+    if all(t == sampler.temperature for t in temperatures):
+        return None
+    return torch.tensor(temperatures, dtype=torch.float32, device=device).unsqueeze(1)
+
+
 def _admit(model, tokenizer, sampler: SamplingProcessor, jobs: list, device: str) -> _Live:
-    """Prefill the prompts of `jobs` ((key, text, seed) each) and draw each row's first token."""
-    enc = tokenizer([text for _, text, _ in jobs], return_tensors="pt", padding=True, add_special_tokens=False).to(
-        device
-    )
+    """Prefill the prompts of `jobs` ((key, text, seed, temperature) each) and draw each row's first token."""
+    enc = tokenizer([job[1] for job in jobs], return_tensors="pt", padding=True, add_special_tokens=False).to(device)
     ids, mask = enc["input_ids"], enc["attention_mask"]
     cache = _growing_cache(len(DynamicCache(config=model.config).layers))
     position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
@@ -290,15 +297,15 @@ def _admit(model, tokenizer, sampler: SamplingProcessor, jobs: list, device: str
         .logits[:, -1, :]
         .float()
     )
-    gens = [_row_generator(seed, device) for _, _, seed in jobs]
+    gens = [_row_generator(seed, device) for _, _, seed, _ in jobs]
     live = _Live(
         ids,
         mask,
         torch.zeros(len(jobs), dtype=torch.long, device=device),
         cache,
-        [(key, g) for (key, _, _), g in zip(jobs, gens)],
+        [(key, g, temperature) for (key, _, _, temperature), g in zip(jobs, gens)],
     )
-    return _append(live, sampler.draw(live.history(), logits, live.new, gens))
+    return _append(live, sampler.draw(live.history(), logits, live.new, gens, _temperatures(sampler, jobs, device)))
 
 
 def _append(live: _Live, tokens: torch.Tensor) -> _Live:
@@ -323,7 +330,9 @@ def _decode_step(model, sampler: SamplingProcessor, live: _Live) -> _Live:
         .logits[:, -1, :]
         .float()
     )
-    return _append(live, sampler.draw(live.history(), logits, live.new, [g for _, g in live.jobs]))
+    generators = [g for _, g, _ in live.jobs]
+    temperatures = _temperatures(sampler, live.jobs, logits.device.type)
+    return _append(live, sampler.draw(live.history(), logits, live.new, generators, temperatures))
 
 
 def _retire(live: _Live, tokenizer, max_new_tokens: int, on_done: Callable) -> _Live | None:
@@ -349,12 +358,13 @@ def _retire(live: _Live, tokenizer, max_new_tokens: int, on_done: Callable) -> _
 def _continuous_generate(
     model, tokenizer, jobs: list, config: GenerationConfig, device: str, batch_size: int, on_done: Callable
 ) -> None:
-    """Generate for `jobs` ((key, full prompt, row seed) each) with at most `batch_size` rows at once.
+    """Generate for `jobs` ((key, full prompt, row seed, temperature) each) with at most `batch_size` rows at once.
 
     Calls ``on_done(key, (continuation, new tokens, ended by end-of-text))`` as each row
     finishes. Queued prompts join when an eighth of the batch is free (or it is empty): one
-    prefill and one cache copy per group, not per row. Row r draws from its own generator seeded by its seed, so
-    its text does not depend on the rows beside it.
+    prefill and one cache copy per group, not per row. Row r draws from its own generator seeded by its seed, at
+    its own temperature (the other sampling settings are `config`'s), so its text does not depend on the rows
+    beside it: one batch serves several temperatures of a generator.
     """
     sampler = SamplingProcessor(
         temperature=config.temperature,
@@ -395,18 +405,27 @@ def make_static(model, tokenizer, writer: ChunkWriter, todo, full_prompt, config
     return batch_size
 
 
-def make_continuous(model, tokenizer, writer: ChunkWriter, todo, full_prompt, row_seed, config, device) -> int:
-    """The missing chunks' reviews through `_continuous_generate`; halves the batch on OOM. -> batch used."""
+def make_continuous(model, tokenizer, parts: list, config, device) -> int:
+    """The missing chunks' reviews of every part ((writer, todo, full_prompt, row_seed, temperature) each: one
+    temperature's generation) through one `_continuous_generate`, so the parts share its batch; halves the batch
+    on OOM. `config` gives the sampling settings but the temperature. -> the batch size used."""
     batch_size = int(config.batch_size)
-    done: set[int] = set()
+    done: set[tuple[int, int]] = set()
 
-    def on_done(i: int, result) -> None:
-        done.add(i)
-        writer.add(i, result)
+    def on_done(key: tuple[int, int], result) -> None:
+        done.add(key)
+        parts[key[0]][0].add(key[1], result)
 
     while True:
-        jobs = [(i, full_prompt(i), row_seed(i)) for k in todo for i in range(*writer.bounds(k)) if i not in done]
-        writer.batch_size = batch_size
+        jobs = [
+            ((p, i), full_prompt(i), row_seed(i), float(temperature))
+            for p, (writer, todo, full_prompt, row_seed, temperature) in enumerate(parts)
+            for k in todo
+            for i in range(*writer.bounds(k))
+            if (p, i) not in done
+        ]
+        for writer, *_ in parts:
+            writer.batch_size = batch_size
         try:
             _continuous_generate(model, tokenizer, jobs, config, device, batch_size, on_done)
             return batch_size

@@ -146,13 +146,14 @@ class SamplingProcessor(LogitsProcessor):
         scores: torch.Tensor,
         new_tokens: torch.Tensor | None = None,
         generators: list[torch.Generator] | None = None,
+        temperatures: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Token ids (rows, 1): penalty, end-of-text suppression, then `sample`; edits `scores` in place.
 
         `input_ids` is each row's history (the repetition penalty is a set operation, so a
         left-padded row may repeat one of its own tokens as padding). `new_tokens` (rows,):
         tokens each row has generated so far; default: all rows ``input_ids.shape[1] -
-        prompt_length``. `generators`: one RNG per row (see `sample`).
+        prompt_length``. `generators`: one RNG per row; `temperatures`: one per row (see `sample`).
         """
         if self.repetition_penalty != 1.0:
             seen = scores.gather(1, input_ids)
@@ -168,27 +169,36 @@ class SamplingProcessor(LogitsProcessor):
                 if len(early):
                     eos = torch.tensor(self.eos_token_ids, device=scores.device)
                     scores[early.unsqueeze(1), eos] = NEG_INF
-        return self.sample(scores, generators)
+        return self.sample(scores, generators, temperatures)
 
-    def sample(self, scores: torch.Tensor, generators: list[torch.Generator] | None = None) -> torch.Tensor:
+    def sample(
+        self,
+        scores: torch.Tensor,
+        generators: list[torch.Generator] | None = None,
+        temperatures: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Token ids (rows, 1) drawn from temperature/top-k/top-p-processed `scores`.
 
         With `generators` (one per row) row r draws only from ``generators[r]``; otherwise all
-        rows draw from `self.generator` (or the global RNG) in one call.
+        rows draw from `self.generator` (or the global RNG) in one call. `temperatures` (rows, 1),
+        each > 0, replaces `self.temperature` row by row: one batch decodes several temperatures.
         """
         vocab = scores.shape[-1]
         self.rows += scores.shape[0]
         if generators is not None and len(generators) != scores.shape[0]:
             raise ValueError(f"{len(generators)} generators for {scores.shape[0]} rows")
+        if temperatures is not None and tuple(temperatures.shape) != (scores.shape[0], 1):
+            raise ValueError(f"temperatures of shape {tuple(temperatures.shape)} for {scores.shape[0]} rows")
+        temperature = self.temperature if temperatures is None else temperatures.to(scores.dtype)
         if self.method == "cdf" and not self.top_k:
-            return draw_by_cdf(scores.div_(self.temperature).softmax(-1), self.top_p, self._uniforms(generators))
+            return draw_by_cdf(scores.div_(temperature).softmax(-1), self.top_p, self._uniforms(generators))
         if not self.top_k and self.top_p >= 1.0:
-            return self._multinomial((scores / self.temperature).softmax(-1), generators)
+            return self._multinomial((scores / temperature).softmax(-1), generators)
         k = min(self.top_k or self.candidates, vocab)
         top, idx = scores.topk(k, dim=-1)  # high to low; dividing by temperature > 0 keeps the order
-        top = top / self.temperature
+        top = top / temperature
         # top-k renormalizes over its k tokens; otherwise probabilities are over the whole vocabulary
-        norm = torch.logsumexp(top if self.top_k else scores / self.temperature, -1, keepdim=True)
+        norm = torch.logsumexp(top if self.top_k else scores / temperature, -1, keepdim=True)
         probs = (top - norm).exp()
         keep = nucleus_mask(probs, self.top_p) if self.top_p < 1.0 else torch.ones_like(probs, dtype=torch.bool)
         chosen = idx.gather(1, self._multinomial(probs * keep, generators))
@@ -197,7 +207,7 @@ class SamplingProcessor(LogitsProcessor):
             if bool(short.any()):
                 rows = short.nonzero().squeeze(1)
                 self.rejection_rows += len(rows)
-                full = (scores[rows] / self.temperature).softmax(-1)
+                full = (scores[rows] / (temperature if temperatures is None else temperature[rows])).softmax(-1)
                 if generators is None:
                     chosen[rows] = draw_from_nucleus(full, self.top_p, self.generator)
                 else:

@@ -49,11 +49,12 @@ ENV_SETTINGS = (
 
 def _plan(stages: list[str], instance=None):
     """(label, selection, partition key, the op names whose config applies) of each run, from the declared stages
-    (augment_assets/stages.py): a partitioned stage once per partition key, a stage's `first_alone` assets first.
+    (augment_assets/stages.py): a partitioned stage once per partition key (the synthetic stage once per generator,
+    its key the (first, last) of the generator's partition range), a stage's `first_alone` assets first.
     The prediction batches (the source's unlabelled reviews, each inbox CSV) are registered in `instance` here."""
     import dagster as dg
 
-    from augment_assets.defs.partitions import generator_partitions, synthetic_partitions
+    from augment_assets.defs.partitions import generator_partitions, synthetic_partitions, temperatures_by_generator
     from augment_assets.defs.predict.assets import SOURCE_BATCH, register_batches
 
     keys = {
@@ -66,6 +67,12 @@ def _plan(stages: list[str], instance=None):
     plan = []
     for stage in STAGE_LIST:
         if stage.name not in stages:
+            continue
+        if stage.partitions == "synthetic":
+            # one run per generator over its temperatures: they are decoded in one batch (synthetic_reviews)
+            for generator, temperatures in temperatures_by_generator(keys["synthetic"]()).items():
+                span = (f"{generator}|{temperatures[0]}", f"{generator}|{temperatures[-1]}")
+                plan.append((f"{stage.label}[{generator}]", stage.selection(), span, stage.config_ops))
             continue
         if stage.partitions:
             for key in keys[stage.partitions]():
@@ -233,6 +240,8 @@ def materialize_all(stages: list[str], run_config: dict | None = None, instance=
     except InputError as error:
         print(f"A setting is wrong; nothing was run: {error}", file=sys.stderr)
         return 2
+    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
     from augment_assets.defs.automation.runs import end_dead_runs, pool_holders, process_tags
 
     defs.resolve_all_asset_specs()  # fails fast on a broken graph, before any run starts
@@ -254,17 +263,27 @@ def materialize_all(stages: list[str], run_config: dict | None = None, instance=
             bar.set_postfix_str(label)
             for line in pool_holders(instance):
                 tqdm.write(f"waiting: {line}", file=sys.stderr)
+            span = partition_key if isinstance(partition_key, tuple) else None
             result = dg.materialize(
                 assets,
                 selection=selection,
-                partition_key=partition_key,
+                partition_key=None if span else partition_key,
                 instance=instance,
                 resources=defs.resources,
                 raise_on_error=False,
                 # INFO keeps Dagster's own step-by-step DEBUG events out of the terminal;
                 # they are all still in the instance and the UI.
                 run_config=_run_config_for(run_config or {}, op_names),
-                tags={"augment_assets/stage": label.split("[")[0], **process_tags(), **(tags or {})},
+                tags={
+                    "augment_assets/stage": label.split("[")[0],
+                    **(
+                        dict(zip((ASSET_PARTITION_RANGE_START_TAG, ASSET_PARTITION_RANGE_END_TAG), span))
+                        if span
+                        else {}
+                    ),
+                    **process_tags(),
+                    **(tags or {}),
+                },
             )
             problems = run_problems(result)
             if (

@@ -56,7 +56,8 @@ STAGE_LIST = (
     Stage(
         "synthetic",
         "synthetic_job",
-        "Synthetic reviews of one generator (sentiment x data size x repeat) at one temperature.",
+        "Synthetic reviews of one generator (sentiment x data size x repeat) at one temperature; the command runs "
+        "each generator's temperatures as one run, decoded in one batch.",
         assets=("synthetic_reviews",),
         config_ops=("synthetic_reviews",),
         partitions="synthetic",

@@ -38,7 +38,7 @@ def project(tmp_path, monkeypatch):
     return tmp_path
 
 
-def run(selection, partition_key=None, run_config=None):
+def run(selection, partition_key=None, run_config=None, tags=None):
     from augment_assets.definitions import build_definitions
 
     defs = build_definitions()  # resources read from the environment now
@@ -52,6 +52,7 @@ def run(selection, partition_key=None, run_config=None):
             resources=defs.resources,
             raise_on_error=False,
             run_config=config,
+            tags=tags,
         )
 
 
@@ -269,6 +270,44 @@ def test_a_partition_holds_n_kept_times_over_generation_or_says_why_not(project,
     with dg.DagsterInstance.get() as instance:
         warnings = [e.user_message for e in instance.all_logs(short.run_id) if e.level == logging.WARNING]
     assert any(f"{key}|1.1: {why}" in w for w in warnings), warnings
+
+
+def test_a_run_of_a_generators_temperatures_decodes_them_together_and_records_each_partition(
+    project, monkeypatch, tiny_model_dir
+):
+    """What `augment-assets materialize` launches per generator: one run over the range of its temperatures. Each
+    partition's rows are stored under its own temperature, Dagster records a materialization of each partition, and
+    the rows equal those of a run of that partition alone (float32: the tiny model's CPU dtype is forced)."""
+    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+    monkeypatch.setenv("BASE_MODEL", str(tiny_model_dir))
+    monkeypatch.setenv("AUGMENT_CPU_DTYPE", "float32")
+    assert run(dg.AssetSelection.groups("ingest")).success
+    key = "positive_all_r1"
+    assert run(dg.AssetSelection.assets("prompt_table", "sentiment_generator"), key, TINY_FINETUNE).success
+    span = {ASSET_PARTITION_RANGE_START_TAG: f"{key}|0.7", ASSET_PARTITION_RANGE_END_TAG: f"{key}|1.1"}
+    together = run(dg.AssetSelection.assets("synthetic_reviews"), None, TINY_GENERATION, tags=span)
+    assert together.success, step_errors(together)
+    store = Warehouse(project / "warehouse.duckdb")
+    rows = store.read("SELECT * FROM synthetic_reviews ORDER BY temperature, synthetic_id")
+    assert rows.groupby("temperature").size().to_dict() == {0.7: 12, 0.9: 12, 1.1: 12}
+    recorded = {m.partition: m.metadata for m in together.asset_materializations_for_node("synthetic_reviews")}
+    assert set(recorded) == {f"{key}|{t}" for t in ("0.7", "0.9", "1.1")}
+    metadata = recorded[f"{key}|0.9"]
+    assert metadata["partitions"].value == 3 and metadata["kept"].value == 36
+    assert all(f"{key}|{t}" in metadata["by_partition"].value for t in ("0.7", "0.9", "1.1"))
+    alone = run(dg.AssetSelection.assets("synthetic_reviews"), f"{key}|1.1", TINY_GENERATION)
+    assert alone.success, step_errors(alone)
+    written = alone.asset_materializations_for_node("synthetic_reviews")[0].metadata
+    assert written["temperatures_decoded_together"].value == 1 and written["resumed_reviews"].value == 12
+    store.replace_rows("synthetic_reviews", store.read_table("synthetic_reviews").iloc[:0], {"temperature": 1.1})
+    shutil.rmtree(project / "work" / "synthetic")  # nothing to resume: the run alone decodes 1.1 by itself
+    assert run(dg.AssetSelection.assets("synthetic_reviews"), f"{key}|1.1", TINY_GENERATION).success
+    again = store.read("SELECT * FROM synthetic_reviews WHERE temperature = 1.1 ORDER BY synthetic_id")
+    pd.testing.assert_frame_equal(
+        again.drop(columns="created_at"),
+        rows[rows["temperature"] == 1.1].reset_index(drop=True).drop(columns="created_at"),
+    )
 
 
 @pytest.mark.parametrize(

@@ -107,3 +107,13 @@ synthetic_partitions = dg.MultiPartitionsDefinition(
     {"generator": generator_partitions, "temperature": temperature_partitions}
 )
 same_generator = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="generator")
+
+
+def temperatures_by_generator(partition_keys) -> dict[str, list[str]]:
+    """{generator: its temperature keys, in order} of a run's synthetic partitions (one, or a range)."""
+    grouped: dict[str, list[str]] = {}
+    for key in partition_keys:
+        if not isinstance(key, dg.MultiPartitionKey):
+            key = synthetic_partitions.get_partition_key_from_str(str(key))
+        grouped.setdefault(key.keys_by_dimension["generator"], []).append(key.keys_by_dimension["temperature"])
+    return grouped

@@ -25,7 +25,7 @@ class RefreshConfig(dg.Config):
 @dg.op(description="Materializes the graph stage by stage, exactly as `augment-assets materialize` does.")
 def refresh_graph(context: dg.OpExecutionContext, config: RefreshConfig) -> dg.Output[None]:
     """One asset job cannot hold assets of different partitions definitions, so the whole graph is
-    this op: it launches the stage runs (ingest, one per generator, one per synthetic partition, the
+    this op: it launches the stage runs (ingest, one per generator, one per generator's synthetic partitions, the
     evaluation) into the same instance, each tagged with this run's id, and fails naming the stage."""
     from augment_assets.cli import materialize_all
 

@@ -24,13 +24,14 @@ from augment_assets.defs.partitions import (
     parse_generator_key,
     same_generator,
     synthetic_partitions,
+    temperatures_by_generator,
 )
 from augment_assets.defs.resources import ExperimentResource, WarehouseResource
 from augment_assets.defs.settings import config_field
 from augment_assets.lib.errors import InputError
 from augment_assets.lib.finetune import FinetuneConfig, finetune, template_problem
 from augment_assets.lib.folds import FIT, VALIDATION, fold_reviews
-from augment_assets.lib.generate import GenerationConfig, check_attempts, generate_kept
+from augment_assets.lib.generate import GenerationConfig, KeptReviews, check_attempts, generate_kept_together
 from augment_assets.lib.plots import line_plot_png
 from augment_assets.lib.prompts import build_prompt_table, prompts_for_generation, topic_words
 from augment_assets.lib.synthetic_quality import filter_synthetic, quality_report
@@ -317,6 +318,199 @@ class GenerationSettings(dg.Config):
         return value
 
 
+@dataclasses.dataclass
+class SyntheticPartition:
+    """What one synthetic partition made and stored."""
+
+    key: str  # generator|temperature
+    generator: pd.Series  # its sentiment_generator row
+    made: KeptReviews
+    kept: pd.DataFrame
+    quality: dict
+    topic_words: list[str]
+
+    @property
+    def data_version(self) -> str:
+        # What shapes these rows: the generator, every generation setting, the number kept and the attempt
+        # bound (the filters are the generator code version's). Unchanged inputs give the same version.
+        return f"{self.made.stats.get('fingerprint')}-a{self.made.max_attempts}-n{self.made.target}"
+
+
+def generate_partitions(
+    context: dg.AssetExecutionContext,
+    config: GenerationSettings,
+    language_model: LanguageModelResource,
+    seed: int,
+    store: Warehouse,
+    key: str,
+    temperature_keys: list[str],
+) -> list[SyntheticPartition]:
+    """The synthetic partitions of generator `key` at `temperature_keys`, decoded together, each filtered,
+    judged and stored under its own (generator, temperature)."""
+    sentiment, data_size, repeat = parse_generator_key(key)
+    generators = (
+        store.read("SELECT * FROM sentiment_generator WHERE generator = ?", [key])
+        if store.has_table("sentiment_generator")
+        else pd.DataFrame()
+    )
+    if generators.empty:
+        raise InputError(
+            f"No fine-tuned generator {key}: materialize the generators first (sentiment_generator[{key}])."
+        )
+    generator = generators.iloc[0]
+    table = (
+        store.read("SELECT * FROM prompt_table WHERE generator = ?", [key]) if store.has_table("prompt_table") else None
+    )
+    prompts = prompts_for_generation(table) if table is not None else []
+    if not prompts:
+        raise InputError(f"No prompts for generator {key}: materialize the generators first (prompt_table[{key}]).")
+    configs = [
+        GenerationConfig(
+            n=config.n,
+            temperature=float(temperature_key),
+            max_new_tokens=config.max_new_tokens,
+            top_p=config.top_p,
+            top_k=config.top_k,
+            repetition_penalty=config.repetition_penalty,
+            batch_size=config.batch_size,
+            seed=seed,
+        )
+        for temperature_key in temperature_keys
+    ]
+    # Chunk files are named by a fingerprint of every setting that shapes the output, so a
+    # stopped run resumes and a larger `n` extends what exists; changed settings start afresh.
+    chunk_dir = Path(language_model.work_dir) / "synthetic" / generator["generator_version"]
+
+    def log_progress(update: dict) -> None:
+        context.log.info(
+            f"{key}|{update.get('temperature')}: {update.get('done')}/{update.get('total')} reviews, "
+            f"{update.get('reviews_per_s') or 0:.2f} reviews/s, ETA {update.get('eta_s') or 0:.0f} s"
+        )
+
+    # `n` counts kept reviews: generation draws further review slots until the filters kept
+    # n x over_generation of them or max_attempts slots were made. Dedup is within the partition
+    # only: what other partitions hold must not change this one's rows. The temperatures of one
+    # generator share the decode's batch: each row draws at its own temperature from its own seed.
+    made_by_temperature = generate_kept_together(
+        generator["path"],
+        prompts,
+        sentiment,
+        configs,
+        chunk_dir,
+        generator_version=generator["generator_version"],
+        keep=filter_synthetic,
+        target=config.keep_target,
+        max_attempts=config.max_attempts,
+        progress=log_progress,
+    )
+    judge = fold_reviews(store.read_table("training_reviews"), store.read_table("review_folds"), data_size, FIT, repeat)
+    # Label fidelity is judged by a classifier fit on the generator's own fit fold (both
+    # sentiments); on-topic counts reviews naming one of the domain's topic words, read from the
+    # generator's prompt table (made once there from the same fit fold), whatever the domain.
+    domain = topic_words(table)
+    partitions = []
+    for temperature_key, made in zip(temperature_keys, made_by_temperature):
+        shortfall = made.shortfall()
+        if shortfall:
+            context.log.warning(f"{key}|{temperature_key}: {shortfall}")
+        kept = made.kept
+        quality = (
+            quality_report(
+                kept["text"].tolist(),
+                sentiment,
+                judge["text"].tolist(),
+                judge["sentiment"].tolist(),
+                topic_words=domain,
+            )
+            if len(kept)
+            else {}
+        )
+        kept = kept.assign(generator=key)
+        store.replace_rows("synthetic_reviews", kept, {"generator": key, "temperature": float(temperature_key)})
+        partitions.append(SyntheticPartition(f"{key}|{temperature_key}", generator, made, kept, quality, domain))
+    return partitions
+
+
+def partition_metadata(part: SyntheticPartition, config: GenerationSettings) -> dict:
+    """The metadata of one synthetic partition's materialization."""
+    made, kept, stats = part.made, part.kept, part.made.stats
+    shortfall = made.shortfall()
+    samples = "\n\n".join(f"> {markdown_cell(t, 400)}" for t in kept["text"].head(3))
+    return {
+        **table_metadata("synthetic_reviews", kept, partitioned=True),
+        "asked": config.n,
+        "over_generation": float(config.over_generation),
+        "keep_target": made.target,
+        "kept": len(kept),
+        "attempted": made.attempted,
+        "max_attempts": made.max_attempts,
+        "generated": made.attempted,
+        "dropped_by_filters": sum(made.dropped.values()),
+        "kept_beyond_target": made.surplus,
+        "short_by": made.short_by,
+        "why_short": dg.MetadataValue.md(shortfall or "not short: every review asked for was kept"),
+        "filtered_out": counts_table(made.dropped),
+        **{f"quality_{k}": float(v) for k, v in part.quality.items()},
+        "quality_topic_words": ", ".join(part.topic_words) or "none (the two sentiments share no content word)",
+        "generator_version": str(part.generator["generator_version"]),
+        "training_reviews_of_generator": int(part.generator["n_train"]),
+        "reviews_per_s": float(stats.get("reviews_per_s") or 0.0),
+        "tokens_per_s": float(stats.get("tokens_per_s") or 0.0),
+        "generation_seconds": float(stats.get("seconds") or 0.0),
+        "temperatures_decoded_together": int(stats.get("together") or 1),
+        "resumed_reviews": int(stats.get("resumed") or 0),
+        "device": str(stats.get("device")),
+        "dtype": str(stats.get("dtype")),
+        "samples": dg.MetadataValue.md(samples or "none kept"),
+    }
+
+
+def partitions_metadata(parts: list[SyntheticPartition], config: GenerationSettings) -> dict:
+    """The metadata of a run of several synthetic partitions (Dagster records one materialization per partition,
+    each with this): the totals, and each partition's figures in a table."""
+    rows = [
+        {
+            "partition": part.key,
+            "kept": len(part.kept),
+            "attempted": part.made.attempted,
+            "dropped": sum(part.made.dropped.values()),
+            "short_by": part.made.short_by,
+            **{k: round(float(v), 3) for k, v in part.quality.items()},
+            "resumed": int(part.made.stats.get("resumed") or 0),
+        }
+        for part in parts
+    ]
+    kept = pd.concat([part.kept for part in parts], ignore_index=True)
+    seconds: dict[str, float] = {}  # a generator's temperatures share its decode: its seconds count once
+    for part in parts:
+        generator = part.key.split("|")[0]
+        seconds[generator] = max(seconds.get(generator, 0.0), float(part.made.stats.get("seconds") or 0.0))
+    generated = sum(int(part.made.stats.get("generated") or 0) for part in parts)
+    shortfalls = [f"{part.key}: {part.made.shortfall()}" for part in parts if part.made.shortfall()]
+    return {
+        **table_metadata("synthetic_reviews", kept, partitioned=True),
+        "partitions": len(parts),
+        "asked": config.n,
+        "over_generation": float(config.over_generation),
+        "kept": len(kept),
+        "attempted": sum(part.made.attempted for part in parts),
+        "short_by": sum(part.made.short_by for part in parts),
+        "why_short": dg.MetadataValue.md("\n\n".join(shortfalls) or "not short: every review asked for was kept"),
+        "by_partition": dg.MetadataValue.md(pd.DataFrame(rows).to_markdown(index=False)),
+        "generator_versions": ", ".join(sorted({str(part.generator["generator_version"]) for part in parts})),
+        "reviews_per_s": generated / sum(seconds.values()) if sum(seconds.values()) else 0.0,
+        "generation_seconds": sum(seconds.values()),
+        "device": str(parts[0].made.stats.get("device")),
+        "dtype": str(parts[0].made.stats.get("dtype")),
+        "samples": dg.MetadataValue.md(
+            "\n\n".join(
+                f"{part.key}\n> {markdown_cell(part.kept['text'].iloc[0], 400)}" for part in parts if len(part.kept)
+            )
+            or "none kept"
+        ),
+    }
+
+
 @dg.asset(
     partitions_def=synthetic_partitions,
     code_version=GENERATOR_CODE_VERSION,  # a generator code change regenerates its reviews
@@ -335,7 +529,8 @@ class GenerationSettings(dg.Config):
         "Synthetic reviews from one generator (sentiment x data size x repeat) at the partition's temperature, filtered: "
         "n x over_generation reviews kept, drawing more review slots up to max_attempts (metadata: attempted, kept, why short). "
         "A partition depends on its own generator and settings only; duplicates across partitions are removed "
-        "where the union is formed (training_set)."
+        "where the union is formed (training_set). A run of a partition range (`augment-assets materialize` runs "
+        "each generator's temperatures as one) decodes each generator's temperatures in one batch."
     ),
 )
 @user_errors_not_retried
@@ -347,112 +542,19 @@ def synthetic_reviews(
     experiment: ExperimentResource,
     warehouse: WarehouseResource,
 ) -> dg.MaterializeResult:
-    keys = context.partition_key.keys_by_dimension
-    key, temperature_key = keys["generator"], keys["temperature"]
-    sentiment, data_size, repeat = parse_generator_key(key)
-    temperature = float(temperature_key)
     store = warehouse.get()
-    generators = (
-        store.read("SELECT * FROM sentiment_generator WHERE generator = ?", [key])
-        if store.has_table("sentiment_generator")
-        else pd.DataFrame()
-    )
-    if generators.empty:
-        raise InputError(
-            f"No fine-tuned generator {key}: materialize the generators first (sentiment_generator[{key}])."
+    parts = [
+        part
+        for key, temperature_keys in temperatures_by_generator(context.partition_keys).items()
+        for part in generate_partitions(context, config, language_model, experiment.seed, store, key, temperature_keys)
+    ]
+    if len(parts) == 1:
+        return dg.MaterializeResult(
+            metadata=for_people(partition_metadata(parts[0], config)),
+            data_version=dg.DataVersion(parts[0].data_version),
         )
-    generator = generators.iloc[0]
-    table = (
-        store.read("SELECT * FROM prompt_table WHERE generator = ?", [key]) if store.has_table("prompt_table") else None
-    )
-    prompts = prompts_for_generation(table) if table is not None else []
-    if not prompts:
-        raise InputError(f"No prompts for generator {key}: materialize the generators first (prompt_table[{key}]).")
-    generation_config = GenerationConfig(
-        n=config.n,
-        temperature=temperature,
-        max_new_tokens=config.max_new_tokens,
-        top_p=config.top_p,
-        top_k=config.top_k,
-        repetition_penalty=config.repetition_penalty,
-        batch_size=config.batch_size,
-        seed=experiment.seed,
-    )
-    # Chunk files are named by a fingerprint of every setting that shapes the output, so a
-    # stopped run resumes and a larger `n` extends what exists; changed settings start afresh.
-    chunk_dir = Path(language_model.work_dir) / "synthetic" / generator["generator_version"]
-
-    def log_progress(update: dict) -> None:
-        context.log.info(
-            f"{key}|{temperature_key}: {update.get('done')}/{update.get('total')} reviews, "
-            f"{update.get('reviews_per_s') or 0:.2f} reviews/s, ETA {update.get('eta_s') or 0:.0f} s"
-        )
-
-    # `n` counts kept reviews: generation draws further review slots until the filters kept
-    # n x over_generation of them or max_attempts slots were made. Dedup is within the partition
-    # only: what other partitions hold must not change this one's rows.
-    made = generate_kept(
-        generator["path"],
-        prompts,
-        sentiment,
-        generation_config,
-        chunk_dir,
-        generator_version=generator["generator_version"],
-        keep=filter_synthetic,
-        target=config.keep_target,
-        max_attempts=config.max_attempts,
-        progress=log_progress,
-    )
-    kept, filtered = made.kept, made.dropped
-    shortfall = made.shortfall()
-    if shortfall:
-        context.log.warning(f"{key}|{temperature_key}: {shortfall}")
-    judge = fold_reviews(store.read_table("training_reviews"), store.read_table("review_folds"), data_size, FIT, repeat)
-    # Label fidelity is judged by a classifier fit on the generator's own fit fold (both
-    # sentiments); on-topic counts reviews naming one of the domain's topic words, read from the
-    # generator's prompt table (made once there from the same fit fold), whatever the domain.
-    domain = topic_words(table)
-    quality = (
-        quality_report(
-            kept["text"].tolist(), sentiment, judge["text"].tolist(), judge["sentiment"].tolist(), topic_words=domain
-        )
-        if len(kept)
-        else {}
-    )
-    kept = kept.assign(generator=key)
-    store.replace_rows("synthetic_reviews", kept, {"generator": key, "temperature": temperature})
-    samples = "\n\n".join(f"> {markdown_cell(t, 400)}" for t in kept["text"].head(3))
-    stats = made.stats
+    # Dagster records one data version for every partition of a ranged run: one over all of theirs
+    together = hashlib.sha256("|".join(f"{p.key}={p.data_version}" for p in parts).encode()).hexdigest()[:16]
     return dg.MaterializeResult(
-        metadata=for_people(
-            {
-                **table_metadata("synthetic_reviews", kept, partitioned=True),
-                "asked": config.n,
-                "over_generation": float(config.over_generation),
-                "keep_target": made.target,
-                "kept": len(kept),
-                "attempted": made.attempted,
-                "max_attempts": made.max_attempts,
-                "generated": made.attempted,
-                "dropped_by_filters": sum(filtered.values()),
-                "kept_beyond_target": made.surplus,
-                "short_by": made.short_by,
-                "why_short": dg.MetadataValue.md(shortfall or "not short: every review asked for was kept"),
-                "filtered_out": counts_table(filtered),
-                **{f"quality_{k}": float(v) for k, v in quality.items()},
-                "quality_topic_words": ", ".join(domain) or "none (the two sentiments share no content word)",
-                "generator_version": str(generator["generator_version"]),
-                "training_reviews_of_generator": int(generator["n_train"]),
-                "reviews_per_s": float(stats.get("reviews_per_s") or 0.0),
-                "tokens_per_s": float(stats.get("tokens_per_s") or 0.0),
-                "generation_seconds": float(stats.get("seconds") or 0.0),
-                "resumed_reviews": int(stats.get("resumed") or 0),
-                "device": str(stats.get("device")),
-                "dtype": str(stats.get("dtype")),
-                "samples": dg.MetadataValue.md(samples or "none kept"),
-            }
-        ),
-        # What shapes these rows: the generator, every generation setting, the number kept and the attempt
-        # bound (the filters are the generator code version's). Unchanged inputs give the same version.
-        data_version=dg.DataVersion(f"{stats.get('fingerprint')}-a{made.max_attempts}-n{made.target}"),
+        metadata=for_people(partitions_metadata(parts, config)), data_version=dg.DataVersion(f"range-{together}")
     )

@@ -2,8 +2,8 @@
 
 `dagster asset materialize` cannot run assets with different partitions definitions in
 one call and has no "all partitions" flag, so this runs the graph stage by stage —
-ingest, then one run per generator (sentiment x data size x repeat), one per generator x
-temperature, then the reference and the evaluation — each an in-process run recorded in the Dagster instance at DAGSTER_HOME,
+ingest, then one run per generator (sentiment x data size x repeat), one per generator over the range of its
+temperatures (decoded in one batch), then the reference and the evaluation — each an in-process run recorded in the Dagster instance at DAGSTER_HOME,
 so every run, materialization and check result shows in `dagster dev` afterwards.
 A failed step or a failed blocking leakage check stops the command with exit status 1;
 tables already published stay as they were.

@@ -2,7 +2,8 @@
 `augment-assets materialize` (cli.py) are both built from them.
 
 A stage is one asset job. Dagster cannot run assets of different partitions definitions in one run, so
-the command runs a partitioned stage once per partition key, in order. A light module: it imports no
+the command runs a partitioned stage once per partition key, in order (the synthetic stage once per generator,
+over the range of its temperatures). A light module: it imports no
 definitions, so the command can read it before the environment it sets is in place.
 """
 
@@ -19,7 +20,8 @@ class Stage:
     groups: tuple[str, ...] = ()  # the job selects these asset groups ...
     assets: tuple[str, ...] = ()  # ... and these assets
     config_ops: tuple[str, ...] = ()  # the ops of this stage a run config may configure
-    # "generator" / "synthetic" / "predictions": one run per key of that partitions definition
+    # "generator" / "synthetic" / "predictions": one run per key of that partitions definition ("synthetic": per
+    # generator, over its temperatures)
     partitions: str | None = None
     # assets the command runs on their own before the rest of the stage: the reference, whose failed
     # blocking checks must leave it out of scoring (training_set reads them) without stopping our candidates

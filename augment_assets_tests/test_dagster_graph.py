@@ -293,9 +293,12 @@ def test_a_run_of_a_generators_temperatures_decodes_them_together_and_records_ea
     assert rows.groupby("temperature").size().to_dict() == {0.7: 12, 0.9: 12, 1.1: 12}
     recorded = {m.partition: m.metadata for m in together.asset_materializations_for_node("synthetic_reviews")}
     assert set(recorded) == {f"{key}|{t}" for t in ("0.7", "0.9", "1.1")}
-    metadata = recorded[f"{key}|0.9"]
-    assert metadata["partitions"].value == 3 and metadata["kept"].value == 36
-    assert all(f"{key}|{t}" in metadata["by_partition"].value for t in ("0.7", "0.9", "1.1"))
+    for temperature in ("0.7", "0.9", "1.1"):  # each partition's own figures, not the run's sum
+        metadata = recorded[f"{key}|{temperature}"]
+        assert metadata["kept"].value == 12 and metadata["dagster/partition_row_count"].value == 12
+        assert metadata["temperatures_decoded_together"].value == 3 and "quality_label_fidelity" in metadata
+        assert metadata["partitions_in_run"].value == 3
+        assert all(f"{key}|{t}" in metadata["run_by_partition"].value for t in ("0.7", "0.9", "1.1"))
     alone = run(dg.AssetSelection.assets("synthetic_reviews"), f"{key}|1.1", TINY_GENERATION)
     assert alone.success, step_errors(alone)
     written = alone.asset_materializations_for_node("synthetic_reviews")[0].metadata

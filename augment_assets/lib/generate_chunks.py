@@ -52,10 +52,10 @@ class ChunkWriter:
         elapsed = time.perf_counter() - self.t0
         done = sum(len(f) for f in self.frames.values())
         rate = self.stats["generated"] / elapsed if elapsed else 0.0
-        if self.bar is not None:  # the bar may be shared by the temperatures decoded together: its own rate
+        if self.bar is not None:  # the bar may be shared by several temperatures: its own rows over its own time
             self.bar.update(len(rows))
-            made = self.bar.n - self.bar.initial
-            self.bar.set_postfix(reviews_per_s=f"{made / elapsed if elapsed else 0.0:.2f}")
+            made, seconds = self.bar.n - self.bar.initial, self.bar.format_dict.get("elapsed") or elapsed
+            self.bar.set_postfix(reviews_per_s=f"{made / seconds if seconds else 0.0:.2f}")
         if self.progress is not None:
             self.progress(
                 {

@@ -424,6 +424,7 @@ def make_continuous(model, tokenizer, parts: list, config, device) -> int:
             for i in range(*writer.bounds(k))
             if (p, i) not in done
         ]
+        jobs.sort(key=lambda job: job[0][1])  # slot by slot across the parts: each one's chunks fill at an even pace
         for writer, *_ in parts:
             writer.batch_size = batch_size
         try:

@@ -425,9 +425,13 @@ def generate_partitions(
             if len(kept)
             else {}
         )
-        kept = kept.assign(generator=key)
-        store.replace_rows("synthetic_reviews", kept, {"generator": key, "temperature": float(temperature_key)})
-        partitions.append(SyntheticPartition(f"{key}|{temperature_key}", generator, made, kept, quality, domain))
+        partitions.append(
+            SyntheticPartition(f"{key}|{temperature_key}", generator, made, kept.assign(generator=key), quality, domain)
+        )
+    # written once every partition's rows are judged: a failure above leaves all of them as they were
+    for part in partitions:
+        temperature = float(part.key.split("|")[1])
+        store.replace_rows("synthetic_reviews", part.kept, {"generator": key, "temperature": temperature})
     return partitions
 
 
@@ -465,9 +469,9 @@ def partition_metadata(part: SyntheticPartition, config: GenerationSettings) -> 
     }
 
 
-def partitions_metadata(parts: list[SyntheticPartition], config: GenerationSettings) -> dict:
-    """The metadata of a run of several synthetic partitions (Dagster records one materialization per partition,
-    each with this): the totals, and each partition's figures in a table."""
+def run_metadata(parts: list[SyntheticPartition]) -> dict:
+    """What a run of several synthetic partitions adds to each one's own metadata: the partitions it made
+    together and their figures side by side."""
     rows = [
         {
             "partition": part.key,
@@ -480,34 +484,9 @@ def partitions_metadata(parts: list[SyntheticPartition], config: GenerationSetti
         }
         for part in parts
     ]
-    kept = pd.concat([part.kept for part in parts], ignore_index=True)
-    seconds: dict[str, float] = {}  # a generator's temperatures share its decode: its seconds count once
-    for part in parts:
-        generator = part.key.split("|")[0]
-        seconds[generator] = max(seconds.get(generator, 0.0), float(part.made.stats.get("seconds") or 0.0))
-    generated = sum(int(part.made.stats.get("generated") or 0) for part in parts)
-    shortfalls = [f"{part.key}: {part.made.shortfall()}" for part in parts if part.made.shortfall()]
     return {
-        **table_metadata("synthetic_reviews", kept, partitioned=True),
-        "partitions": len(parts),
-        "asked": config.n,
-        "over_generation": float(config.over_generation),
-        "kept": len(kept),
-        "attempted": sum(part.made.attempted for part in parts),
-        "short_by": sum(part.made.short_by for part in parts),
-        "why_short": dg.MetadataValue.md("\n\n".join(shortfalls) or "not short: every review asked for was kept"),
-        "by_partition": dg.MetadataValue.md(pd.DataFrame(rows).to_markdown(index=False)),
-        "generator_versions": ", ".join(sorted({str(part.generator["generator_version"]) for part in parts})),
-        "reviews_per_s": generated / sum(seconds.values()) if sum(seconds.values()) else 0.0,
-        "generation_seconds": sum(seconds.values()),
-        "device": str(parts[0].made.stats.get("device")),
-        "dtype": str(parts[0].made.stats.get("dtype")),
-        "samples": dg.MetadataValue.md(
-            "\n\n".join(
-                f"{part.key}\n> {markdown_cell(part.kept['text'].iloc[0], 400)}" for part in parts if len(part.kept)
-            )
-            or "none kept"
-        ),
+        "partitions_in_run": len(parts),
+        "run_by_partition": dg.MetadataValue.md(pd.DataFrame(rows).to_markdown(index=False)),
     }
 
 
@@ -553,8 +532,9 @@ def synthetic_reviews(
             metadata=for_people(partition_metadata(parts[0], config)),
             data_version=dg.DataVersion(parts[0].data_version),
         )
-    # Dagster records one data version for every partition of a ranged run: one over all of theirs
+    # A run of a range: each partition's materialization carries its own figures (partition-scoped metadata),
+    # and all of them one data version, over theirs (Dagster records one data version per run)
+    for part in parts:
+        context.add_asset_metadata(for_people(partition_metadata(part, config)), partition_key=part.key)
     together = hashlib.sha256("|".join(f"{p.key}={p.data_version}" for p in parts).encode()).hexdigest()[:16]
-    return dg.MaterializeResult(
-        metadata=for_people(partitions_metadata(parts, config)), data_version=dg.DataVersion(f"range-{together}")
-    )
+    return dg.MaterializeResult(metadata=run_metadata(parts), data_version=dg.DataVersion(f"range-{together}"))

@@ -26,12 +26,11 @@ from augment_assets.lib.finetune import (
 from augment_assets.lib.generate import (
     COLUMNS,
     GenerationConfig,
-    generate_kept,
-    generate_kept_together,
     generate_reviews,
     generate_reviews_together,
     synthetic_id,
 )
+from augment_assets.lib.generate_kept import generate_kept, generate_kept_together
 from augment_assets.lib.model import choose_device_dtype, load_model, resolve_base_model
 from augment_assets.lib.synthetic_quality import (
     REASONS,

@@ -11,7 +11,17 @@ from pathlib import Path
 import augment_assets.lib
 
 # The modules that run a language model. Everything else in lib/ works on tables, texts and numbers.
-MODEL_MODULES = {"model", "finetune", "generate", "generate_decoding", "generative", "embedding", "sampling", "ceiling"}
+MODEL_MODULES = {
+    "model",
+    "finetune",
+    "generate",
+    "generate_decoding",
+    "generate_kept",
+    "generative",
+    "embedding",
+    "sampling",
+    "ceiling",
+}
 LIB = Path(augment_assets.lib.__file__).parent
 
 

@@ -46,7 +46,8 @@ sys.path.insert(0, str(BENCH))
 import torch  # noqa: E402
 from generate import bench_generator, load_avg, load_prompts, real_reviews  # noqa: E402
 
-from augment_assets.lib.generate import GenerationConfig, generate_kept, generate_kept_together  # noqa: E402
+from augment_assets.lib.generate import GenerationConfig  # noqa: E402
+from augment_assets.lib.generate_kept import generate_kept, generate_kept_together  # noqa: E402
 from augment_assets.lib.model import EMBEDDED_MODEL, choose_device_dtype, load_model, resolve_base_model  # noqa: E402
 from augment_assets.lib.synthetic_quality import filter_synthetic  # noqa: E402
 
@@ -54,39 +55,23 @@ SENTIMENT = "positive"
 TEMPERATURES = (0.7, 0.9, 1.1)
 
 
-def one_per_temperature(path, prompts, configs, model, device, dtype) -> tuple[list, float]:
-    with tempfile.TemporaryDirectory() as chunks:
-        t0 = time.perf_counter()
-        made = [
-            generate_kept(
-                path,
-                prompts,
-                SENTIMENT,
-                config,
-                Path(chunks),
-                "bench",
-                filter_synthetic,
-                device=device,
-                dtype=dtype,
-                show_progress=False,
-                model_and_tokenizer=model,
-            )
-            for config in configs
-        ]
-        return made, time.perf_counter() - t0
+def one_per_temperature(path, prompts, configs, chunks: Path, **kwargs) -> list:
+    return [generate_kept(path, prompts, SENTIMENT, c, chunks, "bench", filter_synthetic, **kwargs) for c in configs]
 
 
-def together(path, prompts, configs, model, device, dtype) -> tuple[list, float]:
+def together(path, prompts, configs, chunks: Path, **kwargs) -> list:
+    return generate_kept_together(path, prompts, SENTIMENT, configs, chunks, "bench", filter_synthetic, **kwargs)
+
+
+def timed(path_fn, path, prompts, configs, model, device, dtype) -> tuple[list, float]:
+    """`path_fn`'s kept reviews and its seconds, chunks in a fresh folder, the loaded model handed over."""
     with tempfile.TemporaryDirectory() as chunks:
         t0 = time.perf_counter()
-        made = generate_kept_together(
+        made = path_fn(
             path,
             prompts,
-            SENTIMENT,
             configs,
             Path(chunks),
-            "bench",
-            filter_synthetic,
             device=device,
             dtype=dtype,
             show_progress=False,
@@ -124,7 +109,7 @@ def main() -> None:
         made = {}
         for _ in range(repeats):
             for name, run in (("baseline", one_per_temperature), ("project", together)):
-                made[name], seconds = run(path, prompts, configs, model, device, dtype)
+                made[name], seconds = timed(run, path, prompts, configs, model, device, dtype)
                 best[name] = min(best[name], seconds)
         kept = {name: sum(len(m.kept) for m in made[name]) for name in made}
         same = sum(

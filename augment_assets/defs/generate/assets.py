@@ -31,7 +31,8 @@ from augment_assets.defs.settings import config_field
 from augment_assets.lib.errors import InputError
 from augment_assets.lib.finetune import FinetuneConfig, finetune, template_problem
 from augment_assets.lib.folds import FIT, VALIDATION, fold_reviews
-from augment_assets.lib.generate import GenerationConfig, KeptReviews, check_attempts, generate_kept_together
+from augment_assets.lib.generate import GenerationConfig
+from augment_assets.lib.generate_kept import KeptReviews, check_attempts, generate_kept_together
 from augment_assets.lib.plots import line_plot_png
 from augment_assets.lib.prompts import build_prompt_table, prompts_for_generation, topic_words
 from augment_assets.lib.synthetic_quality import filter_synthetic, quality_report

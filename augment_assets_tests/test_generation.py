@@ -275,6 +275,27 @@ def test_label_log_probs_are_the_models_own_loss_on_the_scored_rows(tiny_model_d
         assert model.get_output_embeddings().weight.grad is not None
 
 
+def test_right_padded_rows_run_without_the_padding_mask_and_any_other_keeps_it(tiny_model_dir):
+    """Right padding (real tokens first) needs no mask in a causal decoder: the real tokens' outputs are the same
+    with plain causal attention. Left padding or a hole keeps its mask."""
+    from augment_assets.lib.embedding import last_hidden_state
+    from augment_assets.lib.model import causal_only
+
+    right = torch.tensor([[1, 1, 1], [1, 1, 0], [1, 0, 0]])
+    left, hole = torch.tensor([[1, 1, 1], [0, 1, 1]]), torch.tensor([[1, 0, 1]])
+    assert causal_only(right) is None and causal_only(torch.ones(2, 1, dtype=torch.long)) is None
+    assert causal_only(left) is left and causal_only(hole) is hole
+    assert causal_only(torch.zeros(1, 1, dtype=torch.long)) is not None
+    model, tok = load_model(tiny_model_dir, "cpu", torch.float32)
+    ids = torch.tensor([[5, 6, 7, 8], [9, 10, 0, 0]])
+    attention = torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0]])
+    masked = model.base_model(input_ids=ids, attention_mask=attention).last_hidden_state
+    unmasked = last_hidden_state(model, ids, attention)
+    real = attention.bool()
+    torch.testing.assert_close(unmasked[real], masked[real], rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(unmasked[~real], masked[~real])  # the padding's own states did change: no mask ran
+
+
 # ---------------------------------------------------------------- generation
 
 

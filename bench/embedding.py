@@ -8,7 +8,10 @@ holdout), else a few fixed reviews.
   (what a first loop does), on the first --baseline-n reviews.
 - project: `embedding.mean_pooled` as the evaluation runs it: the inference dtype of
   `model.choose_device_dtype` (bfloat16 on a CPU with native bfloat16), the decoder alone
-  (no vocabulary-wide logits), length-sorted batches, at most `EmbeddingConfig.max_tokens` tokens.
+  (no vocabulary-wide logits), length-sorted batches within a budget of padded tokens, at most
+  `EmbeddingConfig.max_tokens` tokens, right-padded rows without the padding mask (`model.causal_only`).
+- today: the path when #25 was filed: `EmbeddingConfig.batch_size` reviews per forward whatever their
+  length, and the padding mask; timed alternately with the project's.
 Model loads are not timed.
 
 Ceiling: a forward pass costs about 2 x parameters FLOP per token; without the tied lm_head
@@ -26,12 +29,13 @@ Usage:
     python bench/embedding.py            # 256 reviews (naive on 32)
     python bench/embedding.py --quick    # < 2 min: 64 reviews (naive on 8)
     python bench/embedding.py --lengths 32,64,128,256   # the truncation measurement (~5 min on 2 cores)
-The last line is `ratio: X` (project / naive, reviews per second).
+Ends with `vs_today: X` (project / today) and `ratio: X` (project / naive, reviews per second).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
 import sys
@@ -44,6 +48,7 @@ sys.path.insert(0, str(REPO))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
+from today_paths import padding_mask  # noqa: E402 - bench/today_paths.py
 
 from augment_assets.lib.ceiling import forward_ceiling  # noqa: E402
 from augment_assets.lib.classify import DEFAULT_EMBEDDING_CS  # noqa: E402
@@ -149,15 +154,17 @@ def main() -> None:
         return
     texts = training_reviews()["text"].astype(str).tolist()[:n]
     config = EmbeddingConfig()
-    # today's path: the same code before the budget of padded tokens, a fixed batch_size reviews per forward
+    # today's path (when #25 was filed): a fixed batch_size reviews per forward, no budget of padded tokens, and the
+    # padding mask in attention
     today_config = dataclasses.replace(config, batch_tokens=config.batch_size * config.max_tokens)
     mean_pooled(model, tokenizer, texts[:8], config)  # the first forward's one-off setup, for neither path
     times = {"project": [], "today": []}
     for _ in range(1 if args.quick else 2):  # alternately: a slowdown of the shared CPU hits both
         for label, chosen in (("today", today_config), ("project", config)):
-            started = time.perf_counter()
-            _, counts = mean_pooled(model, tokenizer, texts, chosen)
-            times[label].append(time.perf_counter() - started)
+            with padding_mask() if label == "today" else contextlib.nullcontext():
+                started = time.perf_counter()
+                _, counts = mean_pooled(model, tokenizer, texts, chosen)
+                times[label].append(time.perf_counter() - started)
     project_s, today_s = min(times["project"]), min(times["today"])
     tokens = int(counts.sum())
     # the decoder's matrix products: its parameters less the input embedding (a lookup, no FLOPs)
@@ -180,7 +187,8 @@ def main() -> None:
         f"{tokens / project_s:.0f} tokens/s"
     )
     print(
-        f"today ({dtype_name(dtype)}, {config.batch_size} reviews per forward, no budget): {len(texts) / today_s:.1f} "
+        f"today ({dtype_name(dtype)}, {config.batch_size} reviews per forward, no budget, the padding mask): "
+        f"{len(texts) / today_s:.1f} "
         f"reviews/s, {tokens / today_s:.0f} tokens/s"
     )
     print(f"naive (float32, batch 1, on {baseline_n}): {naive_rate:.1f} reviews/s")

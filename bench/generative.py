@@ -9,7 +9,10 @@ sentiment's fine-tuning prefix (the speed is the same: same architecture and tok
   on the first --baseline-n reviews (its per-review time does not depend on how many).
 - project: `generative.review_log_likelihoods` as the evaluation runs it: the generation
   dtype of `model.choose_device_dtype` (bfloat16 on a CPU with native bfloat16), reviews
-  sorted by length in batches of `ScoringConfig.batch_size`.
+  sorted by length in batches of `ScoringConfig.batch_size`, right-padded rows without the
+  padding mask (`model.causal_only`).
+- today: the project's path with the padding mask in attention (the path when #25 was filed),
+  timed alternately with the project's.
 Model loads are not timed (both load once). A review is two forward passes (one per
 generator), so reviews/s = reviews / (seconds of both models).
 
@@ -25,7 +28,7 @@ the same reviews again through `generator_log_likelihoods` (scored once, read af
 Usage:
     python bench/generative.py           # full: 256 reviews (naive on 32), ~5 min on 2 cores
     python bench/generative.py --quick   # < 2 min: 64 reviews (naive on 8)
-The last line is `ratio: X` (project / naive, reviews per second).
+Ends with `vs_today: X` (project / today) and `ratio: X` (project / naive, reviews per second).
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ sys.path.insert(0, str(REPO))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
+from today_paths import padding_mask  # noqa: E402 - bench/today_paths.py
 
 from augment_assets.lib.ceiling import forward_ceiling  # noqa: E402
 from augment_assets.lib.finetune import FinetuneConfig, read_finetune_config  # noqa: E402
@@ -144,7 +148,13 @@ def main() -> None:
     score(naive_models, texts[:1], naive_config, True)
 
     naive_margins, naive_s, naive_tokens = score(naive_models, texts[:baseline_n], naive_config, True)
-    project_margins, project_s, project_tokens = score(project_models, texts, config, False)
+    today_times, project_times = [], []
+    for _ in range(1 if args.quick else 2):  # alternately: a slowdown of the shared CPU hits both
+        with padding_mask():
+            today_times.append(score(project_models, texts, config, False)[1])
+        project_margins, project_s, project_tokens = score(project_models, texts, config, False)
+        project_times.append(project_s)
+    today_s, project_s = min(today_times), min(project_times)
     tokens_per_review = project_tokens / 2 / len(texts)  # review tokens per review, per model
     print(
         f"workload: {len(texts)} reviews, {tokens_per_review:.0f} review tokens each on average (at most "
@@ -154,6 +164,10 @@ def main() -> None:
     print(
         f"naive  : float32, batch 1, one review at a time: {baseline_n} reviews in {naive_s:.1f} s -> "
         f"{naive_rate:.2f} reviews/s ({naive_tokens / naive_s:.0f} tokens/s)"
+    )
+    print(
+        f"today  : the same batches with the padding mask in attention (the path when #25 was filed): "
+        f"{len(texts) / today_s:.2f} reviews/s"
     )
     gflops = project_tokens * flop_per_token / project_s / 1e9
     print(
@@ -186,6 +200,7 @@ def main() -> None:
         f"cached : the same reviews again, from the score cache: {len(texts) / (2 * cached_s):.0f} reviews/s (two "
         f"generators' reads); {time.perf_counter() - started:.0f} s in all; load avg at end {load_avg()}"
     )
+    print(f"vs_today: {today_s / project_s:.2f}")
     print(f"ratio: {project_rate / naive_rate:.2f}")
 
 

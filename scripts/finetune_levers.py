@@ -3,6 +3,7 @@
 The reviews are bench/finetune.py's (the shared CSV's positive reviews, or a fixed fallback); each run is
 `lib/finetune.finetune` with one lever changed:
 - default: `FinetuneConfig()` at the bench's `max_length` 192, batch 8, one epoch;
+- masked: the default before 2026-12-07 (the padding mask in attention, the head in chunks of 64 rows in training);
 - bs16: 16 reviews per optimizer step, learning rate x sqrt(2);
 - lora: `method="lora"`;
 - compile: the decoder under `torch.compile(dynamic=True)` (compile time counts: it is paid by every fine-tune);
@@ -12,7 +13,9 @@ The reviews are bench/finetune.py's (the shared CSV's positive reviews, or a fix
   bf16-regional: that and the bf16 lever;
 - head256, head1024: the vocabulary projection in chunks of 256 or 1,024 rows (`model.HEAD_CHUNK_ROWS`, 64);
 - math, math-head256, math-head1024: attention's `math` SDPA backend in training (not the flash kernel), alone or
-  with those chunks.
+  with those chunks;
+- freezeK (K = 0, 10, 15, 20): the embedding (tied to the head) and the first K decoder layers frozen; `-bf16`: the
+  frozen part kept in bfloat16; `-lr2`: and the learning rate x2; lr2: the learning rate x2 alone.
 docs/results.md ("Tokens per forward pass") has the figures.
 
 Usage: python scripts/finetune_levers.py [VARIANT ...] [--n-train 96]   (each VARIANT in its own process)
@@ -34,6 +37,7 @@ sys.path.insert(0, str(REPO / "bench"))
 
 VARIANTS = (
     "default",
+    "masked",
     "bs16",
     "lora",
     "compile",
@@ -45,6 +49,16 @@ VARIANTS = (
     "math",
     "math-head256",
     "math-head1024",
+    "freeze0",
+    "freeze10",
+    "freeze15",
+    "freeze20",
+    "freeze15-bf16",
+    "freeze20-bf16",
+    "freeze10-lr2",
+    "freeze15-lr2",
+    "freeze0-lr2",
+    "lr2",
 )
 
 
@@ -92,6 +106,28 @@ def run(variant: str, n_train: int) -> dict:
                 return flash_train(*args, **kwargs)
 
         ft._train = math_attention
+    if variant == "masked":  # the path before 2026-12-07: the padding mask, and 64-row head chunks in training
+        from today_paths import use_padding_mask  # bench/today_paths.py
+
+        use_padding_mask()  # for the rest of this process
+    if variant.endswith("lr2"):
+        levers.update(learning_rate=ft.FinetuneConfig().learning_rate * 2)
+    if variant.startswith("freeze"):
+        load = ft.load_model
+        k = int(variant.split("-")[0][len("freeze") :])
+
+        def frozen(*args, **kwargs):
+            import torch
+
+            model, tokenizer = load(*args, **kwargs)
+            lower = [model.base_model.embed_tokens, *model.base_model.layers[:k]]
+            for module in lower:
+                module.requires_grad_(False)
+                if "bf16" in variant:
+                    module.to(torch.bfloat16)
+            return model, tokenizer
+
+        ft.load_model = frozen
     if variant.startswith("bf16"):
         ft._train = _train_bfloat16_weights
     train, validation = reviews(n_train)

@@ -41,7 +41,7 @@ from .embedding_fits import (  # noqa: F401
     make_embedding_classifier,
 )
 from .errors import InputError
-from .model import dtype_name, length_batches, load_model
+from .model import causal_only, dtype_name, length_batches, load_model
 from .parquet import read_parquet, write_parquet_atomic
 from .text import text_hash
 
@@ -72,7 +72,9 @@ def no_hidden_states_error(base_model: str, why: str) -> InputError:
 
 def last_hidden_state(model, input_ids: torch.Tensor, attention: torch.Tensor, base_model: str = "?") -> torch.Tensor:
     """(batch, tokens, hidden) last hidden state. The decoder alone where the model has one (`base_model`: no
-    vocabulary-wide logits computed), else the whole model asked for its hidden states."""
+    vocabulary-wide logits computed), else the whole model asked for its hidden states. Right-padded rows run
+    without the padding mask (`model.causal_only`): the padding's own states differ, the real tokens' do not."""
+    attention = causal_only(attention)
     decoder = getattr(model, "base_model", model)
     if decoder is not model:
         out = decoder(input_ids=input_ids, attention_mask=attention)

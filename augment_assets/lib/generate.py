@@ -312,11 +312,17 @@ class _Generation:
         out = pd.concat([self.frames[k] for k in sorted(self.frames)], ignore_index=True)[COLUMNS]
         out["temperature"] = out["temperature"].astype("float64")
         out["seed"] = out["seed"].astype("int64")
-        if self.stats["seconds"]:
-            self.stats["reviews_per_s"] = round(self.stats["generated"] / self.stats["seconds"], 3)
-            self.stats["tokens_per_s"] = round(self.stats["new_tokens"] / self.stats["seconds"], 1)
-        out.attrs["stats"] = self.stats
+        out.attrs["stats"] = with_rates(self.stats)
         return out
+
+
+def with_rates(stats: dict) -> dict:
+    """`stats` with its reviews/s and new tokens/s, from its `generated`, `new_tokens` and `seconds` (none when no
+    time was spent: every review came from the chunk files)."""
+    if stats["seconds"]:
+        stats["reviews_per_s"] = round(stats["generated"] / stats["seconds"], 3)
+        stats["tokens_per_s"] = round(stats["new_tokens"] / stats["seconds"], 1)
+    return stats
 
 
 def _prepare(

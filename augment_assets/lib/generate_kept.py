@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from augment_assets.lib.errors import InputError
-from augment_assets.lib.generate import GenerationConfig, generate_reviews_together, temperature_key
+from augment_assets.lib.generate import GenerationConfig, generate_reviews_together, temperature_key, with_rates
 from augment_assets.lib.model import choose_device_dtype, load_model
 
 log = logging.getLogger(__name__)
@@ -185,9 +185,6 @@ def generate_kept_together(
         slot = pd.Series(np.arange(len(frame)), index=frame["synthetic_id"].to_numpy())
         order = np.argsort(slot.loc[kept["synthetic_id"].to_numpy()].to_numpy(), kind="stable")
         kept = kept.iloc[order[: targets[j]]].reset_index(drop=True)
-        stats = {**frame.attrs.get("stats", {}), **totals[j], "rounds": rounds[j]}
-        if stats["seconds"]:
-            stats["reviews_per_s"] = round(stats["generated"] / stats["seconds"], 3)
-            stats["tokens_per_s"] = round(stats["new_tokens"] / stats["seconds"], 1)
+        stats = with_rates({**frame.attrs.get("stats", {}), **totals[j], "rounds": rounds[j]})
         made.append(KeptReviews(kept, targets[j], attempted[j], bounds[j], dict(dropped), stats))
     return made

@@ -12,6 +12,7 @@ import dagster as dg
 from augment_assets.defs.resources import env_or
 from augment_assets.lib.errors import InputError
 from augment_assets.lib.machine_lock import held_exclusively
+from augment_assets.lib.memory import release_freed_memory
 from augment_assets.lib.model import EMBEDDED_MODEL, resolve_base_model
 from augment_assets.lib.saved_classifier import ModelAccess
 
@@ -51,7 +52,10 @@ class LanguageModelResource(dg.ConfigurableResource):
             try:
                 yield
             finally:
-                log.info(f"{MODEL_LOCK_RELEASED} after {time.monotonic() - held_at:.1f} s")
+                # the step's freed tensors back to the system, not carried into the process's next step
+                resident = release_freed_memory()
+                freed = f"; resident memory {resident[0]:.1f} -> {resident[1]:.1f} GB" if resident else ""
+                log.info(f"{MODEL_LOCK_RELEASED} after {time.monotonic() - held_at:.1f} s{freed}")
 
     def access(self, progress=None) -> ModelAccess:
         """What a saved embedding or generative classifier reads reviews through."""

@@ -62,7 +62,7 @@ def _worker(levers: dict, base: str, n_train: int, max_length: int, epochs: floa
 
     levers = dict(levers)
     if levers.pop("padding_mask", False):  # today's path: the mask in attention, the head 64 rows at a time
-        from today_paths import use_padding_mask
+        from _today_paths import use_padding_mask
 
         use_padding_mask()  # for the rest of this worker process
 

@@ -46,7 +46,7 @@ sys.path.insert(0, str(REPO))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
-from today_paths import padding_mask  # noqa: E402 - bench/today_paths.py
+from _today_paths import padding_mask  # noqa: E402 - bench/_today_paths.py
 
 from augment_assets.lib.ceiling import forward_ceiling  # noqa: E402
 from augment_assets.lib.finetune import FinetuneConfig, read_finetune_config  # noqa: E402

@@ -107,7 +107,7 @@ def run(variant: str, n_train: int) -> dict:
 
         ft._train = math_attention
     if variant == "masked":  # the path before 2026-12-07: the padding mask, and 64-row head chunks in training
-        from today_paths import use_padding_mask  # bench/today_paths.py
+        from _today_paths import use_padding_mask  # bench/_today_paths.py
 
         use_padding_mask()  # for the rest of this process
     if variant.endswith("lr2"):

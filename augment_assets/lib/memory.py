@@ -1,10 +1,10 @@
 """Giving the memory a model step freed back to the system.
 
-glibc keeps freed memory in its heap for the process to reuse: after a fine-tune about 4 GB of freed activations
-stay resident (`python -c` over two fine-tunes of 48 reviews: 4.8 GB resident after each, 0.6 GB after
-`malloc_trim`; docs/results.md, "Memory between model steps"). `augment-assets materialize` runs every step in one
-process, so each step would start with the last one's leftovers resident, and the machine's other processes (the
-webserver, a Celery worker) would see them as used.
+glibc may keep freed memory in its heap for the process to reuse: two fine-tunes of 48 reviews, called one after
+the other in a plain process, left 4.8 GB resident each, 0.6 GB after `malloc_trim` (docs/results.md, "Memory
+between model steps"). `augment-assets materialize` runs every step in one process, so a step could start with the
+last one's leftovers resident, and the machine's other processes (the webserver, a Celery worker) would see them
+as used. Cheap where there is nothing to give back (the demo's steps ended at 1.1-1.7 GB either way).
 """
 
 import ctypes

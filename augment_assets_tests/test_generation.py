@@ -816,6 +816,32 @@ def test_finetune_tiny_model(tiny_model_dir, tmp_path, method):
     assert len(out) == 4
 
 
+def test_a_training_step_in_parts_gives_the_same_losses_and_weights(tiny_model_dir, tmp_path, monkeypatch):
+    """A step whose padded tokens exceed STEP_TOKENS runs in parts, each adding its share of the gradient: the same
+    losses and weights as one pass (float32), so only memory changes."""
+    from safetensors.torch import load_file
+
+    import augment_assets.lib.finetune as ft
+
+    assert ft.micro_batches([7, 3, 5, 1], [10, 10, 12, 40], 24) == [[7, 3], [5], [1]]
+    assert ft.micro_batches([7, 3], [10, 12], 2048) == [[7, 3]]
+    cfg = FinetuneConfig(epochs=1, batch_size=4, max_length=48, seed=1, learning_rate=5e-3, mixed_precision="off")
+    reports, weights = {}, {}
+    for label, budget in (("whole", 10_000), ("parts", 48)):
+        monkeypatch.setattr(ft, "STEP_TOKENS", budget)
+        passes = []
+        monkeypatch.setattr(ft, "label_log_probs", lambda *a, _f=ft.label_log_probs, _p=passes: _p.append(1) or _f(*a))
+        reports[label] = finetune(tiny_model_dir, REVIEWS, "positive", tmp_path / label, cfg)
+        reports[label]["passes"] = len(passes)
+        weights[label] = load_file(str(next((tmp_path / label).glob("*.safetensors"))))
+        monkeypatch.undo()
+    assert reports["whole"]["passes"] == 3 < reports["parts"]["passes"]  # 3 steps; in parts, more passes
+    assert reports["parts"]["train_tokens"] == reports["whole"]["train_tokens"]
+    assert reports["parts"]["losses"] == pytest.approx(reports["whole"]["losses"], rel=1e-5)
+    for name, tensor in weights["whole"].items():
+        torch.testing.assert_close(weights["parts"][name], tensor, rtol=1e-4, atol=1e-5)
+
+
 def test_finetune_too_few_reviews(tiny_model_dir, tmp_path):
     with pytest.raises(InputError, match="fewer than the minimum 8"):
         finetune(tiny_model_dir, REVIEWS[:3], "negative", tmp_path / "m", FinetuneConfig())

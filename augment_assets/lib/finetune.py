@@ -326,6 +326,28 @@ def _epoch_plan(train: list[tuple[list[int], int]], config: FinetuneConfig) -> l
     return epoch_plan
 
 
+# Padded tokens one forward and backward pass of a training step holds at most: a step of 8 reviews of 512 tokens
+# runs as two passes of 4, with the same gradient (the parts' sums over the step's review tokens), so its
+# activations take half the memory; the real run's fine-tunes peaked at 11.6 GB in one pass (docs/results.md,
+# "Fine-tuning in parts"). Steps within it run as one pass, as before.
+STEP_TOKENS = 2048
+
+
+def micro_batches(batch: list[int], lengths: list[int], step_tokens: int) -> list[list[int]]:
+    """`batch` cut into consecutive parts of at most `step_tokens` padded tokens each (a part's rows x its longest
+    length); a review longer than that is a part of its own."""
+    parts: list[list[int]] = []
+    part: list[int] = []
+    longest = 0
+    for i, length in zip(batch, lengths):
+        if part and (len(part) + 1) * max(longest, length) > step_tokens:
+            parts.append(part)
+            part, longest = [], 0
+        part.append(i)
+        longest = max(longest, length)
+    return parts + ([part] if part else [])
+
+
 def _optimizer(params: list, config: FinetuneConfig, steps: int):
     """AdamW and its schedule: a linear warmup over `warmup_ratio` of the steps, then a linear decay to 0."""
     optimizer = torch.optim.AdamW(
@@ -355,18 +377,26 @@ def _train(model, tokenizer, run: _Run, progress, on_epoch_end) -> tuple[list[fl
     step = 0
     for epoch, batches in enumerate(epoch_plan):
         for batch in batches:
-            input_ids, attn, labels = collate_reviews([run.train[i] for i in batch], run.pad_id, run.device)
-            # the mean over review tokens, as model(..., labels=labels).loss, computed on their rows only
-            with run.autocast():
-                loss = -label_log_probs(model, input_ids, attn, labels)[0].mean()
-            loss.backward()
+            parts = [
+                collate_reviews([run.train[i] for i in part], run.pad_id, run.device)
+                for part in micro_batches(batch, [len(run.train[i][0]) for i in batch], STEP_TOKENS)
+            ]
+            scored = sum(int((labels[:, 1:] != -100).sum()) for _, _, labels in parts)
+            # the mean over the step's review tokens, as model(..., labels=labels).loss, computed on their rows only;
+            # each part adds its share of the gradient, so only one part's activations are held at a time
+            loss = torch.zeros(())
+            for input_ids, attn, labels in parts:
+                with run.autocast():
+                    part_loss = -label_log_probs(model, input_ids, attn, labels)[0].sum() / max(1, scored)
+                part_loss.backward()
+                loss += part_loss.detach().float()
+                n_tokens += int(attn.sum())
             if config.max_grad_norm:
                 torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
-            losses.append(round(float(loss.detach()), 5))
-            n_tokens += int(attn.sum())
+            losses.append(round(float(loss), 5))
             step += 1
             if progress is not None:
                 elapsed = time.perf_counter() - t_train

@@ -48,7 +48,7 @@ sys.path.insert(0, str(REPO))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
-from _today_paths import padding_mask  # noqa: E402 - bench/_today_paths.py
+from _today_paths import today_path  # noqa: E402 - bench/_today_paths.py
 
 from augment_assets.lib.ceiling import forward_ceiling  # noqa: E402
 from augment_assets.lib.classify import DEFAULT_EMBEDDING_CS  # noqa: E402
@@ -161,7 +161,7 @@ def main() -> None:
     times = {"project": [], "today": []}
     for _ in range(1 if args.quick else 2):  # alternately: a slowdown of the shared CPU hits both
         for label, chosen in (("today", today_config), ("project", config)):
-            with padding_mask() if label == "today" else contextlib.nullcontext():
+            with today_path() if label == "today" else contextlib.nullcontext():
                 started = time.perf_counter()
                 _, counts = mean_pooled(model, tokenizer, texts, chosen)
                 times[label].append(time.perf_counter() - started)

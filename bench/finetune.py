@@ -6,10 +6,12 @@ size, max length, epochs and seed):
 - `float32`: forward, backward and a per-tensor AdamW in float32 (`mixed_precision="off"`,
   `fused_optimizer=False`): the naive baseline, the loop before any speed lever.
 - `today`: the default when the speed issue (#25) was filed: the project's path with the padding mask
-  in attention and the vocabulary projection in chunks of 64 rows in training.
+  in attention, the vocabulary projection in chunks of 64 rows in training, and every step in one pass.
 - `project`: the default (`FinetuneConfig()`): bfloat16 autocast with float32 master
   weights where the CPU or GPU computes bfloat16 natively, the fused AdamW kernel, right-padded
-  batches without the padding mask (`model.causal_only`), the head in chunks of 256 rows.
+  batches without the padding mask (`model.causal_only`), the head in chunks of 256 rows, a step of
+  more than `finetune.STEP_TOKENS` padded tokens in parts (`--max-length 512` shows it; at 192 each
+  step is one pass).
 Prints tokens/s, wall time, peak RSS and validation perplexity before/after for each (in the
 precision each path trains in, as its report says, and of the saved model read in float32); the
 speed claim holds only at equal validation perplexity (the `ppl_change` line, both read in float32).
@@ -61,10 +63,10 @@ def _worker(levers: dict, base: str, n_train: int, max_length: int, epochs: floa
     import torch
 
     levers = dict(levers)
-    if levers.pop("padding_mask", False):  # today's path: the mask in attention, the head 64 rows at a time
-        from _today_paths import use_padding_mask
+    if levers.pop("today_path", False):  # the mask in attention, the head 64 rows at a time, a step in one pass
+        from _today_paths import use_today_path
 
-        use_padding_mask()  # for the rest of this worker process
+        use_today_path()  # for the rest of this worker process
 
     from augment_assets.lib.finetune import FinetuneConfig, finetune, perplexity, read_finetune_config
     from augment_assets.lib.model import load_model
@@ -119,7 +121,7 @@ def main() -> None:
     project = {"mixed_precision": default.mixed_precision, "fused_optimizer": default.fused_optimizer}
     paths = {
         "float32": {"mixed_precision": "off", "fused_optimizer": False},
-        "today": {**project, "padding_mask": True},
+        "today": {**project, "today_path": True},
         "project": project,
     }
     for label, levers in paths.items():

@@ -46,7 +46,7 @@ sys.path.insert(0, str(REPO))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
-from _today_paths import padding_mask  # noqa: E402 - bench/_today_paths.py
+from _today_paths import today_path  # noqa: E402 - bench/_today_paths.py
 
 from augment_assets.lib.ceiling import forward_ceiling  # noqa: E402
 from augment_assets.lib.finetune import FinetuneConfig, read_finetune_config  # noqa: E402
@@ -150,7 +150,7 @@ def main() -> None:
     naive_margins, naive_s, naive_tokens = score(naive_models, texts[:baseline_n], naive_config, True)
     today_times, project_times = [], []
     for _ in range(1 if args.quick else 2):  # alternately: a slowdown of the shared CPU hits both
-        with padding_mask():
+        with today_path():
             today_times.append(score(project_models, texts, config, False)[1])
         project_margins, project_s, project_tokens = score(project_models, texts, config, False)
         project_times.append(project_s)

@@ -3,7 +3,7 @@
 The reviews are bench/finetune.py's (the shared CSV's positive reviews, or a fixed fallback); each run is
 `lib/finetune.finetune` with one lever changed:
 - default: `FinetuneConfig()` at the bench's `max_length` 192, batch 8, one epoch;
-- masked: the default before 2026-12-07 (the padding mask in attention, the head in chunks of 64 rows in training);
+- masked: the default before 2026-12-07 (the padding mask in attention, the head in chunks of 64 rows in training, a step in one pass);
 - bs16: 16 reviews per optimizer step, learning rate x sqrt(2);
 - lora: `method="lora"`;
 - compile: the decoder under `torch.compile(dynamic=True)` (compile time counts: it is paid by every fine-tune);
@@ -107,9 +107,9 @@ def run(variant: str, n_train: int) -> dict:
 
         ft._train = math_attention
     if variant == "masked":  # the path before 2026-12-07: the padding mask, and 64-row head chunks in training
-        from _today_paths import use_padding_mask  # bench/_today_paths.py
+        from _today_paths import use_today_path  # bench/_today_paths.py
 
-        use_padding_mask()  # for the rest of this process
+        use_today_path()  # for the rest of this process
     if variant.endswith("lr2"):
         levers.update(learning_rate=ft.FinetuneConfig().learning_rate * 2)
     if variant.startswith("freeze"):

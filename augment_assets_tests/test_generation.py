@@ -823,8 +823,12 @@ def test_a_training_step_in_parts_gives_the_same_losses_and_weights(tiny_model_d
 
     import augment_assets.lib.finetune as ft
 
-    assert ft.micro_batches([7, 3, 5, 1], [10, 10, 12, 40], 24) == [[7, 3], [5], [1]]
-    assert ft.micro_batches([7, 3], [10, 12], 2048) == [[7, 3]]
+    monkeypatch.setattr(ft, "STEP_TOKENS", 24)
+    train = [([0] * n, 0) for n in (40, 10, 12, 10)]
+    assert ft._step_parts([0, 1, 2, 3], train) == [[1, 3], [2], [0]]  # a long review is a part of its own
+    monkeypatch.setattr(ft, "STEP_TOKENS", 2048)
+    assert ft._step_parts([0, 1, 2, 3], train) == [[1, 3, 2, 0]]
+    monkeypatch.undo()
     cfg = FinetuneConfig(epochs=1, batch_size=4, max_length=48, seed=1, learning_rate=5e-3, mixed_precision="off")
     reports, weights = {}, {}
     for label, budget in (("whole", 10_000), ("parts", 48)):

@@ -333,19 +333,10 @@ def _epoch_plan(train: list[tuple[list[int], int]], config: FinetuneConfig) -> l
 STEP_TOKENS = 2048
 
 
-def micro_batches(batch: list[int], lengths: list[int], step_tokens: int) -> list[list[int]]:
-    """`batch` cut into consecutive parts of at most `step_tokens` padded tokens each (a part's rows x its longest
-    length); a review longer than that is a part of its own."""
-    parts: list[list[int]] = []
-    part: list[int] = []
-    longest = 0
-    for i, length in zip(batch, lengths):
-        if part and (len(part) + 1) * max(longest, length) > step_tokens:
-            parts.append(part)
-            part, longest = [], 0
-        part.append(i)
-        longest = max(longest, length)
-    return parts + ([part] if part else [])
+def _step_parts(batch: list[int], train: list[tuple[list[int], int]]) -> list[list[int]]:
+    """A step's reviews (indices into `train`) in parts of at most `STEP_TOKENS` padded tokens (`length_batches`)."""
+    parts = length_batches([len(train[i][0]) for i in batch], len(batch), STEP_TOKENS)
+    return [[batch[j] for j in part] for part in parts]
 
 
 def _optimizer(params: list, config: FinetuneConfig, steps: int):
@@ -379,7 +370,7 @@ def _train(model, tokenizer, run: _Run, progress, on_epoch_end) -> tuple[list[fl
         for batch in batches:
             parts = [
                 collate_reviews([run.train[i] for i in part], run.pad_id, run.device)
-                for part in micro_batches(batch, [len(run.train[i][0]) for i in batch], STEP_TOKENS)
+                for part in _step_parts(batch, run.train)
             ]
             scored = sum(int((labels[:, 1:] != -100).sum()) for _, _, labels in parts)
             # the mean over the step's review tokens, as model(..., labels=labels).loss, computed on their rows only;

@@ -332,9 +332,10 @@ def causal_only(attention: torch.Tensor | None) -> torch.Tensor | None:
     same without the padding mask, and attention runs its unmasked causal kernel instead of building and applying a
     (batch, 1, tokens, tokens) mask (docs/results.md, "Right-padded batches without the padding mask"). Position ids count
     from 0 in every row either way. The padding positions' own outputs change; callers leave them out."""
-    if attention is None or attention.shape[1] < 2:
-        return None if attention is None or bool(attention.all()) else attention
-    return None if bool((attention[:, 1:] <= attention[:, :-1]).all()) else attention
+    if attention is None:
+        return None
+    right_padded = bool(attention[:, 0].all()) and bool((attention[:, 1:] <= attention[:, :-1]).all())
+    return None if right_padded else attention
 
 
 def label_log_probs(
